@@ -1,0 +1,137 @@
+"""Conformance properties: each takes (implementation, case) and raises when the property fails."""
+from __future__ import annotations
+
+import torch
+
+from harness.cases import Case
+from harness.ops import float64_cpu, magnitude
+from harness.registry import Implementation
+from harness.tolerance import Mismatch, assert_within
+
+
+class Unsupported(Exception):
+    """The implementation does not handle this case (it raised NotImplementedError, or declares so)."""
+
+
+class Undefined(Exception):
+    """The oracle has no defined answer for this case."""
+
+
+class PropertyFailed(AssertionError):
+    """A property does not hold; `figures` carries error measures where there are any."""
+
+    def __init__(self, message: str, figures: dict | None = None):
+        super().__init__(message)
+        self.figures = figures or {}
+
+
+def call(impl: Implementation, case: Case, tensors: tuple, **extra):
+    """Call the implementation as a user would: bias only when the case has one."""
+    if not impl.supports(case.dtype, case.device):
+        raise Unsupported(f"{impl.name} declares dtypes={impl.dtypes}, devices={impl.devices}")
+    args = [t for t in tensors if t is not None]
+    try:
+        return impl.fn(*args, **case.kwargs, **extra)
+    except NotImplementedError as exc:
+        raise Unsupported(f"NotImplementedError: {exc}") from None
+
+
+def output_of(result, case: Case, *, indices=False) -> torch.Tensor:
+    """The output tensor of a call; a tuple only where return_indices asked for one."""
+    if indices:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise PropertyFailed(f"returned {type(result).__name__}, but should be a tuple "
+                                 f"(out, indices) [{case.call_text()}]")
+        return result
+    if not isinstance(result, torch.Tensor):
+        raise PropertyFailed(f"returned {type(result).__name__}, but should be a Tensor "
+                             f"[{case.call_text()}]")
+    return result
+
+
+def oracle(case: Case, tensors: tuple, **extra):
+    """The reference on float64 CPU copies of the same inputs."""
+    return case.spec.reference(*float64_cpu(tensors), **case.kwargs, **extra)
+
+
+def require_defined(case: Case) -> None:
+    if not case.reference_defined():
+        raise Undefined("a max_pool2d window lies wholly in the padding: the reference is undefined")
+
+
+def forward_values(impl, case) -> None:
+    require_defined(case)
+    tensors = case.tensors()
+    out = output_of(call(impl, case, tensors), case)
+    expect_shape(out, case)
+    expected = oracle(case, tensors)
+    mag = oracle(case, magnitude(case.spec, float64_cpu(tensors))).abs()
+    try:
+        assert_within(out, expected, mag, dtype=case.torch_dtype, length=case.reduction_length())
+    except Mismatch as exc:
+        raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+
+
+def expect_shape(out, case) -> None:
+    want = case.output_shape()
+    if tuple(out.shape) != want:
+        raise PropertyFailed(f"out.shape={tuple(out.shape)}, but should be {want} "
+                             f"[{case.call_text()}]")
+
+
+def prop_shape(impl, case) -> None:
+    expect_shape(output_of(call(impl, case, case.tensors()), case), case)
+
+
+def prop_dtype_device(impl, case) -> None:
+    out = output_of(call(impl, case, case.tensors()), case)
+    if out.dtype != case.torch_dtype or out.device.type != case.device:
+        raise PropertyFailed(f"out.dtype={out.dtype}, out.device={out.device}, but should be "
+                             f"{case.torch_dtype} on {case.device} [{case.call_text()}]")
+
+
+def prop_no_mutation(impl, case) -> None:
+    tensors = case.tensors()
+    before = [None if t is None else t.clone() for t in tensors]
+    call(impl, case, tensors)
+    for name, old, new in zip(case.spec.tensor_args, before, tensors):
+        if old is not None and not torch.equal(old, new):
+            changed = int((old != new).sum())
+            raise PropertyFailed(f"{name} was modified in place ({changed} elements changed) "
+                                 f"[{case.call_text()}]")
+
+
+def prop_deterministic(impl, case) -> None:
+    tensors = case.tensors()
+    first = output_of(call(impl, case, tensors), case)
+    second = output_of(call(impl, case, tensors), case)
+    same = first.shape == second.shape and bool(
+        ((first == second) | (first.isnan() & second.isnan())).all())
+    if not same:
+        raise PropertyFailed(f"two calls with the same inputs differ [{case.call_text()}]")
+
+
+def prop_layouts(impl, case) -> None:
+    """Values for channels_last and non-contiguous inputs (the strategy draws the layout)."""
+    forward_values(impl, case)
+
+
+def prop_indices(impl, case) -> None:
+    """max_pool2d(return_indices=True): indices point at each window's maximum."""
+    require_defined(case)
+    tensors = case.tensors()
+    out, idx = output_of(call(impl, case, tensors, return_indices=True), case, indices=True)
+    expect_shape(out, case)
+    ref_out, ref_idx = oracle(case, tensors, return_indices=True)
+    if idx.dtype != torch.int64 or idx.shape != ref_idx.shape:
+        raise PropertyFailed(f"indices dtype={idx.dtype} shape={tuple(idx.shape)}, but should be "
+                             f"torch.int64 {tuple(ref_idx.shape)} [{case.call_text()}]")
+    x = float64_cpu(tensors)[0].flatten(2)
+    picked = x.gather(2, idx.cpu().flatten(2).clamp(0, x.shape[2] - 1)).view_as(ref_out)
+    in_range = bool(((idx >= 0) & (idx < x.shape[2])).all())
+    if not in_range or not torch.equal(picked, ref_out):
+        raise PropertyFailed(f"indices do not point at the window maxima "
+                             f"[{case.call_text(fn='F.max_pool2d')}, return_indices=True]")
+    if case.dist != "ties" and not torch.equal(idx.cpu(), ref_idx):
+        raise PropertyFailed(f"indices differ from the reference's where the maximum is unique "
+                             f"[{case.call_text()}]")

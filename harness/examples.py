@@ -1,0 +1,127 @@
+"""Worked examples from the textbooks, as exact checks run before the drawn cases."""
+from __future__ import annotations
+
+import torch
+
+from harness.check import PropertyFailed, Unsupported
+from harness.registry import Implementation
+
+X3 = [[0.0, 1, 2], [3, 4, 5], [6, 7, 8]]
+CHANNELS = [[[0, 1, 1, 0, 2], [0, 2, 2, 1, 1], [0, 2, 1, 1, 2], [1, 0, 2, 1, 2], [0, 1, 1, 1, 1]],
+            [[2, 2, 1, 0, 0], [2, 1, 0, 0, 1], [2, 2, 1, 2, 2], [1, 2, 0, 1, 2], [1, 2, 0, 2, 1]],
+            [[0, 0, 1, 0, 2], [1, 1, 1, 1, 1], [2, 0, 2, 1, 1], [1, 1, 1, 0, 0], [0, 0, 0, 1, 0]]]
+W0 = [[[-1, 0, 1], [-1, 0, 1], [0, 1, 0]], [[1, -1, 1], [1, 1, 0], [-1, 0, -1]],
+      [[0, 1, 0], [-1, 0, 1], [-1, 0, 0]]]
+W1 = [[[-1, 1, 0], [1, 0, -1], [-1, 0, 1]], [[0, 0, 1], [0, 1, 1], [1, 1, -1]],
+      [[0, 1, 0], [-1, -1, 1], [1, -1, -1]]]
+OUT_5x5 = [[[3, 3, 1], [6, 3, 3], [5, 9, 0]], [[4, 0, -2], [-1, 6, 4], [6, 7, 2]]]
+
+
+def _device(impl: Implementation) -> str:
+    if "cpu" in impl.devices:
+        return "cpu"
+    if "cuda" in impl.devices and torch.cuda.is_available():
+        return "cuda"
+    raise Unsupported(f"devices={impl.devices}, none of them here")
+
+
+def _t(values, impl: Implementation) -> torch.Tensor:
+    dtype = next(d for d in ("float32", "float64", "float16", "bfloat16") if d in impl.dtypes)
+    return torch.tensor(values, dtype=getattr(torch, dtype), device=_device(impl))
+
+
+def _same(name: str, got, want) -> None:
+    if not isinstance(got, torch.Tensor):
+        raise PropertyFailed(f"{name}: returned {type(got).__name__}, but should be a Tensor")
+    want = want.to(got.device, got.dtype) if isinstance(want, torch.Tensor) else want
+    try:
+        torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-3, check_stride=False)
+    except AssertionError as exc:
+        raise PropertyFailed(f"{name}: {str(exc).splitlines()[0]} got {got.tolist()}, but should "
+                             f"be {want.tolist()}") from None
+
+
+def _shape(name: str, got, want: tuple) -> None:
+    if tuple(got.shape) != want:
+        raise PropertyFailed(f"{name}: out.shape={tuple(got.shape)}, but should be {want}")
+
+
+def conv2d_examples(impl: Implementation) -> None:
+    f = impl.fn
+    k = _t([[0.0, 1], [2, 3]], impl)
+    _same("corr2d", f(_t(X3, impl)[None, None], k[None, None]), _t([[[[19.0, 25], [37, 43]]]], impl))
+    weight = _t([W0, W1], impl)
+    out = f(_t([CHANNELS], impl), weight, _t([1.0, 0], impl), stride=2, padding=1)
+    _same("3-channel 5x5, stride 2, padding 1", out, _t([OUT_5x5], impl))
+    ones = lambda *s: torch.ones(s, dtype=weight.dtype, device=weight.device)  # noqa: E731
+    _shape("8x8, 3x3, padding 1, stride 2", f(ones(1, 1, 8, 8), ones(1, 1, 3, 3), padding=1,
+                                               stride=2), (1, 1, 4, 4))
+    _shape("8x8, kernel (3,5), padding (0,1), stride (3,4)",
+           f(ones(1, 1, 8, 8), ones(1, 1, 3, 5), padding=(0, 1), stride=(3, 4)), (1, 1, 2, 2))
+    _shape("4x3x12x12 with 64 kernels 3x3", f(ones(4, 3, 12, 12), ones(64, 3, 3, 3)),
+           (4, 64, 10, 10))
+    x, y = edge_image(impl)
+    kernel = _t([[[[1.0, -1]]]], impl)
+    _same("edge detection", f(x, kernel), y)
+    _same("edge detection on X.T", f(x.transpose(2, 3).contiguous(), kernel),
+          torch.zeros(1, 1, 8, 5))
+    if impl.differentiable is not False:
+        learn_kernel(impl, x, y)
+
+
+def edge_image(impl: Implementation) -> tuple:
+    x = _t([[1.0] * 8] * 6, impl)
+    x[:, 2:6] = 0
+    y = torch.zeros(6, 7)
+    y[:, 1], y[:, 5] = 1, -1
+    return x[None, None], y[None, None]
+
+
+def learn_kernel(impl: Implementation, x, y) -> None:
+    """Train a 1x2 kernel from X to Y: it should find [1, -1]."""
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(1, 1, 1, 2, generator=gen).to(x.device, x.dtype))
+    target = y.to(x.device, x.dtype)
+    for _ in range(20):
+        loss = ((impl.fn(x, weight) - target) ** 2).sum()
+        if not loss.requires_grad:
+            if impl.differentiable:
+                raise PropertyFailed("learning the kernel: the output carries no grad_fn")
+            return
+        loss.backward()
+        with torch.no_grad():
+            weight -= 3e-2 * weight.grad
+            weight.grad.zero_()
+    found = weight.detach().flatten().float().cpu()
+    if not torch.allclose(found, torch.tensor([1.0, -1.0]), atol=0.1) or loss.item() > 0.1:
+        raise PropertyFailed(f"learning the kernel: ended at {found.tolist()} with loss "
+                             f"{loss.item():.3g}, but should be near [1, -1] with a small loss")
+
+
+def max_pool2d_examples(impl: Implementation) -> None:
+    _same("pool2d max", impl.fn(_t(X3, impl)[None, None], 2, 1), _t([[[[4.0, 5], [7, 8]]]], impl))
+    ones = torch.ones_like(_t(0.0, impl)).expand(1, 1, 12, 12).contiguous()
+    _shape("12x12 max pool 2x2 stride 2", impl.fn(ones, 2, 2), (1, 1, 6, 6))
+
+
+def avg_pool2d_examples(impl: Implementation) -> None:
+    _same("pool2d avg", impl.fn(_t(X3, impl)[None, None], 2, 1), _t([[[[2.0, 3], [5, 6]]]], impl))
+    ones = torch.ones_like(_t(0.0, impl)).expand(1, 1, 12, 12).contiguous()
+    _shape("12x12 avg pool 2x2 stride 2", impl.fn(ones, 2, 2), (1, 1, 6, 6))
+
+
+def adaptive_avg_pool2d_examples(impl: Implementation) -> None:
+    _same("adaptive avg pool to (1,1)", impl.fn(_t(X3, impl)[None, None], (1, 1)),
+          _t([[[[4.0]]]], impl))
+
+
+EXAMPLES = {"conv2d": conv2d_examples, "max_pool2d": max_pool2d_examples,
+            "avg_pool2d": avg_pool2d_examples, "adaptive_avg_pool2d": adaptive_avg_pool2d_examples}
+
+
+def prop_examples(impl: Implementation, case=None) -> None:
+    """Every worked example of the implementation's op; NotImplementedError means unsupported."""
+    try:
+        EXAMPLES[impl.op](impl)
+    except NotImplementedError as exc:
+        raise Unsupported(f"NotImplementedError: {exc}") from None

@@ -1,0 +1,98 @@
+"""Gradient properties: backward against the float64 oracle's, and autograd.gradcheck."""
+from __future__ import annotations
+
+import torch
+from torch.autograd.gradcheck import GradcheckError
+
+from harness.cases import Case
+from harness.check import PropertyFailed, Unsupported, call, output_of, require_defined
+from harness.ops import float64_cpu, magnitude
+from harness.registry import Implementation
+from harness.tolerance import Mismatch, assert_within
+
+
+def _leaves(tensors) -> tuple:
+    return tuple(None if t is None else t.detach().requires_grad_() for t in tensors)
+
+
+def differentiable_output(impl: Implementation, case: Case, leaves: tuple) -> torch.Tensor:
+    """The forward output, or Unsupported when it carries no autograd history."""
+    if impl.differentiable is False:
+        raise Unsupported("not differentiable (declared forward-only)")
+    out = output_of(call(impl, case, leaves), case)
+    if not out.requires_grad:
+        if impl.differentiable:
+            raise PropertyFailed(f"{impl.name} declares differentiable=True, but its output has no "
+                                 f"grad_fn [{case.call_text()}]")
+        raise Unsupported("not differentiable (output carries no autograd history)")
+    return out
+
+
+def reduction_lengths(case: Case) -> tuple:
+    """Terms summed by one element of the gradient of input, weight and bias."""
+    if case.op != "conv2d":
+        return (case.reduction_length(),)
+    k, _, r, s = case.weight_shape
+    groups = case.kwargs.get("groups", 1)
+    n, _, h, w = case.output_shape()
+    return ((k // groups) * r * s, n * h * w, n * h * w)
+
+
+def _grad_output(case: Case, shape) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(case.seed + 1)
+    return torch.randn(shape, generator=gen, dtype=torch.float64)
+
+
+def _oracle_grads(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
+    """Reference gradients in float64, and bounds on the sum of |terms| of each."""
+    def grads(inputs, g):
+        leaves = _leaves(inputs)
+        out = case.spec.reference(*leaves, **case.kwargs)
+        used = [t for t in leaves if t is not None]
+        got = iter(torch.autograd.grad(out, used, g))
+        return [None if t is None else next(got) for t in leaves]
+
+    exact = grads(float64_cpu(tensors), grad_out)
+    mags = grads(magnitude(case.spec, float64_cpu(tensors)), grad_out.abs())
+    return exact, [None if m is None else m.abs() for m in mags]
+
+
+def prop_gradients(impl: Implementation, case: Case) -> None:
+    """Gradients of every tensor input against the oracle's, with one shared grad_output."""
+    require_defined(case)
+    leaves = _leaves(case.tensors())
+    out = differentiable_output(impl, case, leaves)
+    grad_out = _grad_output(case, out.shape)
+    used = [t for t in leaves if t is not None]
+    got = torch.autograd.grad(out, used, grad_out.to(out.dtype).to(out.device), allow_unused=True)
+    exact, mags = _oracle_grads(case, leaves, grad_out)
+    names = [n for n, t in zip(case.spec.tensor_args, leaves) if t is not None]
+    lengths = reduction_lengths(case)
+    for i, name in enumerate(names):
+        if got[i] is None:
+            raise PropertyFailed(f"grad of {name} is None, but {name} is used "
+                                 f"[{case.call_text()}]")
+        try:
+            assert_within(got[i], exact[i], mags[i], dtype=case.torch_dtype, length=lengths[i],
+                          what=f"grad of {name}")
+        except Mismatch as exc:
+            raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+
+
+def prop_gradcheck(impl: Implementation, case: Case) -> None:
+    """torch.autograd.gradcheck in float64 (finite differences against the backward)."""
+    require_defined(case)
+    case = case.with_(dtype="float64", dist="normal")
+    leaves = _leaves(case.tensors())
+    differentiable_output(impl, case, leaves)
+    used = tuple(t for t in leaves if t is not None)
+
+    def fn(*inputs):
+        return call(impl, case, inputs + (None,) * (len(leaves) - len(inputs)))
+
+    try:
+        torch.autograd.gradcheck(fn, used, eps=1e-6, atol=1e-5, rtol=1e-3)
+    except GradcheckError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PropertyFailed(f"gradcheck: {first} [{case.call_text()}]") from None
+

@@ -1,0 +1,186 @@
+"""The contract: each op's stub signature, float64 reference, output-shape rule and work counts."""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Stub: the signature of F.conv2d."""
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Stub: the signature of F.max_pool2d."""
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Stub: the signature of F.avg_pool2d."""
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Stub: the signature of F.adaptive_avg_pool2d."""
+
+
+def pair(value) -> tuple:
+    """`3` -> (3, 3); `(2, 3)` -> (2, 3): how torch reads an int-or-tuple argument."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value) if len(value) == 2 else (value[0], value[0])
+    return (value, value)
+
+
+def conv_out_len(size, kernel, stride, pad_lo, pad_hi, dilation):
+    return (size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_padding(kw: dict, weight_shape) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) zero padding of a conv2d call, 'same' and 'valid' resolved."""
+    padding = kw.get("padding", 0)
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        pads = []
+        for k, d in zip(weight_shape[2:], pair(kw.get("dilation", 1))):
+            total = d * (k - 1)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    ph, pw = pair(padding)
+    return (ph, ph, pw, pw)
+
+
+def pool_out_len(size, kernel, stride, pad, dilation, ceil_mode):
+    """torch's pooling rule: with ceil_mode the last window must start inside input or left pad."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def pool_geometry(kw: dict) -> dict:
+    """kernel, stride, padding and dilation of a pooling call as (h, w) pairs."""
+    kernel = pair(kw["kernel_size"])
+    stride = kw.get("stride")
+    stride = kernel if stride is None or stride == () or stride == [] else pair(stride)
+    return {"kernel": kernel, "stride": stride, "padding": pair(kw.get("padding", 0)),
+            "dilation": pair(kw.get("dilation", 1))}
+
+
+def adaptive_size(input_shape, output_size) -> tuple[int, int]:
+    sizes = pair(output_size)
+    return tuple(input_shape[-2 + i] if s is None else s for i, s in enumerate(sizes))
+
+
+def _conv_shape(shapes, kw):
+    (n, _, h, w), (k, _, r, s) = shapes[0], shapes[1]
+    t, b, left, right = conv_padding(kw, shapes[1])
+    (sh, sw), (dh, dw) = pair(kw.get("stride", 1)), pair(kw.get("dilation", 1))
+    return (n, k, conv_out_len(h, r, sh, t, b, dh), conv_out_len(w, s, sw, left, right, dw))
+
+
+def _pool_shape(shapes, kw):
+    n, c, h, w = shapes[0]
+    g = pool_geometry(kw)
+    ceil = kw.get("ceil_mode", False)
+    dims = [pool_out_len(size, *(g[key][i] for key in ("kernel", "stride", "padding", "dilation")),
+                         ceil) for i, size in enumerate((h, w))]
+    return (n, c, *dims)
+
+
+def _adaptive_shape(shapes, kw):
+    return (*shapes[0][:2], *adaptive_size(shapes[0], kw["output_size"]))
+
+
+def _numel(shape) -> int:
+    return math.prod(shape) if shape else 0
+
+
+def _conv_reduction(shapes, kw):
+    (_, c, _, _), (_, cg, r, s) = shapes[0], shapes[1]
+    return cg * r * s
+
+
+def _pool_reduction(shapes, kw):
+    if "output_size" in kw:
+        h, w = shapes[0][-2:]
+        oh, ow = adaptive_size(shapes[0], kw["output_size"])
+        return math.ceil(h / oh + 1) * math.ceil(w / ow + 1)
+    return math.prod(pool_geometry(kw)["kernel"])
+
+
+@dataclass(frozen=True)
+class Op:
+    """One op of the contract. `shapes` below is (input_shape, weight_shape or None)."""
+
+    name: str
+    functional: Callable
+    stub: Callable
+    tensor_args: tuple[str, ...]
+    out_shape: Callable[[tuple, dict], tuple]
+    reduction: Callable[[tuple, dict], int]
+    linear: bool  # linear in every tensor argument: |terms| come from the reference on |inputs|
+
+    @property
+    def signature(self) -> inspect.Signature:
+        return inspect.signature(self.stub)
+
+    def output_shape(self, shapes, kw) -> tuple:
+        return tuple(self.out_shape(shapes, kw))
+
+    def reduction_length(self, shapes, kw) -> int:
+        """How many terms one output element sums (or compares)."""
+        return max(1, self.reduction(shapes, kw))
+
+    def flops(self, shapes, kw) -> int:
+        """Multiply-adds count twice; a pool does one operation per window element."""
+        out = _numel(self.output_shape(shapes, kw))
+        return (2 if self.name == "conv2d" else 1) * out * self.reduction_length(shapes, kw)
+
+    def bytes_moved(self, shapes, kw, itemsize: int = 4) -> int:
+        """Compulsory traffic: every input read once, the output written once."""
+        total = sum(_numel(s) for s in shapes if s) + _numel(self.output_shape(shapes, kw))
+        return total * itemsize
+
+    def reference(self, *tensors, **kw) -> Any:
+        return self.functional(*tensors, **kw)
+
+
+OPS: dict[str, Op] = {
+    "conv2d": Op("conv2d", F.conv2d, conv2d, ("input", "weight", "bias"), _conv_shape,
+                 _conv_reduction, linear=True),
+    "max_pool2d": Op("max_pool2d", F.max_pool2d, max_pool2d, ("input",), _pool_shape,
+                     _pool_reduction, linear=False),
+    "avg_pool2d": Op("avg_pool2d", F.avg_pool2d, avg_pool2d, ("input",), _pool_shape,
+                     _pool_reduction, linear=True),
+    "adaptive_avg_pool2d": Op("adaptive_avg_pool2d", F.adaptive_avg_pool2d, adaptive_avg_pool2d,
+                              ("input",), _adaptive_shape, _pool_reduction, linear=True),
+}
+
+
+class UnknownOp(ValueError):
+    """A name or functional that is not one of the four ops."""
+
+
+def get_op(key) -> Op:
+    """Look an op up by name ('conv2d') or by its functional (F.conv2d)."""
+    for op in OPS.values():
+        if key == op.name or key is op.functional:
+            return op
+    raise UnknownOp(f"op={key!r}, but should be one of {', '.join(OPS)}")
+
+
+def magnitude(op: Op, tensors: tuple) -> tuple:
+    """Inputs whose reference output bounds the sum of |terms| of each output element."""
+    if op.linear:
+        return tuple(None if t is None else t.abs() for t in tensors)
+    return tensors
+
+
+def float64_cpu(tensors) -> tuple:
+    return tuple(None if t is None else t.detach().to("cpu", torch.float64) for t in tensors)

@@ -1,0 +1,104 @@
+"""Option definitions shared by the CLI and the pytest plugin, and their validation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from harness.cases import DTYPES, Case
+from harness.ops import OPS
+from harness.properties import PROPERTIES
+from harness.run import PROFILES, CheckOptions
+
+
+class UsageError(ValueError):
+    """A command-line value that is not what was expected."""
+
+
+@dataclass(frozen=True)
+class Option:
+    flags: tuple
+    help: str
+    kwargs: dict
+
+
+SELECTION = (
+    Option(("--impl",), "implementation to run: a registered name (see `convharness list`) or "
+           "module:attr; repeat for several; default: every built-in", dict(action="append")),
+    Option(("--op",), f"only this op ({', '.join(OPS)}); needed for an undecorated module:attr",
+           dict(default=None)),
+    Option(("--device",), "device to run on: cpu or cuda; repeat for both (default: cpu)",
+           dict(action="append")),
+    Option(("--dtypes",), f"comma-separated dtypes ({','.join(DTYPES)}); for an undecorated "
+           "implementation also what it supports", dict(default=None)),
+    Option(("--forward-only",), "the implementation has no backward: gradient properties are "
+           "unsupported", dict(action="store_true", default=False)),
+)
+
+CHECK = (
+    Option(("--profile",), f"hypothesis profile: {', '.join(PROFILES)} (default quick)",
+           dict(default=None)),
+    Option(("--property",), "only these properties (comma-separated)", dict(default=None)),
+    Option(("--case",), "run one case given as JSON (from a reproduction line)",
+           dict(default=None)),
+)
+
+
+def add_options(add, options=SELECTION) -> None:
+    """Register options with argparse's add_argument or pytest's addoption."""
+    for option in options:
+        add(*option.flags, help=option.help, **option.kwargs)
+
+
+def parse_op(op):
+    if op is not None and op not in OPS:
+        raise UsageError(f"--op={op!r}, but should be one of {', '.join(OPS)}")
+    return op
+
+
+def parse_devices(devices) -> tuple:
+    devices = tuple(devices or ("cpu",))
+    for device in devices:
+        if device not in ("cpu", "cuda"):
+            raise UsageError(f"--device={device!r}, but should be cpu or cuda")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise UsageError("--device='cuda', but torch.cuda.is_available() is False here")
+    return devices
+
+
+def parse_dtypes(text) -> tuple | None:
+    if not text:
+        return None
+    dtypes = tuple(d.strip() for d in text.split(",") if d.strip())
+    bad = [d for d in dtypes if d not in DTYPES]
+    if bad:
+        raise UsageError(f"--dtypes={text!r}: {', '.join(bad)} unknown, expected among "
+                         f"{', '.join(DTYPES)}")
+    return dtypes
+
+
+def parse_case(text) -> Case | None:
+    if not text:
+        return None
+    try:
+        case = Case.from_json(text)
+        case.output_shape()
+    except Exception as exc:
+        raise UsageError(f"--case={text!r} is not a case ({type(exc).__name__}: {exc}); expected "
+                         f"the JSON of a reproduction line") from None
+    return case
+
+
+def check_options(*, device=None, dtypes=None, profile=None, prop=None, case=None) -> CheckOptions:
+    profile = profile or "quick"
+    if profile not in PROFILES:
+        raise UsageError(f"--profile={profile!r}, but should be one of {', '.join(PROFILES)}")
+    parsed = parse_case(case)
+    props = tuple(p.strip() for p in prop.split(",")) if prop else ()
+    known = [p.name for p in PROPERTIES]
+    if any(p not in known for p in props):
+        raise UsageError(f"--property={prop!r}, but should be among {', '.join(known)}")
+    return CheckOptions(devices=(parsed.device,) if parsed else parse_devices(device),
+                        dtypes=(parsed.dtype,) if parsed else parse_dtypes(dtypes) or tuple(DTYPES),
+                        profile=profile, properties=props,
+                        case=parsed)

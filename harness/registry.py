@@ -1,0 +1,159 @@
+"""The registry: @implements, discovery of implementations/, `module:attr` loading, entry points."""
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, replace
+from importlib import metadata
+from typing import Callable
+
+from harness.cases import DTYPES
+from harness.ops import UnknownOp, get_op
+
+ALL_DTYPES = tuple(DTYPES)
+ALL_DEVICES = ("cpu", "cuda")
+ENTRY_POINT_GROUP = "convharness.implementations"
+MARK = "__convharness__"
+
+
+class ImplementationError(ValueError):
+    """A named implementation that cannot be found, imported or used as the op it claims."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A function under test and what it declares about itself."""
+
+    name: str
+    op: str
+    fn: Callable
+    devices: tuple = ALL_DEVICES
+    dtypes: tuple = ALL_DTYPES
+    differentiable: bool | None = None  # None: not declared, the harness finds out
+    source: str = ""
+
+    def supports(self, dtype: str, device: str) -> bool:
+        return dtype in self.dtypes and device in self.devices
+
+
+_REGISTERED: dict[str, Implementation] = {}
+
+
+def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtypes=ALL_DTYPES,
+               differentiable: bool = True):
+    """Register the decorated function as an implementation of `functional` (e.g. F.conv2d).
+
+    The function is returned unchanged, with its metadata attached as `__convharness__`.
+    """
+    op = get_op(functional)
+    bad = [d for d in dtypes if d not in DTYPES]
+    if bad:
+        raise ImplementationError(f"dtypes={bad!r}, but should be among {list(DTYPES)}")
+
+    def register(fn):
+        check_signature(fn, op.name)
+        impl_name = name or f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+        impl = Implementation(impl_name, op.name, fn, tuple(devices), tuple(dtypes),
+                              differentiable, f"{fn.__module__}:{fn.__qualname__}")
+        setattr(fn, MARK, impl)
+        _REGISTERED[impl_name] = impl
+        return fn
+
+    return register
+
+
+def check_signature(fn, op_name: str) -> None:
+    """The function must take the stub's parameters, by name, in order; extras need defaults."""
+    expected = get_op(op_name).signature
+    try:
+        got = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise ImplementationError(f"{fn!r} has no inspectable signature ({exc})") from None
+    params = list(got.parameters.values())
+    names = [p.name for p in params[:len(expected.parameters)]]
+    extras_ok = all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                    for p in params[len(expected.parameters):])
+    if names != list(expected.parameters) or not extras_ok:
+        where = getattr(fn, "__qualname__", repr(fn))
+        raise ImplementationError(
+            f"signature of {where}{got} does not match the {op_name} contract:\n"
+            f"  got:      def {where}{got}\n  expected: def {op_name}{expected}")
+
+
+def discover() -> dict[str, Implementation]:
+    """Import every module of `implementations/` and every entry point; return all registered."""
+    import implementations
+    for info in pkgutil.iter_modules(implementations.__path__, "implementations."):
+        importlib.import_module(info.name)
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:  # a broken plug-in package must not hide the others
+            raise ImplementationError(
+                f"entry point {entry.name}={entry.value} ({ENTRY_POINT_GROUP}) failed to load: "
+                f"{type(exc).__name__}: {exc}") from None
+    return dict(_REGISTERED)
+
+
+def load(spec: str, *, op: str | None = None, dtypes=None, forward_only=False) -> Implementation:
+    """A registered name (`loops.conv2d`) or `module:attr`; `op` names the op of an undecorated one."""
+    if ":" not in spec:
+        return _registered(spec)
+    impl = _from_module(spec, op)
+    changes = {}
+    if dtypes:
+        changes["dtypes"] = tuple(dtypes)
+    if forward_only:
+        changes["differentiable"] = False
+    return replace(impl, **changes) if changes else impl
+
+
+def _registered(name: str) -> Implementation:
+    known = discover()
+    if name in known:
+        return known[name]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ImplementationError(
+        f"impl={name!r} is not a registered implementation{hint} "
+        f"(expected a name from `convharness list` or module:attr)")
+
+
+def _from_module(spec: str, op: str | None) -> Implementation:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ImplementationError(
+            f"impl={spec!r}: module {module_name!r} does not import "
+            f"({type(exc).__name__}: {exc})") from None
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise ImplementationError(f"impl={spec!r}: module {module_name!r} has no attribute "
+                                      f"{attr!r}")
+    declared = getattr(fn, MARK, None)
+    if declared is not None and (op is None or op == declared.op):
+        return declared
+    if op is None:
+        raise ImplementationError(f"impl={spec!r} is not decorated with @implements, so --op is "
+                                  f"needed (one of conv2d, max_pool2d, avg_pool2d, "
+                                  f"adaptive_avg_pool2d)")
+    try:
+        get_op(op)
+    except UnknownOp as exc:
+        raise ImplementationError(str(exc)) from None
+    check_signature(fn, op)
+    return Implementation(spec, op, fn, source=spec)
+
+
+def select(specs=(), *, op=None, dtypes=None, forward_only=False) -> list[Implementation]:
+    """Implementations to run: those named, or every registered one; filtered by op."""
+    if specs:
+        impls = [load(s, op=op, dtypes=dtypes, forward_only=forward_only) for s in specs]
+    else:
+        impls = list(discover().values())
+    return [i for i in impls if op is None or i.op == op]

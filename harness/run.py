@@ -1,0 +1,114 @@
+"""Run properties over implementations with hypothesis, producing one Record per (impl, property)."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from hypothesis import HealthCheck, Verbosity, given, settings
+
+from harness.cases import DTYPES, Case
+from harness.check import PropertyFailed, Undefined, Unsupported
+from harness.properties import Property, properties_for
+from harness.records import Record
+from harness.registry import Implementation
+from harness.strategies import cases
+
+_BASE = dict(deadline=None, report_multiple_bugs=False,
+             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                    HealthCheck.large_base_example])
+for _name, _examples in (("quick", 20), ("ci", 40), ("thorough", 400)):
+    settings.register_profile(_name, max_examples=_examples, **_BASE)
+PROFILES = ("quick", "ci", "thorough")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What a check covers: devices and dtypes to draw, the hypothesis profile, properties."""
+
+    devices: tuple = ("cpu",)
+    dtypes: tuple = tuple(DTYPES)
+    profile: str = "quick"
+    properties: tuple = ()
+    quiet: bool = True
+    case: Case | None = None  # run only this case (a reproduction)
+
+
+def check_property(impl: Implementation, prop: Property, options: CheckOptions) -> Record:
+    """Draw cases, run the property on each, and shrink the first failure to a minimal case."""
+    dtypes = tuple(d for d in options.dtypes if d in impl.dtypes)
+    devices = tuple(d for d in options.devices if d in impl.devices)
+    if not dtypes or not devices:
+        return _record(impl, prop, "unsupported", Counter(unsupported=1),
+                       message=f"{impl.name} declares dtypes={impl.dtypes}, devices={impl.devices}")
+    tally: Counter = Counter()
+    failing: dict = {}
+
+    def attempt(case: Case) -> None:
+        try:
+            prop.fn(impl, case)
+        except Unsupported as exc:
+            tally["unsupported"] += 1
+            failing.setdefault("why_unsupported", str(exc))
+            return
+        except Undefined:
+            tally["undefined"] += 1
+            return
+        except Exception as exc:
+            failing.update(case=case, exc=exc)
+            raise
+        tally["pass"] += 1
+
+    try:
+        _drive(attempt, impl, prop, options, dtypes, devices)
+    except Exception as exc:  # the property failed; `failing` holds the shrunk case
+        tally["fail"] += 1
+        return _failure(impl, prop, tally, failing.get("case"), failing.get("exc", exc))
+    status = "pass" if tally["pass"] else "unsupported" if tally["unsupported"] else "undefined"
+    return _record(impl, prop, status, tally, message=failing.get("why_unsupported", "")
+                   if status == "unsupported" else "")
+
+
+def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
+    if options.case is not None:
+        return attempt(options.case)
+    if not prop.drawn:
+        return attempt(Case(impl.op, (1, 1, 1, 1), dtype=dtypes[0], device=devices[0]))
+    strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
+                     dists=prop.dists_for(impl.op))
+    verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
+    run = settings(settings.get_profile(options.profile), verbosity=verbosity,
+                   database=None)(given(strategy)(attempt))
+    run()
+
+
+def _failure(impl, prop, tally, case: Case | None, exc: BaseException) -> Record:
+    figures = getattr(exc, "figures", {})
+    text = str(exc) if isinstance(exc, PropertyFailed) else f"raised {type(exc).__name__}: {exc}"
+    return _record(impl, prop, "fail", tally, message=text.strip()[:2000], case=case,
+                   figures=figures)
+
+
+def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -> Record:
+    return Record(kind="check", impl=impl.name, op=impl.op, prop=prop.name, status=status,
+                  message=message, case=None if case is None else _case_dict(case),
+                  device=case.device if case else "", dtype=case.dtype if case else "",
+                  counts=dict(tally), figures=figures or {},
+                  repro=case.repro(impl.source or impl.name) if case else "")
+
+
+def _case_dict(case: Case) -> dict:
+    return json.loads(case.to_json())
+
+
+def check(impls: Iterable[Implementation], options: CheckOptions,
+          sink: Callable[[Record], object] = lambda r: r) -> list[Record]:
+    """Every property of every implementation; each record goes to `sink` as soon as it exists."""
+    records = []
+    for impl in impls:
+        for prop in properties_for(impl.op, options.properties or None):
+            record = check_property(impl, prop, options)
+            sink(record)
+            records.append(record)
+    return records

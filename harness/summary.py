@@ -1,0 +1,70 @@
+"""Conformance summaries from check records: the matrix, coverage and failure details."""
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.cases import Case, describe
+from harness.records import Record
+
+MARKS = {"pass": "pass", "fail": "FAIL", "unsupported": "unsup", "undefined": "undef",
+         "error": "ERROR", "timeout": "TIMEOUT", "crashed": "CRASH"}
+
+
+def check_frame(records: list[Record]) -> pd.DataFrame:
+    """One row per check record, with example counts as columns."""
+    rows = [{"impl": r.impl, "op": r.op, "property": r.prop, "status": r.status,
+             "passed": r.counts.get("pass", 0), "unsupported": r.counts.get("unsupported", 0),
+             "undefined": r.counts.get("undefined", 0), "message": r.message, "repro": r.repro}
+            for r in records if r.kind == "check"]
+    return pd.DataFrame(rows, columns=["impl", "op", "property", "status", "passed", "unsupported",
+                                       "undefined", "message", "repro"])
+
+
+def cell(row) -> str:
+    mark = MARKS.get(row.status, row.status)
+    if row.status == "pass" and row.unsupported:
+        return f"{mark} {row.passed}/{row.passed + row.unsupported}"
+    return f"{mark} {row.passed}" if row.status == "pass" else mark
+
+
+def matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """Implementation x property; a cell is 'pass N' (N examples), 'pass N/M' (M-N unsupported),
+    FAIL, unsup or undef; the last column is coverage, examples run over examples drawn."""
+    if frame.empty:
+        return pd.DataFrame()
+    cells = frame.assign(cell=frame.apply(cell, axis=1))
+    order = list(dict.fromkeys(frame["property"]))
+    table = cells.pivot_table(index="impl", columns="property", values="cell", aggfunc="first",
+                              sort=False).reindex(columns=order).fillna("")
+    totals = frame.groupby("impl", sort=False)[["passed", "unsupported"]].sum()
+    covered = totals["passed"] / (totals["passed"] + totals["unsupported"]).clip(lower=1)
+    table["coverage"] = (covered * 100).round().astype(int).astype(str) + "%"
+    return table
+
+
+def failure_lines(records: list[Record]) -> list[str]:
+    lines = []
+    for r in records:
+        if r.kind == "check" and r.status in ("fail", "error", "timeout", "crashed"):
+            lines.append(f"{r.impl} / {r.prop}: {r.message}")
+            if r.case:
+                lines.append(f"    minimal case: {describe(Case.from_dict(r.case))}")
+            figures = {k: v for k, v in r.figures.items() if k in ("max_abs", "max_rel", "where",
+                                                                   "eps_units")}
+            if figures:
+                lines.append("    error: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float)
+                                                       else f"{k}={v}" for k, v in figures.items()))
+            if r.repro:
+                lines.append(f"    reproduce: {r.repro}")
+    return lines
+
+
+def format_check(records: list[Record]) -> str:
+    table = matrix(check_frame(records))
+    if table.empty:
+        return "no check records"
+    text = table.to_string()
+    failures = failure_lines(records)
+    if failures:
+        text += "\n\nFailures (minimal cases after shrinking):\n" + "\n".join(failures)
+    return text

@@ -1,0 +1,1 @@
+"""Built-in implementations, one module per technique; each registers itself with @implements."""

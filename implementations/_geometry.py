@@ -1,0 +1,97 @@
+"""Argument checking and window geometry shared by the built-in implementations."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from harness.ops import conv_out_len, conv_padding, pair, pool_out_len
+
+
+def _positive(name: str, value: tuple, low: int = 1) -> tuple:
+    if min(value) < low:
+        raise ValueError(f"{name}={value}, but should be >= {low}")
+    return value
+
+
+def _four_d(input) -> None:
+    if input.dim() != 4:
+        raise ValueError(f"input.dim()={input.dim()}, but should be 4 (N, C, H, W)")
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    stride: tuple
+    pads: tuple  # top, bottom, left, right
+    dilation: tuple
+    out: tuple  # Ho, Wo
+
+    @property
+    def f_pad(self) -> tuple:
+        """The padding in F.pad's order (left, right, top, bottom)."""
+        top, bottom, left, right = self.pads
+        return (left, right, top, bottom)
+
+
+def conv_geometry(input, weight, stride, padding, dilation, groups) -> ConvGeometry:
+    """Check a conv2d call as torch does and resolve its padding and output size."""
+    _four_d(input)
+    stride, dilation = _positive("stride", pair(stride)), _positive("dilation", pair(dilation))
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding={padding!r}, but should be 'same', 'valid' or ints")
+        if padding == "same" and stride != (1, 1):
+            raise ValueError(f"padding='same' needs stride=1, but stride={stride}")
+    else:
+        _positive("padding", pair(padding), 0)
+    (c, (k, cg)) = input.shape[1], weight.shape[:2]
+    if groups < 1 or c % groups or k % groups or cg * groups != c:
+        raise ValueError(f"input channels={c}, weight={tuple(weight.shape)}, groups={groups}: "
+                         f"weight.shape[1] * groups should equal the input channels and groups "
+                         f"should divide the output channels")
+    pads = conv_padding({"padding": padding, "dilation": dilation}, weight.shape)
+    out = tuple(conv_out_len(input.shape[2 + i], weight.shape[2 + i], stride[i], pads[2 * i],
+                             pads[2 * i + 1], dilation[i]) for i in range(2))
+    _positive("output size", out)
+    return ConvGeometry(stride, pads, dilation, out)
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out: tuple
+
+    def extent(self, dim: int) -> int:
+        return self.dilation[dim] * (self.kernel[dim] - 1) + 1
+
+    def right_pad(self, size: int, dim: int) -> int:
+        """Padding past the end that makes room for every window (ceil_mode windows included)."""
+        need = (self.out[dim] - 1) * self.stride[dim] + self.extent(dim)
+        return max(self.padding[dim], need - size - self.padding[dim])
+
+
+def pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode) -> PoolGeometry:
+    """Check a pooling call as torch does and compute its output size."""
+    _four_d(input)
+    kernel = _positive("kernel_size", pair(kernel_size))
+    stride = kernel if stride is None or stride == [] else _positive("stride", pair(stride))
+    padding, dilation = _positive("padding", pair(padding), 0), _positive("dilation", pair(dilation))
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(f"padding={padding}, but should be at most half of kernel_size={kernel}")
+    out = tuple(pool_out_len(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i],
+                             ceil_mode) for i in range(2))
+    _positive("output size", out)
+    return PoolGeometry(kernel, stride, padding, dilation, out)
+
+
+def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
+    """The [start, end) of each adaptive window along one side."""
+    return [(math.floor(i * size / out), math.ceil((i + 1) * size / out)) for i in range(out)]
+
+
+def adaptive_output(input, output_size) -> tuple:
+    _four_d(input)
+    sizes = tuple(input.shape[2 + i] if s is None else s for i, s in enumerate(pair(output_size)))
+    return _positive("output_size", sizes)
