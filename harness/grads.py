@@ -5,7 +5,8 @@ import torch
 from torch.autograd.gradcheck import GradcheckError
 
 from harness.cases import Case
-from harness.check import PropertyFailed, Unsupported, call, output_of, require_defined
+from harness.check import (PropertyFailed, Unsupported, call, expect_shape, output_of,
+                           require_defined)
 from harness.ops import float64_cpu, magnitude
 from harness.registry import Implementation
 from harness.tolerance import Mismatch, assert_within
@@ -61,11 +62,12 @@ def prop_gradients(impl: Implementation, case: Case) -> None:
     """Gradients of every tensor input against the oracle's, with one shared grad_output."""
     require_defined(case)
     leaves = _leaves(case.tensors())
+    grad_out = _grad_output(case, case.output_shape())
+    exact, mags = _oracle_grads(case, leaves, grad_out)  # before the call, which may mutate
     out = differentiable_output(impl, case, leaves)
-    grad_out = _grad_output(case, out.shape)
+    expect_shape(out, case)
     used = [t for t in leaves if t is not None]
     got = torch.autograd.grad(out, used, grad_out.to(out.dtype).to(out.device), allow_unused=True)
-    exact, mags = _oracle_grads(case, leaves, grad_out)
     names = [n for n, t in zip(case.spec.tensor_args, leaves) if t is not None]
     lengths = reduction_lengths(case)
     for i, name in enumerate(names):

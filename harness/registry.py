@@ -79,7 +79,8 @@ def check_signature(fn, op_name: str) -> None:
         where = getattr(fn, "__qualname__", repr(fn))
         raise ImplementationError(
             f"signature of {where}{got} does not match the {op_name} contract:\n"
-            f"  got:      def {where}{got}\n  expected: def {op_name}{expected}")
+            f"  got:      def {getattr(fn, '__name__', where)}{got}\n"
+            f"  expected: def {op_name}{expected}")
 
 
 def discover() -> dict[str, Implementation]:

@@ -1,0 +1,84 @@
+"""The harness tells deliberately broken implementations from correct ones, naming the right property."""
+import pytest
+
+from harness.properties import PROPERTIES
+from harness.registry import Implementation, discover
+from harness.run import CheckOptions, check_property
+from tests.unit import broken
+
+OPTIONS = CheckOptions(profile="ci")
+PROPS = {p.name: p for p in PROPERTIES}
+
+
+def verdict(fn, op, prop, **declared):
+    impl = Implementation(f"broken.{fn.__name__}", op, fn, **declared)
+    return check_property(impl, PROPS[prop], OPTIONS)
+
+
+# (implementation, op, property that must fail, a property that must still pass)
+CAUGHT = [
+    (broken.conv_pad_one_side, "conv2d", "values", "shape"),
+    (broken.conv_flipped, "conv2d", "values", "shape"),
+    (broken.conv_no_dilation, "conv2d", "shape", "dtype_device"),
+    (broken.conv_group_slicing, "conv2d", "values", "shape"),
+    (broken.conv_batch_bug, "conv2d", "values", "shape"),
+    (broken.conv_bad_weight_grad, "conv2d", "gradients", "values"),
+    (broken.conv_float32_inside, "conv2d", "values", "dtype_device"),
+    (broken.conv_float32_inside, "conv2d", "gradcheck", "shape"),
+    (broken.conv_mutates, "conv2d", "no_mutation", "values"),
+    (broken.conv_zeros, "conv2d", "values", "shape"),
+    (broken.conv_wrong_dtype, "conv2d", "dtype_device", "shape"),
+    (broken.conv_crashes, "conv2d", "shape", None),
+    (broken.conv_noisy, "conv2d", "deterministic", "values"),
+    (broken.conv_accepts_negative_padding, "conv2d", "invalid_args", "values"),
+    (broken.max_pool_zero_pad, "max_pool2d", "values", "shape"),
+    (broken.max_pool_bad_indices, "max_pool2d", "indices", "values"),
+    (broken.avg_pool_inverted_count, "avg_pool2d", "values", "shape"),
+    (broken.adaptive_floor_windows, "adaptive_avg_pool2d", "values", "shape"),
+]
+
+
+@pytest.mark.parametrize("fn, op, fails, passes", CAUGHT,
+                         ids=[f"{c[0].__name__}-{c[2]}" for c in CAUGHT])
+def test_broken_implementation_fails_the_right_property(fn, op, fails, passes):
+    record = verdict(fn, op, fails)
+    assert record.status == "fail", record
+    assert record.case is not None and record.repro.startswith("convharness check")
+    if passes:
+        assert verdict(fn, op, passes).status == "pass"
+
+
+def test_failure_names_the_error_figures():
+    record = verdict(broken.conv_zeros, "conv2d", "values")
+    assert {"max_abs", "max_rel", "where", "eps_units"} <= set(record.figures)
+    assert "but should be" in record.message
+
+
+def test_undeclared_forward_only_is_unsupported_not_failed():
+    record = verdict(broken.conv_forward_only, "conv2d", "gradients", differentiable=None)
+    assert record.status == "unsupported" and "not differentiable" in record.message
+
+
+def test_declared_differentiable_without_history_fails():
+    assert verdict(broken.conv_forward_only, "conv2d", "gradients",
+                   differentiable=True).status == "fail"
+
+
+def test_not_implemented_is_counted_as_unsupported_never_as_pass():
+    record = verdict(broken.conv_no_groups, "conv2d", "values")
+    assert record.status == "pass"
+    assert record.counts.get("unsupported", 0) > 0
+
+
+def test_undeclared_dtype_is_unsupported():
+    impl = Implementation("f64only", "conv2d", broken.conv_flipped, dtypes=("float64",))
+    record = check_property(impl, PROPS["values"], CheckOptions(dtypes=("float16",)))
+    assert record.status == "unsupported"
+
+
+@pytest.mark.parametrize("impl", sorted(discover().values(), key=lambda i: i.name),
+                         ids=lambda i: i.name)
+def test_builtins_raise_no_false_alarm_on_values_and_gradients(impl):
+    for name in ("values", "gradients", "layouts"):
+        record = check_property(impl, PROPS[name], OPTIONS)
+        assert record.status == "pass", record

@@ -1,0 +1,63 @@
+"""cli: list, check (exit 0, 1 on failure, 2 on usage errors), run directories and records."""
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.records import read_records
+
+BROKEN = "tests.unit.broken:conv_zeros"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list_shows_builtins(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "loops.conv2d" in out and "differentiable" in out
+
+
+def test_check_passes_and_writes_records(capsys, tmp_path):
+    code, out, _ = run(capsys, "check", "--impl", "reference.avg_pool2d", "--out", str(tmp_path))
+    assert code == 0, out
+    assert "coverage" in out and "records:" in out
+    records = read_records(next(tmp_path.iterdir()))
+    assert {r.prop for r in records} >= {"values", "gradients", "examples"}
+
+
+def test_check_failure_exits_1_with_reproduction(capsys, tmp_path):
+    code, out, _ = run(capsys, "check", "--impl", BROKEN, "--op", "conv2d", "--property",
+                       "values", "--out", str(tmp_path))
+    assert code == 1
+    assert "FAIL" in out and "minimal case:" in out and "reproduce: convharness check" in out
+    repro = next(line for line in out.splitlines() if "reproduce:" in line)
+    case_json = repro.split("--case '")[1].rstrip("'")
+    code, out, _ = run(capsys, "check", "--impl", BROKEN, "--op", "conv2d", "--property",
+                       "values", "--case", case_json, "--out", str(tmp_path))
+    assert code == 1 and json.loads(case_json)["op"] == "conv2d"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["check", "--impl", "nope.conv2d"], "impl='nope.conv2d' is not a registered"),
+    (["check", "--impl", "no_such_mod:f", "--op", "conv2d"], "does not import"),
+    (["check", "--op", "conv3d"], "--op='conv3d'"),
+    (["check", "--dtypes", "float8"], "float8 unknown"),
+    (["check", "--profile", "slow"], "--profile='slow'"),
+    (["check", "--property", "speed"], "--property='speed'"),
+    (["check", "--case", "{not json"], "--case="),
+    (["check", "--device", "tpu"], "--device='tpu'"),
+])
+def test_usage_errors_exit_2_with_one_clear_message(capsys, argv, message, tmp_path):
+    code, _, err = run(capsys, *argv, "--out", str(tmp_path))
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_two_runs_get_two_directories(capsys, tmp_path):
+    for _ in range(2):
+        run(capsys, "check", "--impl", "reference.adaptive_avg_pool2d", "--property", "shape",
+            "--out", str(tmp_path))
+    assert len(list(tmp_path.iterdir())) == 2

@@ -1,0 +1,51 @@
+"""ops: the output-shape rule agrees with torch on every drawn case; counts are positive."""
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+
+from harness.cases import Case
+from harness.ops import OPS, UnknownOp, get_op, pool_out_len
+from harness.strategies import cases
+
+
+def meta_shape(case: Case) -> tuple:
+    tensors = [torch.empty(case.input_shape, device="meta")]
+    if case.op == "conv2d":
+        tensors.append(torch.empty(case.weight_shape, device="meta"))
+    return tuple(case.spec.reference(*tensors, **case.kwargs).shape)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=cases("conv2d"))
+def test_conv_output_shape_matches_torch(data):
+    assert data.output_shape() == meta_shape(data)
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"])
+def test_pool_output_shape_matches_torch(op):
+    @settings(max_examples=200, deadline=None)
+    @given(cases(op))
+    def inner(case):
+        assert case.output_shape() == meta_shape(case)
+    inner()
+
+
+def test_get_op_by_name_and_functional():
+    assert get_op(F.conv2d) is get_op("conv2d")
+    with pytest.raises(UnknownOp, match="op='conv3d'"):
+        get_op("conv3d")
+
+
+def test_ceil_mode_last_window_starts_inside():
+    # 5 wide, kernel 2, stride 2, ceil: the third window starts at 4, inside: 3 outputs
+    assert pool_out_len(5, 2, 2, 0, 1, True) == 3
+    # 4 wide, kernel 2, stride 2, pad 1, ceil: a window starting at 5 would lie in padding only
+    assert pool_out_len(4, 2, 2, 1, 1, True) == 3
+
+
+def test_flops_and_bytes():
+    conv = OPS["conv2d"]
+    shapes = ((1, 3, 8, 8), (4, 3, 3, 3))
+    assert conv.flops(shapes, {}) == 2 * 4 * 6 * 6 * 27
+    assert conv.bytes_moved(shapes, {}) == 4 * (192 + 108 + 144)

@@ -1,0 +1,73 @@
+"""registry: the decorator, signature checking, loading by name and module:attr, entry points."""
+import sys
+import textwrap
+
+import pytest
+import torch.nn.functional as F
+
+from harness.registry import ImplementationError, check_signature, discover, implements, load
+
+
+def test_discover_finds_the_builtins():
+    names = discover()
+    for technique in ("reference", "loops", "unfold_einsum"):
+        for op in ("conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"):
+            assert f"{technique}.{op}" in names
+
+
+def test_decorator_returns_the_function_unchanged():
+    def my_pool(input, output_size):
+        return F.adaptive_avg_pool2d(input, output_size)
+    assert implements(F.adaptive_avg_pool2d, name="test.my_pool", dtypes=("float32",))(my_pool) \
+        is my_pool
+    assert load("test.my_pool").dtypes == ("float32",)
+
+
+def test_signature_mismatch_shows_both():
+    def conv(x, w, b=None):
+        pass
+    with pytest.raises(ImplementationError) as info:
+        check_signature(conv, "conv2d")
+    text = str(info.value)
+    assert "got:      def conv(x, w, b=None)" in text
+    assert "expected: def conv2d(input, weight, bias=None, stride=1" in text
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(ImplementationError, match="did you mean loops.conv2d"):
+        load("loops.conv2")
+
+
+def test_module_attr_errors(tmp_path, monkeypatch):
+    (tmp_path / "mykern.py").write_text(textwrap.dedent("""
+        import torch.nn.functional as F
+        def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+            return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+        """))
+    (tmp_path / "broken_mod.py").write_text("import no_such_module_here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    impl = load("mykern:conv", op="conv2d", dtypes=("float32",), forward_only=True)
+    assert impl.op == "conv2d" and impl.differentiable is False and impl.dtypes == ("float32",)
+    with pytest.raises(ImplementationError, match="--op is needed"):
+        load("mykern:conv")
+    with pytest.raises(ImplementationError, match="has no attribute 'nope'"):
+        load("mykern:nope", op="conv2d")
+    with pytest.raises(ImplementationError, match="does not import .*no_such_module_here"):
+        load("broken_mod:f", op="conv2d")
+    with pytest.raises(ImplementationError, match="does not match the max_pool2d contract"):
+        load("mykern:conv", op="max_pool2d")
+    sys.modules.pop("mykern", None)
+
+
+def test_entry_points_are_loaded(monkeypatch):
+    loaded = []
+
+    class Entry:
+        name, value = "x", "somepkg:kernels"
+
+        def load(self):
+            loaded.append(True)
+
+    monkeypatch.setattr("harness.registry.metadata.entry_points", lambda group: [Entry()])
+    discover()
+    assert loaded == [True]
