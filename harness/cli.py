@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 from harness import options as opt
+from harness.environment import write_environment
 from harness.ops import UnknownOp
-from harness.records import NoRecords, RecordWriter, new_run_dir
+from harness.records import NoRecords, RecordWriter, new_run_dir, read_records
 from harness.registry import ImplementationError, discover, select
+from harness.suites import SuiteError
 
-USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords)
+USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, SuiteError)
 
 
 def list_impls(out=print) -> int:
@@ -26,7 +28,7 @@ def list_impls(out=print) -> int:
 
 
 def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, profile=None,
-          prop=None, case=None, out_root="reports", out=print) -> int:
+          prop=None, case=None, out_root="reports", run_dir=None, out=print) -> int:
     """Run the conformance properties; print the matrix and each failure; 1 if anything failed."""
     from harness.run import check as run_check
     from harness.summary import format_check
@@ -35,7 +37,8 @@ def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, p
     impls = select(impl or (), op=op, dtypes=opt.parse_dtypes(dtypes), forward_only=forward_only)
     if not impls:
         raise opt.UsageError(f"no implementation of op={op!r} among --impl={impl}")
-    run_dir = new_run_dir(out_root, "check")
+    run_dir = run_dir or new_run_dir(out_root, "check")
+    write_environment(run_dir)
     out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
         f"{','.join(options.devices)} -> {run_dir}")
     with RecordWriter(run_dir / "records.jsonl") as writer:
@@ -48,27 +51,137 @@ def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, p
     return 1 if any(r.status not in ("pass", "unsupported", "undefined") for r in records) else 0
 
 
+def _bar(step: int, total: int, width: int = 20) -> str:
+    filled = int(width * step / max(total, 1))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {step}/{total}"
+
+
+def _live_line(record) -> str:
+    if record.status != "ok":
+        return f"{record.status}: {record.message[:80]}"
+    gflops = record.figures["flops"] / record.median / 1e9
+    return f"{record.median * 1e3:9.3f} ms {gflops:8.2f} GFLOP/s"
+
+
+def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, suite=None,
+          dtype="float32", passes="forward", batch=None, quick=False, threads=None, resume=None,
+          out_root="reports", run_dir=None, out=print) -> Path:
+    """Time implementations over suites; append records as measured; return the run directory."""
+    from harness import suites as suite_mod
+    from harness.bench import BenchOptions, run_bench
+    from harness.timing import QUICK, Budget
+    options = BenchOptions(devices=opt.parse_devices(device), dtype=opt.parse_dtype(dtype),
+                           passes=opt.parse_passes(passes), budget=QUICK if quick else Budget(),
+                           **({"threads": threads} if threads else {}))
+    if options.threads < 1:
+        raise opt.UsageError(f"--threads={options.threads}, but should be >= 1")
+    cases = [sc for name in (suite or ["resnet50"])
+             for sc in suite_mod.load(name, batch=batch, quick=quick)]
+    impls = select(impl or (), op=opt.parse_op(op), dtypes=opt.parse_dtypes(dtypes),
+                   forward_only=forward_only)
+    run_dir, done = _run_dir(resume, run_dir, out_root, "bench")
+    write_environment(run_dir)
+    out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
+        f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> {run_dir}")
+    with RecordWriter(run_dir / "records.jsonl") as writer:
+        run_bench(impls, cases, options, writer.write, done=done, progress=lambda i, n, r: out(
+            f"{_bar(i, n)} {r.impl:<28} {r.figures['label']:<34} {r.prop:<8} {_live_line(r)}"))
+    return run_dir
+
+
+def _run_dir(resume, run_dir, out_root, verb) -> tuple[Path, frozenset]:
+    if resume:
+        path = Path(resume)
+        if not path.is_dir():
+            raise NoRecords(f"--resume={resume!r} does not exist (expected a run directory)")
+        done = frozenset(r.key() for r in read_records(path)) if (
+            path / "records.jsonl").exists() else frozenset()
+        return path, done
+    return (Path(run_dir) if run_dir else new_run_dir(out_root, verb)), frozenset()
+
+
+def report(run_dir, out=print) -> Path:
+    from harness.report import write_report
+    index = write_report(run_dir)
+    out(f"report: {index}")
+    return index
+
+
+def compare(base, new, *, factor=1.1, out=print) -> int:
+    """Print and write the comparison; 1 when a significant slowdown exceeds `factor`."""
+    from harness.compare import compare as compare_runs, regressions
+    if factor < 1:
+        raise opt.UsageError(f"--factor={factor}, but should be >= 1")
+    table = compare_runs(base, new)
+    if table.empty:
+        raise NoRecords(f"runs {str(base)!r} and {str(new)!r} share no successful measurement")
+    out(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    path = Path(new) / f"compare-{Path(base).name}.csv"
+    table.to_csv(path, index=False)
+    slow = regressions(table, factor)
+    out(f"\n{len(slow)} significant slowdown(s) beyond {factor}x; table: {path}")
+    return 1 if len(slow) else 0
+
+
+def run_all(*, device=None, out_root="reports", out=print) -> int:
+    """The main job: conformance check, quick benchmark and report of the built-ins."""
+    import torch
+    device = device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    run_dir = new_run_dir(out_root, "run")
+    failed = check(device=device, run_dir=run_dir, out=out)
+    bench(device=device, suite=["resnet50", "pools"], batch=1, quick=True, run_dir=run_dir,
+          out=out)
+    report(run_dir, out=out)
+    return failed
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convharness", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("list", help="list registered implementations")
-    p = verbs.add_parser("check", help="run the conformance properties")
-    opt.add_options(p.add_argument, opt.SELECTION + opt.CHECK)
-    p.add_argument("--out", default="reports", help="where run directories go (default reports)")
+    verbs.add_parser("list", help="list registered implementations and suites")
+    for name, extra, text in (("check", opt.CHECK, "run the conformance properties"),
+                              ("bench", opt.BENCH, "time implementations over suites")):
+        p = verbs.add_parser(name, help=text)
+        opt.add_options(p.add_argument, opt.SELECTION + extra)
+        p.add_argument("--out", default="reports", help="where run directories go")
+    p = verbs.add_parser("report", help="write the report of a run directory")
+    p.add_argument("run_dir")
+    p = verbs.add_parser("compare", help="compare two runs; exit 1 on a significant slowdown")
+    p.add_argument("base")
+    p.add_argument("new")
+    p.add_argument("--factor", type=float, default=1.1, help="slowdown that fails (default 1.1)")
+    p = verbs.add_parser("run", help="check + quick bench + report of the built-ins")
+    p.add_argument("--device", action="append", help="cpu and/or cuda (default: all present)")
+    p.add_argument("--out", default="reports", help="where run directories go")
     return parser
 
 
+def _dispatch(args) -> int:
+    if args.verb == "list":
+        return list_impls()
+    if args.verb == "check":
+        return check(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
+                     forward_only=args.forward_only, profile=args.profile, prop=args.property,
+                     case=args.case, out_root=Path(args.out))
+    if args.verb == "bench":
+        run_dir = bench(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
+                        forward_only=args.forward_only, suite=args.suite, dtype=args.dtype,
+                        passes=args.passes, batch=args.batch, quick=args.quick,
+                        threads=args.threads, resume=args.resume, out_root=Path(args.out))
+        print(f"records: {run_dir / 'records.jsonl'}  (next: convharness report {run_dir})")
+        return 0
+    if args.verb == "report":
+        report(args.run_dir)
+        return 0
+    if args.verb == "compare":
+        return compare(args.base, args.new, factor=args.factor)
+    return run_all(device=args.device, out_root=Path(args.out))
+
+
 def main(argv=None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        if args.verb == "list":
-            return list_impls()
-        if args.verb == "check":
-            return check(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
-                         forward_only=args.forward_only, profile=args.profile,
-                         prop=args.property, case=args.case, out_root=Path(args.out))
+        return _dispatch(args)
     except USAGE_ERRORS as exc:
         print(f"convharness: error: {exc}", file=sys.stderr)
         return 2
-    return 0

@@ -43,6 +43,36 @@ CHECK = (
            dict(default=None)),
 )
 
+BENCH = (
+    Option(("--suite",), "suite name (see `convharness bench --list-suites`) or a CSV path; "
+           "repeatable (default resnet50)", dict(action="append")),
+    Option(("--dtype",), "dtype to time in (default float32)", dict(default="float32")),
+    Option(("--pass",), "forward, backward or both (forward+backward in one call); "
+           "comma-separated for several (default forward)", dict(default="forward", dest="passes")),
+    Option(("--batch",), "override the suite's batch size N", dict(type=int, default=None)),
+    Option(("--quick",), "a small representative subset of each suite, short timings",
+           dict(action="store_true", default=False)),
+    Option(("--threads",), "CPU threads to pin (default: torch's current count)",
+           dict(type=int, default=None)),
+    Option(("--resume",), "continue the interrupted run in this directory, skipping what it has",
+           dict(default=None)),
+)
+
+
+def parse_passes(text: str) -> tuple:
+    from harness.bench import PASSES
+    passes = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in passes if p not in PASSES]
+    if bad or not passes:
+        raise UsageError(f"--pass={text!r}, but should be among {', '.join(PASSES)}")
+    return passes
+
+
+def parse_dtype(text: str) -> str:
+    if text not in DTYPES:
+        raise UsageError(f"--dtype={text!r}, but should be one of {', '.join(DTYPES)}")
+    return text
+
 
 def add_options(add, options=SELECTION) -> None:
     """Register options with argparse's add_argument or pytest's addoption."""

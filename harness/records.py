@@ -42,7 +42,8 @@ class Record:
 
     def key(self) -> str:
         """What identifies the measurement, so a resumed run can skip it."""
-        case = json.dumps(self.case, sort_keys=True) if self.kind == "bench" else ""
+        fields_ = {k: v for k, v in (self.case or {}).items() if k != "label"}
+        case = json.dumps(fields_, sort_keys=True) if self.kind == "bench" else ""
         return "|".join([self.kind, self.impl, self.op, self.prop, self.device, self.dtype, case])
 
     def to_json(self) -> str:

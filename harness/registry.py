@@ -33,6 +33,7 @@ class Implementation:
     dtypes: tuple = ALL_DTYPES
     differentiable: bool | None = None  # None: not declared, the harness finds out
     source: str = ""
+    max_flops: float | None = None  # benchmarks skip (and record) cases above this much work
 
     def supports(self, dtype: str, device: str) -> bool:
         return dtype in self.dtypes and device in self.devices
@@ -42,10 +43,11 @@ _REGISTERED: dict[str, Implementation] = {}
 
 
 def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtypes=ALL_DTYPES,
-               differentiable: bool = True):
+               differentiable: bool = True, max_flops: float | None = None):
     """Register the decorated function as an implementation of `functional` (e.g. F.conv2d).
 
     The function is returned unchanged, with its metadata attached as `__convharness__`.
+    `max_flops` marks a slow implementation: benchmark cases above it are skipped for budget.
     """
     op = get_op(functional)
     bad = [d for d in dtypes if d not in DTYPES]
@@ -56,7 +58,7 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
         check_signature(fn, op.name)
         impl_name = name or f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
         impl = Implementation(impl_name, op.name, fn, tuple(devices), tuple(dtypes),
-                              differentiable, f"{fn.__module__}:{fn.__qualname__}")
+                              differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops)
         setattr(fn, MARK, impl)
         _REGISTERED[impl_name] = impl
         return fn

@@ -6,6 +6,8 @@ from harness.registry import implements
 from implementations._geometry import (adaptive_bounds, adaptive_output, conv_geometry,
                                        pool_geometry)
 
+BUDGET = 5e7  # FLOPs: benchmark cases beyond this are recorded as skipped-for-budget
+
 
 def corr2d(X, K):
     """The textbook cross-correlation of one 2-D array with one kernel."""
@@ -21,7 +23,7 @@ def _grid(out, window_value):
                         for i in range(out[0])], dim=-2)
 
 
-@implements(F.conv2d, name="loops.conv2d")
+@implements(F.conv2d, name="loops.conv2d", max_flops=BUDGET)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """corr2d generalised: Y[n, k, i, j] = (X[n, group of k, window i, j] * K[k]).sum()."""
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
@@ -42,7 +44,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-@implements(F.max_pool2d, name="loops.max_pool2d")
+@implements(F.max_pool2d, name="loops.max_pool2d", max_flops=BUDGET)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """pool2d with max: each window's maximum, padding that never wins (-inf)."""
@@ -65,7 +67,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (out, torch.stack(indices, dim=-1).view(shape)) if return_indices else out
 
 
-@implements(F.avg_pool2d, name="loops.avg_pool2d")
+@implements(F.avg_pool2d, name="loops.avg_pool2d", max_flops=BUDGET)
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """pool2d with mean; the divisor follows torch: padded window, clipped window or override."""
@@ -88,7 +90,7 @@ def _span(index, g, dim, size):
     return start, min(start + g.kernel[dim], size)
 
 
-@implements(F.adaptive_avg_pool2d, name="loops.adaptive_avg_pool2d")
+@implements(F.adaptive_avg_pool2d, name="loops.adaptive_avg_pool2d", max_flops=BUDGET)
 def adaptive_avg_pool2d(input, output_size):
     """Mean over windows [floor(i*H/Ho), ceil((i+1)*H/Ho)) on each side."""
     out = adaptive_output(input, output_size)

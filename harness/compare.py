@@ -1,0 +1,46 @@
+"""Compare two runs: per-case ratio of medians, a Mann-Whitney U test on the raw samples, marks."""
+from __future__ import annotations
+
+import pandas as pd
+from scipy.stats import mannwhitneyu
+
+from harness.records import Record, read_records
+
+ALPHA = 0.05
+NOISE = 0.02  # ratios within 2% of 1 are unchanged whatever the test says
+
+
+def _ok_bench(records: list[Record]) -> dict:
+    return {r.key(): r for r in records if r.kind == "bench" and r.status == "ok" and r.times}
+
+
+def _mark(ratio: float, p: float) -> str:
+    if p < ALPHA and ratio > 1 + NOISE:
+        return "slower"
+    if p < ALPHA and ratio < 1 - NOISE:
+        return "faster"
+    return "unchanged"
+
+
+def compare(base_dir, new_dir) -> pd.DataFrame:
+    """One row per measurement present in both runs; ratio = new median / base median."""
+    base, new = _ok_bench(read_records(base_dir)), _ok_bench(read_records(new_dir))
+    rows = []
+    for key in base.keys() & new.keys():
+        a, b = base[key], new[key]
+        p = mannwhitneyu(a.times, b.times, alternative="two-sided").pvalue \
+            if len(a.times) > 1 and len(b.times) > 1 else 1.0
+        ratio = b.median / a.median
+        rows.append({"impl": b.impl, "op": b.op, "case": b.figures.get("label", ""),
+                     "pass": b.prop, "device": b.device, "dtype": b.dtype,
+                     "base_ms": a.median * 1e3, "new_ms": b.median * 1e3, "ratio": ratio,
+                     "p_value": p, "mark": _mark(ratio, p)})
+    columns = ["impl", "op", "case", "pass", "device", "dtype", "base_ms", "new_ms", "ratio",
+               "p_value", "mark"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["op", "impl", "case"]).reset_index(
+        drop=True)
+
+
+def regressions(table: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """Significant slowdowns by more than `factor`."""
+    return table[(table["mark"] == "slower") & (table["ratio"] > factor)]

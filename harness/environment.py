@@ -1,0 +1,54 @@
+"""Run metadata, recorded once per run in run.json: versions, machine, threads, commit, command."""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).parent)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def describe_environment(argv=None) -> dict:
+    cuda = torch.cuda.is_available()
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(argv if argv is not None else sys.argv),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cpu": cpu_name(),
+        "gpu": torch.cuda.get_device_name() if cuda else None,
+        "threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+        "platform": platform.platform(),
+    }
+
+
+def write_environment(run_dir: Path, argv=None) -> Path:
+    path = Path(run_dir) / "run.json"
+    if not path.exists():  # a resumed run keeps the first run's metadata
+        path.write_text(json.dumps(describe_environment(argv), indent=2))
+    return path

@@ -1,0 +1,81 @@
+"""Figures for the report (matplotlib, Agg): throughput over a suite, scaling, roofline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _ok(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[(frame["status"] == "ok") & frame["median_s"].notna()]
+
+
+def throughput(frame: pd.DataFrame, title: str, path: Path) -> Path:
+    """GFLOP/s per suite case (x, in suite order), one line per implementation, log y."""
+    ok = _ok(frame)
+    cases = list(dict.fromkeys(frame["case"]))
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(cases) + 3), 4.2))
+    for impl, rows in ok.groupby("impl"):
+        x = [cases.index(c) for c in rows["case"]]
+        ax.plot(x, rows["gflops"], marker="o", label=impl)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(cases)), cases, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("GFLOP/s (higher is better)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def scaling(frame: pd.DataFrame, title: str, path: Path) -> Path:
+    """Median time against FLOPs, log-log, one line per implementation."""
+    ok = _ok(frame)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for impl, rows in ok.groupby("impl"):
+        rows = rows.sort_values("flops")
+        ax.plot(rows["flops"], rows["median_s"] * 1e3, marker="o", label=impl)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("FLOPs per call")
+    ax.set_ylabel("median time (ms)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def roofline(frame: pd.DataFrame, peak: dict, title: str, path: Path) -> Path:
+    """Achieved GFLOP/s against arithmetic intensity, under the measured matmul and copy roofs."""
+    ok = _ok(frame)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    intensity = ok["flops"] / ok["bytes"]
+    has_roof = "gflops" in peak and "gbs" in peak
+    knee = peak["gflops"] / peak["gbs"] if has_roof else 1.0
+    lo = max(min(intensity.min(), knee) / 2, 1e-3)
+    hi = max(intensity.max(), knee) * 2
+    xs = np.logspace(np.log10(lo), np.log10(hi), 100)
+    if has_roof:
+        ax.plot(xs, np.minimum(peak["gflops"], xs * peak["gbs"]), "k--", lw=1,
+                label=f"roof: {peak['gflops']:.0f} GFLOP/s, {peak['gbs']:.0f} GB/s")
+    for (impl, op), rows in ok.groupby(["impl", "op"]):
+        ax.scatter(rows["flops"] / rows["bytes"], rows["gflops"], s=18, label=f"{impl}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP / byte of compulsory traffic)")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6)
+    return _save(fig, path)

@@ -1,0 +1,76 @@
+"""Records -> tidy pandas frames: one row per implementation x case x pass x device x dtype."""
+from __future__ import annotations
+
+import statistics
+
+import pandas as pd
+
+from harness.records import Record
+
+NOISY = 0.10  # IQR / median above this is flagged
+COLUMNS = ["impl", "op", "case", "pass", "device", "dtype", "status", "median_s", "iqr_s",
+           "min_s", "samples", "noisy", "flops", "bytes", "gflops", "gbs", "speedup",
+           "peak_bytes", "count", "message"]
+
+
+def _row(r: Record) -> dict:
+    fig = r.figures
+    median = r.median
+    return {"impl": r.impl, "op": r.op, "case": fig.get("label") or (r.case or {}).get("label"),
+            "pass": r.prop, "device": r.device, "dtype": r.dtype, "status": r.status,
+            "median_s": median, "iqr_s": r.iqr if median else None,
+            "min_s": min(r.times) if r.times else None, "samples": len(r.times),
+            "noisy": bool(median and r.iqr / median > NOISY),
+            "flops": fig.get("flops"), "bytes": fig.get("bytes"),
+            "gflops": fig["flops"] / median / 1e9 if median and fig.get("flops") else None,
+            "gbs": fig["bytes"] / median / 1e9 if median and fig.get("bytes") else None,
+            "peak_bytes": fig.get("peak_bytes"), "count": fig.get("count", 1),
+            "message": r.message}
+
+
+def bench_frame(records: list[Record]) -> pd.DataFrame:
+    """Bench records as rows, with speedup = reference median / median (same case, pass, ...)."""
+    rows = [_row(r) for r in records if r.kind == "bench"]
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "speedup"])
+    if frame.empty:
+        return frame.assign(speedup=pd.Series(dtype=float))[COLUMNS]
+    keys = ["op", "case", "pass", "device", "dtype"]
+    ref = frame[frame["impl"] == "reference." + frame["op"]][keys + ["median_s"]]
+    ref = ref.rename(columns={"median_s": "reference_s"}).drop_duplicates(keys, keep="last")
+    frame = frame.merge(ref, on=keys, how="left")
+    frame["speedup"] = frame["reference_s"] / frame["median_s"]
+    frame.loc[frame["status"] != "ok", ["speedup"]] = None  # a wrong answer is never ranked
+    return frame[COLUMNS].reset_index(drop=True)
+
+
+def peaks(records: list[Record]) -> dict:
+    """{device: {"gflops": measured matmul peak, "gbs": measured copy bandwidth}}."""
+    out: dict = {}
+    for r in records:
+        if r.kind == "peak" and r.times:
+            best = statistics.median(r.times)
+            unit, key = ("flops", "gflops") if r.prop == "matmul" else ("bytes", "gbs")
+            out.setdefault(r.device, {})[key] = r.figures[unit] / best / 1e9
+    return out
+
+
+def timing_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cases as rows, implementations as columns: 'median ms (speedup x)' or the status."""
+    def cell(row) -> str:
+        if row["status"] != "ok":
+            return row["status"]
+        text = f"{row['median_s'] * 1e3:.3g} ms"
+        if pd.notna(row["speedup"]):
+            text += f" ({row['speedup']:.2f}x)"
+        return text + (" ~" if row["noisy"] else "")
+
+    cells = frame.assign(cell=frame.apply(cell, axis=1))
+    return cells.pivot_table(index="case", columns="impl", values="cell", aggfunc="last",
+                             sort=False).fillna("")
+
+
+def groups(frame: pd.DataFrame):
+    """(op, device, dtype, pass) groups of the bench frame, in a stable order."""
+    if frame.empty:
+        return []
+    return list(frame.groupby(["op", "device", "dtype", "pass"], sort=True))

@@ -1,0 +1,110 @@
+"""Write a run's report from its records alone: CSV, Parquet, PNG figures, summary.md, index.html."""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from harness import figures
+from harness.frames import bench_frame, groups, peaks, timing_table
+from harness.records import read_records
+from harness.summary import check_frame, failure_lines, matrix
+
+
+def _slug(*parts) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(str(p) for p in parts))
+
+
+def _figures(frame: pd.DataFrame, peak: dict, out: Path) -> list[tuple[str, list[Path]]]:
+    """[(section title, [png paths])] per (op, device, dtype, pass) group, plus rooflines."""
+    sections = []
+    for (op, device, dtype, pass_), rows in groups(frame):
+        title = f"{op} {pass_}, {device}, {dtype}"
+        if not (rows["status"] == "ok").any():
+            sections.append((title, []))
+            continue
+        slug = _slug(op, device, dtype, pass_)
+        sections.append((title, [
+            figures.throughput(rows, f"{title}: throughput over the suite", out / f"{slug}-gflops.png"),
+            figures.scaling(rows, f"{title}: time against work", out / f"{slug}-scaling.png")]))
+    for device, rows in frame.groupby("device"):
+        if (rows["status"] == "ok").any():
+            sections.append((f"roofline, {device}", [figures.roofline(
+                rows, peak.get(device, {}), f"roofline, {device} (measured peaks)",
+                out / f"roofline-{_slug(device)}.png")]))
+    return sections
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "(none)\n"
+    table = table.reset_index()
+    head = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    body = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
+            for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame: pd.DataFrame,
+                sections) -> str:
+    parts = ["# convharness report\n",
+             f"{env.get('time', '')}, torch {env.get('torch', '?')}, CPU {env.get('cpu', '?')}, "
+             f"GPU {env.get('gpu') or 'none'}, {env.get('threads', '?')} threads\n"]
+    if not conformance.empty:
+        parts += ["## Conformance\n", _markdown_table(conformance)]
+        if failures:
+            parts += ["### Failures\n", "```", *failures, "```\n"]
+    for (op, device, dtype, pass_), rows in groups(frame):
+        parts += [f"## {op} {pass_}, {device}, {dtype}\n",
+                  "median time per call and speedup against reference "
+                  "(`~`: IQR over 10% of the median)\n", _markdown_table(timing_table(rows))]
+    for title, pngs in sections:
+        parts += [f"![{title}]({p.name})" for p in pngs]
+    return "\n".join(parts) + "\n"
+
+
+def _html(env: dict, conformance: pd.DataFrame, failures: list[str], frame: pd.DataFrame,
+          sections) -> str:
+    esc = html.escape
+    body = [f"<h1>convharness report</h1><p>{esc(json.dumps(env))}</p>"]
+    if not conformance.empty:
+        body += ["<h2>Conformance</h2>", conformance.to_html(escape=True)]
+        if failures:
+            body += ["<h3>Failures</h3><pre>", esc("\n".join(failures)), "</pre>"]
+    for (op, device, dtype, pass_), rows in groups(frame):
+        body += [f"<h2>{esc(f'{op} {pass_}, {device}, {dtype}')}</h2>",
+                 "<p>median per call (speedup vs reference); ~ marks IQR &gt; 10% of median</p>",
+                 timing_table(rows).to_html(escape=True)]
+    for title, pngs in sections:
+        body += [f"<h3>{esc(title)}</h3>"] + [
+            f'<img src="{esc(p.name)}" alt="{esc(title)}" style="max-width:100%">' for p in pngs]
+    body.append('<p>Data: <a href="results.csv">results.csv</a>, '
+                '<a href="results.parquet">results.parquet</a>, '
+                '<a href="records.jsonl">records.jsonl</a></p>')
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>convharness report</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write_report(run_dir) -> Path:
+    """Rebuild every report file of a run directory from its records; return index.html."""
+    run_dir = Path(run_dir)
+    records = read_records(run_dir)
+    env_path = run_dir / "run.json"
+    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
+    frame = bench_frame(records)
+    frame.to_csv(run_dir / "results.csv", index=False)
+    frame.to_parquet(run_dir / "results.parquet", index=False)
+    checks = check_frame(records)
+    checks.to_csv(run_dir / "conformance.csv", index=False)
+    conformance, failures = matrix(checks), failure_lines(records)
+    sections = _figures(frame, peaks(records), run_dir)
+    (run_dir / "summary.md").write_text(_summary_md(env, conformance, failures, frame, sections))
+    index = run_dir / "index.html"
+    index.write_text(_html(env, conformance, failures, frame, sections))
+    return index

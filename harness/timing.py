@@ -1,0 +1,111 @@
+"""Raw timing samples: torch.utils.benchmark on CPU, CUDA events with an L2 flush on CUDA."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.utils.benchmark as tbench
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to spend timing one measurement (seconds of timed runs)."""
+
+    min_run_time: float = 0.2
+    warmup: float = 0.025  # CUDA: warm-up time, as triton.testing.do_bench
+    max_samples: int = 200
+
+
+QUICK = Budget(min_run_time=0.1, warmup=0.01, max_samples=50)
+
+
+def time_cpu(fn: Callable[[], object], *, threads: int, budget: Budget = Budget()) -> list[float]:
+    """Seconds per call, one sample per block of calls (torch.utils.benchmark.blocked_autorange)."""
+    timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    measurement = timer.blocked_autorange(min_run_time=budget.min_run_time)
+    return list(measurement.times)[: budget.max_samples]
+
+
+_FLUSH: dict = {}
+
+
+def _l2_flush_buffer(device) -> torch.Tensor:
+    """A buffer bigger than any L2 cache (256 MB); writing it evicts what the last run left."""
+    if device not in _FLUSH:
+        _FLUSH[device] = torch.empty(64 * 1024 * 1024, dtype=torch.int32, device=device)
+    return _FLUSH[device]
+
+
+def time_cuda(fn: Callable[[], object], *, budget: Budget = Budget()) -> list[float]:
+    """Seconds per call from CUDA events, L2 flushed before each; counts from time budgets."""
+    flush = _l2_flush_buffer(torch.cuda.current_device())
+    fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(5):
+        flush.zero_()
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    estimate = max(start.elapsed_time(end) / 5 / 1e3, 1e-6)
+    for _ in range(max(1, int(budget.warmup / estimate))):
+        fn()
+    reps = max(5, min(budget.max_samples, int(budget.min_run_time / estimate)))
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    for s, e in zip(starts, ends):
+        flush.zero_()
+        s.record()
+        fn()
+        e.record()
+    torch.cuda.synchronize()
+    return [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)]
+
+
+@contextlib.contextmanager
+def pinned_flags():
+    """TF32 off and cudnn.benchmark off for reference and candidate alike; restored after."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+             torch.backends.cudnn.benchmark)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield {"allow_tf32": False, "cudnn_benchmark": False}
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+         torch.backends.cudnn.benchmark) = saved
+
+
+def measure(fn: Callable[[], object], device: str, *, threads: int,
+            budget: Budget = Budget()) -> tuple[list[float], int | None]:
+    """(seconds per call samples, peak bytes allocated during one call or None on CPU)."""
+    if device == "cuda":
+        times = time_cuda(fn, budget=budget)
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return times, torch.cuda.max_memory_allocated() - base
+    return time_cpu(fn, threads=threads, budget=budget), None
+
+
+def peak_matmul(device: str, *, threads: int, dtype=torch.float32) -> tuple[list[float], int]:
+    """Samples of a large matrix multiply and its FLOP count: the machine's measured peak."""
+    n = 4096 if device == "cuda" else 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    times, _ = measure(lambda: a @ b, device, threads=threads, budget=QUICK)
+    return times, 2 * n ** 3
+
+
+def peak_copy(device: str, *, threads: int) -> tuple[list[float], int]:
+    """Samples of a large copy and the bytes it moves (read + write): the measured bandwidth."""
+    src = torch.empty(32 * 1024 * 1024, dtype=torch.float32, device=device).fill_(1)
+    dst = torch.empty_like(src)
+    times, _ = measure(lambda: dst.copy_(src), device, threads=threads, budget=QUICK)
+    return times, 2 * src.numel() * src.element_size()
