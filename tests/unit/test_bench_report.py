@@ -1,0 +1,139 @@
+"""bench -> records -> report end to end, compare with a known slowdown, CUDA timing when present."""
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+import torch
+
+from harness.bench import BenchOptions, bench_case, run_bench
+from harness.cli import main
+from harness.compare import compare, regressions
+from harness.records import Record, RecordWriter, read_records
+from harness.registry import Implementation, load
+from harness.report import write_report
+from harness.suites import load as load_suite
+from harness.timing import QUICK
+from tests.unit import broken
+
+TINY = "N,C,H,W,K,R,S,stride,pad,dilation,groups,count\n1,4,8,8,4,3,3,1,1,1,1,1\n1,8,6,6,8,1,1,1,0,1,1,1\n"
+HOSTILE = "<script>alert(1)</script>.conv2d"
+
+
+@pytest.fixture
+def tiny_suite(tmp_path):
+    path = tmp_path / "tiny.csv"
+    path.write_text(TINY)
+    return str(path)
+
+
+def _bench(tmp_path, impls, suite, passes=("forward",)):
+    run_dir = tmp_path / "run"
+    options = BenchOptions(passes=passes, budget=QUICK, threads=1)
+    with RecordWriter(run_dir / "records.jsonl") as writer:
+        run_bench(impls, load_suite(suite), options, writer.write)
+    return run_dir
+
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs = []
+
+    def handle_starttag(self, tag, attrs):
+        self.refs += [v for k, v in attrs if k in ("src", "href")]
+
+
+def test_bench_then_report(tmp_path, tiny_suite):
+    hostile = Implementation(HOSTILE, "conv2d", broken.conv_zeros)
+    impls = [load("reference.conv2d"), load("unfold_einsum.conv2d"), hostile]
+    run_dir = _bench(tmp_path, impls, tiny_suite, passes=("forward", "both"))
+    index = write_report(run_dir)
+    frame = pd.read_csv(run_dir / "results.csv")
+    assert len(frame) == 3 * 2 * 2
+    assert {"impl", "case", "pass", "median_s", "iqr_s", "gflops", "speedup", "noisy"} <= set(frame)
+    assert pd.read_parquet(run_dir / "results.parquet").shape == frame.shape
+    ok = frame[frame["impl"] == "unfold_einsum.conv2d"]
+    assert (ok["status"] == "ok").all() and (ok["gflops"] > 0).all()
+    wrong = frame[frame["impl"] == HOSTILE]
+    assert (wrong["status"] == "wrong").all() and wrong["speedup"].isna().all()
+    pngs = list(run_dir.glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert matplotlib.image.imread(pngs[0]).ndim == 3
+    text = index.read_text()
+    assert "<script>alert" not in text and "&lt;script&gt;" in text
+    refs = _Refs()
+    refs.feed(text)
+    assert refs.refs and all((run_dir / r).is_file() for r in refs.refs), refs.refs
+    assert "| case |" in (run_dir / "summary.md").read_text()
+
+
+def test_slow_implementation_is_skipped_for_budget_not_dropped(tmp_path, tiny_suite):
+    slow = Implementation("slow", "conv2d", broken.conv_flipped, max_flops=1.0)
+    (sc,) = load_suite(tiny_suite)[:1]
+    records = list(bench_case(slow, sc, "cpu", BenchOptions(budget=QUICK), set()))
+    assert [r.status for r in records] == ["skipped"] and "budget" in records[0].message
+
+
+def test_backward_of_forward_only_is_unsupported(tmp_path, tiny_suite):
+    impl = Implementation("fwd", "conv2d", broken.conv_forward_only)
+    (sc,) = load_suite(tiny_suite)[:1]
+    (record,) = bench_case(impl, sc, "cpu", BenchOptions(passes=("backward",), budget=QUICK), set())
+    assert record.status == "unsupported"
+
+
+def _synthetic(run_dir: Path, scale: float, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    with RecordWriter(run_dir / "records.jsonl") as writer:
+        for i, factor in enumerate((1.0, scale)):
+            times = (1e-3 * factor * (1 + 0.01 * torch.rand(30, generator=gen))).tolist()
+            writer.write(Record("bench", "impl", "conv2d", "forward", "ok",
+                                case={"label": f"c{i}", "seed": i}, device="cpu", dtype="float32",
+                                figures={"label": f"c{i}", "flops": 1e6}, times=tuple(times)))
+
+
+def test_compare_finds_the_known_slowdown(tmp_path, capsys):
+    _synthetic(tmp_path / "a", 1.0, 0)
+    _synthetic(tmp_path / "b", 1.5, 1)
+    table = compare(tmp_path / "a", tmp_path / "b")
+    marks = dict(zip(table["case"], table["mark"]))
+    assert marks == {"c0": "unchanged", "c1": "slower"}
+    assert len(regressions(table, 1.1)) == 1 and len(regressions(table, 2.0)) == 0
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--factor", "2"]) == 0
+    assert (tmp_path / "b" / "compare-a.csv").is_file()
+
+
+def test_report_of_missing_run_is_a_usage_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "has no records.jsonl" in capsys.readouterr().err
+
+
+def test_bench_cli_writes_run_json_and_report(tmp_path, tiny_suite, capsys):
+    assert main(["bench", "--impl", "reference.conv2d", "--suite", tiny_suite, "--quick",
+                 "--out", str(tmp_path)]) == 0
+    run_dir = next(tmp_path.iterdir())
+    env = json.loads((run_dir / "run.json").read_text())
+    assert {"torch", "cpu", "threads", "git_commit", "command"} <= set(env)
+    assert main(["report", str(run_dir)]) == 0
+    assert re.search(r"report: .*index.html", capsys.readouterr().out)
+
+
+def test_bad_suite_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("N,C,H,W,K,R,S,stride,pad\n1,4,8,8,4,3,x,1,1\n")
+    assert main(["bench", "--suite", str(bad), "--out", str(tmp_path)]) == 2
+    assert "line 2: field S='x'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bench_times_with_events(tmp_path, tiny_suite):
+    run_dir = tmp_path / "run"
+    options = BenchOptions(devices=("cuda",), budget=QUICK)
+    with RecordWriter(run_dir / "records.jsonl") as writer:
+        run_bench([load("reference.conv2d")], load_suite(tiny_suite), options, writer.write)
+    records = [r for r in read_records(run_dir) if r.kind == "bench"]
+    assert all(r.status == "ok" and r.device == "cuda" and len(r.times) >= 5 for r in records)
