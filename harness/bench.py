@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -12,7 +12,8 @@ from harness.check import PropertyFailed, Unsupported, call, forward_values, out
 from harness.records import Record
 from harness.registry import Implementation
 from harness.suites import SuiteCase
-from harness.timing import Budget, measure, peak_copy, peak_matmul, pinned_flags
+from harness.timing import (LEAK_BYTES, Budget, measure, peak_copy, peak_matmul, pinned_flags,
+                            resident_bytes)
 
 PASSES = ("forward", "backward", "both")
 PASS_FLOPS = {"forward": 1, "backward": 2, "both": 3}  # backward: grads of input and weight
@@ -72,13 +73,11 @@ def verify(impl: Implementation, case: Case) -> tuple[str, str]:
     return "ok", ""
 
 
-def bench_case(impl: Implementation, sc: SuiteCase, device: str, options: BenchOptions,
-               done: set) -> Iterable[Record]:
-    """Records for every pass of one implementation on one suite case (skipping those in done)."""
+def bench_case(impl: Implementation, sc: SuiteCase, device: str,
+               options: BenchOptions) -> Iterable[Record]:
+    """Records for every pass of one implementation on one suite case."""
     case = sc.case.with_(device=device, dtype=options.dtype)
-    todo = [p for p in options.passes if _key(impl, case, p) not in done]
-    if not todo:
-        return
+    todo = options.passes
     flops = case.spec.flops(case.shapes, case.kwargs)
     if impl.max_flops is not None and flops > impl.max_flops:
         for p in todo:
@@ -95,20 +94,19 @@ def _time_pass(impl, sc, case, pass_, options) -> Record:
     try:
         with pinned_flags() as flags:
             fn = _timed_call(impl, case, pass_)
+            before = resident_bytes(case.device)
             times, peak = measure(fn, case.device, threads=options.threads,
                                   budget=options.budget)
+            growth = resident_bytes(case.device) - before
     except Unsupported as exc:
         return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
     except Exception as exc:  # noqa: BLE001
         return _record(impl, sc, case, pass_, "error", message=f"{type(exc).__name__}: {exc}")
-    return _record(impl, sc, case, pass_, "ok", times=times,
-                   figures={"threads": options.threads, "peak_bytes": peak, **flags})
-
-
-def _key(impl, case: Case, pass_: str) -> str:
-    return Record(kind="bench", impl=impl.name, op=case.op, prop=pass_, status="",
-                  case=_case_fields(case), device=case.device,
-                  dtype=case.dtype).key()
+    leak = growth > LEAK_BYTES
+    return _record(impl, sc, case, pass_, "ok", times=times, message=f"memory grew by "
+                   f"{growth / 2**20:.0f} MiB while timing: possible leak" if leak else "",
+                   figures={"threads": options.threads, "peak_bytes": peak, **flags,
+                            "mem_growth_bytes": growth, "leak": leak})
 
 
 def peaks(device: str, threads: int) -> list[Record]:
@@ -122,19 +120,46 @@ def peaks(device: str, threads: int) -> list[Record]:
     return out
 
 
+@dataclass(frozen=True)
+class BenchTask:
+    """One pass of one implementation on one suite case, runnable in a worker process."""
+
+    impl: Implementation
+    sc: SuiteCase
+    device: str
+    pass_: str
+    options: BenchOptions
+
+    @property
+    def case(self) -> Case:
+        return self.sc.case.with_(device=self.device, dtype=self.options.dtype)
+
+    def execute(self, on_case) -> Iterator[Record]:
+        on_case(_case_fields(self.case))
+        options = replace(self.options, passes=(self.pass_,))
+        yield from bench_case(self.impl, self.sc, self.device, options)
+
+    def fault(self, status: str, message: str, case: dict | None) -> Record:
+        return _record(self.impl, self.sc, self.case, self.pass_, status, message=message)
+
+
 def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: BenchOptions,
-              sink: Callable[[Record], object], *, done: frozenset = frozenset(),
+              sink: Callable[[Record], object], *, done: frozenset = frozenset(), workers=None,
               progress: Callable[[int, int, Record], object] = lambda i, n, r: None) -> None:
-    """Time every implementation of each case's op on each device; records go to sink at once."""
-    jobs = [(device, sc, impl) for device in options.devices for sc in cases
-            for impl in impls if impl.op == sc.case.op]
-    total, step = len(jobs) * len(options.passes), 0
+    """Time every implementation of each case's op on each device; records go to sink at once.
+
+    `workers` (isolate.WorkerPool) runs each implementation in its own process; `done` holds the
+    keys of records a resumed run already has.
+    """
+    tasks = [BenchTask(impl, sc, device, p, options) for device in options.devices
+             for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
     for device in options.devices:
         if not any(key.startswith(f"peak|machine||matmul|{device}|") for key in done):
             for record in peaks(device, options.threads):
                 sink(record)
-    for device, sc, impl in jobs:
-        for record in bench_case(impl, sc, device, options, done):
-            step += 1
+    for step, task in enumerate(tasks, start=1):
+        if task.fault("", "", None).key() in done:
+            continue
+        for record in workers.run(task.impl, task) if workers else task.execute(lambda c: None):
             sink(record)
-            progress(step, total, record)
+            progress(step, len(tasks), record)

@@ -17,6 +17,13 @@ class Undefined(Exception):
     """The oracle has no defined answer for this case."""
 
 
+CATCH_INTERRUPTS = False  # set in worker processes, where Ctrl-C cannot come from the user
+
+
+class ImplementationExit(Exception):
+    """The implementation raised SystemExit (or KeyboardInterrupt inside a worker)."""
+
+
 class PropertyFailed(AssertionError):
     """A property does not hold; `figures` carries error measures where there are any."""
 
@@ -34,6 +41,10 @@ def call(impl: Implementation, case: Case, tensors: tuple, **extra):
         return impl.fn(*args, **case.kwargs, **extra)
     except NotImplementedError as exc:
         raise Unsupported(f"NotImplementedError: {exc}") from None
+    except (SystemExit, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt) and not CATCH_INTERRUPTS:
+            raise  # in-process, Ctrl-C ends the run
+        raise ImplementationExit(f"the implementation raised {type(exc).__name__}({exc})") from None
 
 
 def output_of(result, case: Case, *, indices=False) -> torch.Tensor:
@@ -134,4 +145,29 @@ def prop_indices(impl, case) -> None:
                              f"[{case.call_text(fn='F.max_pool2d')}, return_indices=True]")
     if case.dist != "ties" and not torch.equal(idx.cpu(), ref_idx):
         raise PropertyFailed(f"indices differ from the reference's where the maximum is unique "
+                             f"[{case.call_text()}]")
+
+
+MEMORY_CASES = {"conv2d": Case("conv2d", (2, 16, 32, 32), (16, 16, 3, 3), kwargs={"padding": 1}),
+                "max_pool2d": Case("max_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
+                "avg_pool2d": Case("avg_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
+                "adaptive_avg_pool2d": Case("adaptive_avg_pool2d", (2, 16, 64, 64),
+                                            kwargs={"output_size": 7})}
+MEMORY_CALLS = 40
+
+
+def prop_memory(impl, case) -> None:
+    """Memory does not keep growing across repeated calls (a leak)."""
+    from harness.timing import LEAK_BYTES, resident_bytes
+    case = MEMORY_CASES[impl.op].with_(device=case.device, dtype=case.dtype)
+    tensors = case.tensors()
+    for _ in range(5):  # warm the allocators
+        call(impl, case, tensors)
+    before = resident_bytes(case.device)
+    for _ in range(MEMORY_CALLS):
+        call(impl, case, tensors)
+    growth = resident_bytes(case.device) - before
+    if growth > LEAK_BYTES:
+        raise PropertyFailed(f"memory grew by {growth / 2**20:.0f} MiB over {MEMORY_CALLS} calls, "
+                             f"but should stay within {LEAK_BYTES / 2**20:.0f} MiB "
                              f"[{case.call_text()}]")

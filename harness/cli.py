@@ -28,24 +28,36 @@ def list_impls(out=print) -> int:
 
 
 def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, profile=None,
-          prop=None, case=None, out_root="reports", run_dir=None, out=print) -> int:
+          prop=None, case=None, isolate=None, timeout=60.0, resume=None, out_root="reports",
+          run_dir=None, out=print) -> int:
     """Run the conformance properties; print the matrix and each failure; 1 if anything failed."""
+    from harness.isolate import WorkerPool
     from harness.run import check as run_check
     from harness.summary import format_check
     options = opt.check_options(device=device, dtypes=dtypes, profile=profile, prop=prop, case=case)
+    opt.parse_timeout(timeout)
+    if options.case and op and op != options.case.op:
+        raise opt.UsageError(f"--op={op!r} conflicts with --case, whose op is {options.case.op!r}")
     op = options.case.op if options.case else opt.parse_op(op)
     impls = select(impl or (), op=op, dtypes=opt.parse_dtypes(dtypes), forward_only=forward_only)
     if not impls:
         raise opt.UsageError(f"no implementation of op={op!r} among --impl={impl}")
-    run_dir = run_dir or new_run_dir(out_root, "check")
+    timeout = opt.parse_timeout(timeout)
+    pool = WorkerPool(timeout, out) if opt.wants_isolation(isolate, impl) else None
+    run_dir, done = _run_dir(resume, run_dir, out_root, "check")
     write_environment(run_dir)
     out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
-        f"{','.join(options.devices)} -> {run_dir}")
+        f"{','.join(options.devices)}{', isolated' if pool else ''} -> {run_dir}")
     with RecordWriter(run_dir / "records.jsonl") as writer:
         def sink(record):
             writer.write(record)
             out(f"  {record.impl:<32} {record.prop:<14} {record.status}")
-        records = run_check(impls, options, sink)
+        try:
+            run_check(impls, options, sink, done=done, workers=pool)
+        finally:
+            if pool:
+                pool.close()
+    records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
     out(f"\nrecords: {run_dir / 'records.jsonl'}")
     return 1 if any(r.status not in ("pass", "unsupported", "undefined") for r in records) else 0
@@ -65,16 +77,20 @@ def _live_line(record) -> str:
 
 def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, suite=None,
           dtype="float32", passes="forward", batch=None, quick=False, threads=None, resume=None,
-          out_root="reports", run_dir=None, out=print) -> Path:
+          isolate=None, timeout=60.0, out_root="reports", run_dir=None, out=print) -> Path:
     """Time implementations over suites; append records as measured; return the run directory."""
     from harness import suites as suite_mod
     from harness.bench import BenchOptions, run_bench
+    from harness.isolate import WorkerPool
     from harness.timing import QUICK, Budget
     options = BenchOptions(devices=opt.parse_devices(device), dtype=opt.parse_dtype(dtype),
                            passes=opt.parse_passes(passes), budget=QUICK if quick else Budget(),
                            **({"threads": threads} if threads else {}))
     if options.threads < 1:
         raise opt.UsageError(f"--threads={options.threads}, but should be >= 1")
+    if forward_only and set(options.passes) - {"forward"}:
+        raise opt.UsageError(f"--forward-only conflicts with --pass={passes!r}: there is no "
+                             f"backward to time")
     cases = [sc for name in (suite or ["resnet50"])
              for sc in suite_mod.load(name, batch=batch, quick=quick)]
     impls = select(impl or (), op=opt.parse_op(op), dtypes=opt.parse_dtypes(dtypes),
@@ -83,9 +99,17 @@ def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, s
     write_environment(run_dir)
     out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
         f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> {run_dir}")
+    timeout = opt.parse_timeout(timeout)
+    pool = WorkerPool(timeout, out) if opt.wants_isolation(isolate, impl) else None
     with RecordWriter(run_dir / "records.jsonl") as writer:
-        run_bench(impls, cases, options, writer.write, done=done, progress=lambda i, n, r: out(
-            f"{_bar(i, n)} {r.impl:<28} {r.figures['label']:<34} {r.prop:<8} {_live_line(r)}"))
+        try:
+            run_bench(impls, cases, options, writer.write, done=done, workers=pool,
+                      progress=lambda i, n, r: out(f"{_bar(i, n)} {r.impl:<28} "
+                                                   f"{r.figures['label']:<34} {r.prop:<8} "
+                                                   f"{_live_line(r)}"))
+        finally:
+            if pool:
+                pool.close()
     return run_dir
 
 
@@ -142,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, extra, text in (("check", opt.CHECK, "run the conformance properties"),
                               ("bench", opt.BENCH, "time implementations over suites")):
         p = verbs.add_parser(name, help=text)
-        opt.add_options(p.add_argument, opt.SELECTION + extra)
+        opt.add_options(p.add_argument, opt.SELECTION + extra + opt.ISOLATION)
         p.add_argument("--out", default="reports", help="where run directories go")
     p = verbs.add_parser("report", help="write the report of a run directory")
     p.add_argument("run_dir")
@@ -162,12 +186,14 @@ def _dispatch(args) -> int:
     if args.verb == "check":
         return check(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
                      forward_only=args.forward_only, profile=args.profile, prop=args.property,
-                     case=args.case, out_root=Path(args.out))
+                     case=args.case, isolate=args.isolate, timeout=args.timeout,
+                     resume=args.resume, out_root=Path(args.out))
     if args.verb == "bench":
         run_dir = bench(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
                         forward_only=args.forward_only, suite=args.suite, dtype=args.dtype,
                         passes=args.passes, batch=args.batch, quick=args.quick,
-                        threads=args.threads, resume=args.resume, out_root=Path(args.out))
+                        threads=args.threads, resume=args.resume, isolate=args.isolate,
+                        timeout=args.timeout, out_root=Path(args.out))
         print(f"records: {run_dir / 'records.jsonl'}  (next: convharness report {run_dir})")
         return 0
     if args.verb == "report":

@@ -35,6 +35,18 @@ SELECTION = (
            "unsupported", dict(action="store_true", default=False)),
 )
 
+ISOLATION = (
+    Option(("--isolate",), "run implementations in a worker process that may crash or hang "
+           "(default: on when --impl names a module:attr)",
+           dict(action="store_true", default=None)),
+    Option(("--no-isolate",), "run everything in this process, tracebacks straight through "
+           "(no time limit)", dict(action="store_false", dest="isolate")),
+    Option(("--timeout",), "seconds a case may run without progress before it counts as hung "
+           "(default 60)", dict(type=float, default=60.0)),
+    Option(("--resume",), "continue the interrupted run in this directory, skipping what it has",
+           dict(default=None)),
+)
+
 CHECK = (
     Option(("--profile",), f"hypothesis profile: {', '.join(PROFILES)} (default quick)",
            dict(default=None)),
@@ -54,8 +66,6 @@ BENCH = (
            dict(action="store_true", default=False)),
     Option(("--threads",), "CPU threads to pin (default: torch's current count)",
            dict(type=int, default=None)),
-    Option(("--resume",), "continue the interrupted run in this directory, skipping what it has",
-           dict(default=None)),
 )
 
 
@@ -132,3 +142,16 @@ def check_options(*, device=None, dtypes=None, profile=None, prop=None, case=Non
                         dtypes=(parsed.dtype,) if parsed else parse_dtypes(dtypes) or tuple(DTYPES),
                         profile=profile, properties=props,
                         case=parsed)
+
+
+def wants_isolation(isolate, impls_named) -> bool:
+    """Explicit choice, else isolate when any implementation comes from a module:attr."""
+    if isolate is not None:
+        return isolate
+    return any(":" in spec for spec in impls_named or ())
+
+
+def parse_timeout(timeout: float) -> float:
+    if timeout <= 0:
+        raise UsageError(f"--timeout={timeout}, but should be a positive number of seconds")
+    return timeout

@@ -67,6 +67,8 @@ PROPERTIES = (
     Property("invalid_args", prop_invalid_args, "raises where the reference raises", drawn=False),
     Property("layouts", check.prop_layouts, "channels_last and non-contiguous inputs",
              layouts=("channels_last", "noncontiguous")),
+    Property("memory", check.prop_memory, "no memory growth across repeated calls (leaks)",
+             drawn=False),
     Property("indices", check.prop_indices, "return_indices=True points at the maxima",
              ops=("max_pool2d",)),
 )

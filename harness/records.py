@@ -42,6 +42,8 @@ class Record:
 
     def key(self) -> str:
         """What identifies the measurement, so a resumed run can skip it."""
+        if self.kind == "check":  # one verdict per property, whatever case it ended on
+            return "|".join([self.kind, self.impl, self.op, self.prop])
         fields_ = {k: v for k, v in (self.case or {}).items() if k != "label"}
         case = json.dumps(fields_, sort_keys=True) if self.kind == "bench" else ""
         return "|".join([self.kind, self.impl, self.op, self.prop, self.device, self.dtype, case])
@@ -63,7 +65,14 @@ class RecordWriter:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = False
+        if self.path.is_file() and self.path.stat().st_size:
+            with open(self.path, "rb") as existing:
+                existing.seek(-1, os.SEEK_END)
+                torn = existing.read(1) != b"\n"
         self._file = open(self.path, "a", encoding="utf-8")
+        if torn:  # a killed run left half a line: end it so the next record starts clean
+            self._file.write("\n")
 
     def write(self, record: Record) -> Record:
         self._file.write(record.to_json() + "\n")

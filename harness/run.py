@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from hypothesis import HealthCheck, Verbosity, given, settings
 
@@ -36,7 +36,8 @@ class CheckOptions:
     case: Case | None = None  # run only this case (a reproduction)
 
 
-def check_property(impl: Implementation, prop: Property, options: CheckOptions) -> Record:
+def check_property(impl: Implementation, prop: Property, options: CheckOptions,
+                   on_case: Callable[[Case], object] = lambda case: None) -> Record:
     """Draw cases, run the property on each, and shrink the first failure to a minimal case."""
     dtypes = tuple(d for d in options.dtypes if d in impl.dtypes)
     devices = tuple(d for d in options.devices if d in impl.devices)
@@ -47,6 +48,7 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions) 
     failing: dict = {}
 
     def attempt(case: Case) -> None:
+        on_case(case)
         try:
             prop.fn(impl, case)
         except Unsupported as exc:
@@ -103,13 +105,41 @@ def _case_dict(case: Case) -> dict:
     return json.loads(case.to_json())
 
 
+@dataclass(frozen=True)
+class CheckTask:
+    """One property of one implementation, runnable in a worker process."""
+
+    impl: Implementation
+    prop: str
+    options: CheckOptions
+
+    def execute(self, on_case) -> Iterator[Record]:
+        prop = next(p for p in properties_for(self.impl.op) if p.name == self.prop)
+        yield check_property(self.impl, prop, self.options,
+                             on_case=lambda case: on_case(_case_dict(case)))
+
+    def fault(self, status: str, message: str, case: dict | None) -> Record:
+        found = None if case is None else Case.from_dict(case)
+        return _record(self.impl, next(p for p in properties_for(self.impl.op)
+                                       if p.name == self.prop), status, Counter(), message=message,
+                       case=found)
+
+
 def check(impls: Iterable[Implementation], options: CheckOptions,
-          sink: Callable[[Record], object] = lambda r: r) -> list[Record]:
-    """Every property of every implementation; each record goes to `sink` as soon as it exists."""
+          sink: Callable[[Record], object] = lambda r: r, *, done: frozenset = frozenset(),
+          workers=None) -> list[Record]:
+    """Every property of every implementation; each record goes to `sink` as soon as it exists.
+
+    `workers` (from isolate.WorkerPool) runs each implementation in its own process; without it
+    everything runs here. Properties whose records are in `done` are skipped (resume).
+    """
     records = []
     for impl in impls:
         for prop in properties_for(impl.op, options.properties or None):
-            record = check_property(impl, prop, options)
-            sink(record)
-            records.append(record)
+            task = CheckTask(impl, prop.name, options)
+            if task.fault("", "", None).key() in done:
+                continue
+            for record in workers.run(impl, task) if workers else task.execute(lambda c: None):
+                sink(record)
+                records.append(record)
     return records

@@ -28,6 +28,21 @@ def time_cpu(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(
     return list(measurement.times)[: budget.max_samples]
 
 
+LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged
+
+
+def resident_bytes(device: str) -> int:
+    """Memory held now: CUDA bytes allocated, or this process's resident set on the CPU."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        return torch.cuda.memory_allocated()
+    import gc
+    import os
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 _FLUSH: dict = {}
 
 

@@ -74,14 +74,14 @@ def test_bench_then_report(tmp_path, tiny_suite):
 def test_slow_implementation_is_skipped_for_budget_not_dropped(tmp_path, tiny_suite):
     slow = Implementation("slow", "conv2d", broken.conv_flipped, max_flops=1.0)
     (sc,) = load_suite(tiny_suite)[:1]
-    records = list(bench_case(slow, sc, "cpu", BenchOptions(budget=QUICK), set()))
+    records = list(bench_case(slow, sc, "cpu", BenchOptions(budget=QUICK)))
     assert [r.status for r in records] == ["skipped"] and "budget" in records[0].message
 
 
 def test_backward_of_forward_only_is_unsupported(tmp_path, tiny_suite):
     impl = Implementation("fwd", "conv2d", broken.conv_forward_only)
     (sc,) = load_suite(tiny_suite)[:1]
-    (record,) = bench_case(impl, sc, "cpu", BenchOptions(passes=("backward",), budget=QUICK), set())
+    (record,) = bench_case(impl, sc, "cpu", BenchOptions(passes=("backward",), budget=QUICK))
     assert record.status == "unsupported"
 
 
@@ -114,8 +114,8 @@ def test_report_of_missing_run_is_a_usage_error(tmp_path, capsys):
 
 def test_bench_cli_writes_run_json_and_report(tmp_path, tiny_suite, capsys):
     assert main(["bench", "--impl", "reference.conv2d", "--suite", tiny_suite, "--quick",
-                 "--out", str(tmp_path)]) == 0
-    run_dir = next(tmp_path.iterdir())
+                 "--out", str(tmp_path / "out")]) == 0
+    run_dir = next((tmp_path / "out").iterdir())
     env = json.loads((run_dir / "run.json").read_text())
     assert {"torch", "cpu", "threads", "git_commit", "command"} <= set(env)
     assert main(["report", str(run_dir)]) == 0

@@ -31,7 +31,7 @@ CAUGHT = [
     (broken.conv_crashes, "conv2d", "shape", None),
     (broken.conv_noisy, "conv2d", "deterministic", "values"),
     (broken.conv_accepts_negative_padding, "conv2d", "invalid_args", "values"),
-    (broken.max_pool_zero_pad, "max_pool2d", "values", "shape"),
+    (broken.max_pool_zero_pad, "max_pool2d", "values", "dtype_device"),
     (broken.max_pool_bad_indices, "max_pool2d", "indices", "values"),
     (broken.avg_pool_inverted_count, "avg_pool2d", "values", "shape"),
     (broken.adaptive_floor_windows, "adaptive_avg_pool2d", "values", "shape"),

@@ -61,3 +61,28 @@ def test_two_runs_get_two_directories(capsys, tmp_path):
         run(capsys, "check", "--impl", "reference.adaptive_avg_pool2d", "--property", "shape",
             "--out", str(tmp_path))
     assert len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--resume", "/no/such/run"], "--resume='/no/such/run' does not exist"),
+    (["bench", "--pass", "sideways"], "--pass='sideways'"),
+    (["bench", "--dtype", "int8"], "--dtype='int8'"),
+    (["bench", "--forward-only", "--pass", "both"], "--forward-only conflicts with --pass"),
+    (["bench", "--batch", "0"], "--batch=0"),
+    (["check", "--timeout", "0"], "--timeout=0"),
+    (["check", "--op", "max_pool2d", "--case",
+      '{"op": "conv2d", "input_shape": [1, 1, 3, 3], "weight_shape": [1, 1, 2, 2]}'],
+     "--op='max_pool2d' conflicts with --case"),
+    (["compare", "/no/a", "/no/b"], "has no records.jsonl"),
+])
+def test_more_usage_errors_exit_2(capsys, argv, message, tmp_path):
+    if argv[0] != "compare":
+        argv = argv + ["--out", str(tmp_path)]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_where_there_is_none(capsys, tmp_path):
+    code, _, err = run(capsys, "check", "--device", "cuda", "--out", str(tmp_path))
+    assert code == 2 and "torch.cuda.is_available() is False" in err

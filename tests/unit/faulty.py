@@ -1,0 +1,52 @@
+"""Implementations that misbehave at the process level: crash, hang, exit, leak, return garbage."""
+import ctypes
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+
+_KEPT = []
+
+
+def segfault(input, output_size):
+    ctypes.string_at(0)  # a real SIGSEGV
+
+
+def aborts(input, output_size):
+    os.abort()
+
+
+def exits(input, output_size):
+    os._exit(3)
+
+
+def hangs(input, output_size):
+    time.sleep(3600)
+
+
+def system_exit(input, output_size):
+    raise SystemExit(1)
+
+
+def keyboard_interrupt(input, output_size):
+    raise KeyboardInterrupt
+
+
+def returns_tuple(input, output_size):
+    return (F.adaptive_avg_pool2d(input, output_size),)
+
+
+def returns_nan(input, output_size):
+    out = F.adaptive_avg_pool2d(input, output_size).clone()
+    out.view(-1)[0] = float("nan")
+    return out
+
+
+def leaks(input, output_size):
+    _KEPT.append(torch.ones(2**20))  # 4 MiB per call, never freed
+    return F.adaptive_avg_pool2d(input, output_size)
+
+
+def good(input, output_size):
+    return F.adaptive_avg_pool2d(input, output_size)

@@ -1,0 +1,73 @@
+"""isolate: crashes, hangs and exits are recorded with their status; the run goes on after them."""
+import pytest
+
+from harness.bench import BenchOptions, run_bench
+from harness.isolate import WorkerPool, describe_exit
+from harness.properties import PROPERTIES
+from harness.registry import Implementation
+from harness.run import CheckOptions, check, check_property
+from harness.suites import SuiteCase
+from harness.cases import Case
+from harness.timing import QUICK
+from tests.unit import faulty
+
+OPTIONS = CheckOptions(properties=("shape",), dtypes=("float32",), profile="quick")
+
+
+def impl(fn):
+    return Implementation(f"faulty.{fn.__name__}", "adaptive_avg_pool2d", fn)
+
+
+def test_process_faults_are_recorded_and_the_run_goes_on():
+    fns = [faulty.segfault, faulty.aborts, faulty.exits, faulty.hangs, faulty.good]
+    with WorkerPool(timeout=3) as pool:
+        records = check([impl(f) for f in fns], OPTIONS, workers=pool)
+    status = {r.impl.split(".")[1]: r for r in records}
+    assert [status[f.__name__].status for f in fns] == [
+        "crashed", "crashed", "crashed", "timeout", "pass"]
+    assert "SIGSEGV" in status["segfault"].message
+    assert "SIGABRT" in status["aborts"].message
+    assert "exit status 3" in status["exits"].message
+    for name in ("segfault", "hangs"):
+        assert status[name].case["op"] == "adaptive_avg_pool2d"  # the case it was running
+        assert status[name].repro.startswith("convharness check")
+
+
+def test_a_worker_is_reused_across_cases():
+    with WorkerPool(timeout=30) as pool:
+        check([impl(faulty.good)], CheckOptions(properties=("shape", "values")), workers=pool)
+        assert len(pool._workers) == 1
+
+
+@pytest.mark.parametrize("fn, prop", [(faulty.system_exit, "shape"),
+                                      (faulty.keyboard_interrupt, "shape"),
+                                      (faulty.returns_tuple, "shape"),
+                                      (faulty.returns_nan, "values"),
+                                      (faulty.leaks, "memory")])
+def test_misbehaviour_in_process_is_a_failure(fn, prop):
+    if fn is faulty.keyboard_interrupt:
+        pytest.skip("in-process, KeyboardInterrupt ends the run by design; see the worker test")
+    record = check_property(impl(fn), next(p for p in PROPERTIES if p.name == prop), OPTIONS)
+    assert record.status == "fail", record
+
+
+def test_interrupts_raised_by_an_implementation_in_a_worker_are_its_errors():
+    with WorkerPool(timeout=30) as pool:
+        records = check([impl(faulty.keyboard_interrupt), impl(faulty.system_exit)], OPTIONS,
+                        workers=pool)
+    assert [r.status for r in records] == ["fail", "fail"]
+    assert "KeyboardInterrupt" in records[0].message and "SystemExit" in records[1].message
+
+
+def test_bench_crash_is_recorded_and_the_next_implementation_runs(tmp_path):
+    sc = SuiteCase("tiny", Case("adaptive_avg_pool2d", (1, 4, 16, 16), kwargs={"output_size": 1}))
+    records = []
+    with WorkerPool(timeout=10) as pool:
+        run_bench([impl(faulty.segfault), impl(faulty.good)], [sc],
+                  BenchOptions(budget=QUICK, threads=1), records.append, workers=pool)
+    bench = [(r.impl, r.status) for r in records if r.kind == "bench"]
+    assert bench == [("faulty.segfault", "crashed"), ("faulty.good", "ok")]
+
+
+def test_describe_exit():
+    assert describe_exit(-11) == "killed by SIGSEGV" and describe_exit(3) == "exit status 3"
