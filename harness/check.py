@@ -70,17 +70,38 @@ def require_defined(case: Case) -> None:
         raise Undefined("a max_pool2d window lies wholly in the padding: the reference is undefined")
 
 
-def forward_values(impl, case) -> None:
+def expected_values(case: Case, tensors: tuple) -> tuple:
+    """(oracle output, sum of |terms| per element, normwise scale) for the tolerance."""
+    expected = oracle(case, tensors)
+    mag = oracle(case, magnitude(case.spec, float64_cpu(tensors))).abs()
+    return expected, mag, normwise_scale(case, tensors)
+
+
+def forward_values(impl, case, reference: tuple | None = None) -> None:
+    """Values against the oracle; `reference` is expected_values() when the caller has it."""
     require_defined(case)
     tensors = case.tensors()
-    expected = oracle(case, tensors)  # before the call: an implementation may mutate its inputs
-    mag = oracle(case, magnitude(case.spec, float64_cpu(tensors))).abs()
+    # the oracle runs before the call: an implementation may mutate its inputs
+    expected, mag, scale = reference or expected_values(case, tensors)
     out = output_of(call(impl, case, tensors), case)
     expect_shape(out, case)
     try:
-        assert_within(out, expected, mag, dtype=case.torch_dtype, length=case.reduction_length())
+        assert_within(out, expected, mag, dtype=case.torch_dtype, length=case.reduction_length(),
+                      scale=scale)
     except Mismatch as exc:
         raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+
+
+def normwise_scale(case: Case, tensors: tuple) -> float:
+    """The largest |terms| sum an output could have wherever its window lies: max |input| times
+    the largest sum of |weights| of one output channel (plus |bias|); max |input| for pools."""
+    x, *rest = float64_cpu(tensors)
+    scale = float(x.abs().max()) if x.numel() else 0.0
+    if case.op == "conv2d":
+        weight, bias = rest
+        scale *= float(weight.abs().flatten(1).sum(1).max()) if weight.numel() else 0.0
+        scale += float(bias.abs().max()) if bias is not None and bias.numel() else 0.0
+    return scale
 
 
 def expect_shape(out, case) -> None:

@@ -39,6 +39,22 @@ def reduction_lengths(case: Case) -> tuple:
     return ((k // groups) * r * s, n * h * w, n * h * w)
 
 
+def _max(t) -> float:
+    return float(t.detach().abs().max()) if t is not None and t.numel() else 0.0
+
+
+def grad_scales(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
+    """Per gradient, the largest |terms| sum any of its elements could have (the normwise scale
+    of the tolerance), whatever the padding: products of max magnitudes and term counts."""
+    g = _max(grad_out)
+    lengths = reduction_lengths(case)
+    if case.op != "conv2d":
+        return (g * lengths[0],)
+    x, w = tensors[0], tensors[1]
+    per_channel = float(w.detach().abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0.0
+    return (g * per_channel, g * _max(x) * lengths[1], g * lengths[2])
+
+
 def _grad_output(case: Case, shape) -> torch.Tensor:
     gen = torch.Generator().manual_seed(case.seed + 1)
     return torch.randn(shape, generator=gen, dtype=torch.float64)
@@ -70,13 +86,14 @@ def prop_gradients(impl: Implementation, case: Case) -> None:
     got = torch.autograd.grad(out, used, grad_out.to(out.dtype).to(out.device), allow_unused=True)
     names = [n for n, t in zip(case.spec.tensor_args, leaves) if t is not None]
     lengths = reduction_lengths(case)
+    scales = grad_scales(case, leaves, grad_out)
     for i, name in enumerate(names):
         if got[i] is None:
             raise PropertyFailed(f"grad of {name} is None, but {name} is used "
                                  f"[{case.call_text()}]")
         try:
             assert_within(got[i], exact[i], mags[i], dtype=case.torch_dtype, length=lengths[i],
-                          what=f"grad of {name}")
+                          what=f"grad of {name}", scale=scales[i])
         except Mismatch as exc:
             raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
 

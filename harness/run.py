@@ -14,6 +14,7 @@ from harness.properties import Property, properties_for
 from harness.records import Record
 from harness.registry import Implementation
 from harness.strategies import cases
+from harness.timing import pinned_flags
 
 _BASE = dict(deadline=None, report_multiple_bugs=False,
              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -64,7 +65,8 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
         tally["pass"] += 1
 
     try:
-        _drive(attempt, impl, prop, options, dtypes, devices)
+        with pinned_flags():  # float32 means float32: no TF32 on either side
+            _drive(attempt, impl, prop, options, dtypes, devices)
     except Exception as exc:  # the property failed; `failing` holds the shrunk case
         tally["fail"] += 1
         return _failure(impl, prop, tally, failing.get("case"), failing.get("exc", exc))

@@ -9,6 +9,10 @@ import torch
 # grows like sqrt(terms) * eps * sum(|terms|). SLACK covers implementations that round partial
 # sums in the working dtype (float16 and bfloat16 loops) without letting "return zeros" through.
 SLACK = {torch.float64: 4.0, torch.float32: 4.0, torch.float16: 2.0, torch.bfloat16: 2.0}
+# Fast algorithms (FFT, Winograd) are accurate normwise, not elementwise: an output whose own
+# terms are tiny still carries rounding from its neighbours' terms. NORMWISE eps allows that
+# much, relative to the largest sum of |terms| an output could have.
+NORMWISE = 2.0
 
 
 class Mismatch(AssertionError):
@@ -20,11 +24,18 @@ class Mismatch(AssertionError):
 
 
 def bound(expected: torch.Tensor, magnitude: torch.Tensor, dtype: torch.dtype,
-          length: int) -> torch.Tensor:
-    """Per-element allowed |error| for a result in `dtype` summing `length` terms."""
+          length: int, scale: float | None = None) -> torch.Tensor:
+    """Per-element allowed |error| for a result in `dtype` summing `length` terms.
+
+    `scale` is the largest sum of |terms| the operands could give anywhere (default: the
+    largest one they do give); the normwise term is relative to it.
+    """
     info = torch.finfo(dtype)
-    scale = 2 * expected.abs() + math.sqrt(length) * magnitude
-    return SLACK[dtype] * info.eps * scale + info.tiny * length
+    local = 2 * expected.abs() + math.sqrt(length) * magnitude
+    if scale is None:
+        scale = float(magnitude.max()) if magnitude.numel() else 0.0
+    normwise = NORMWISE * scale
+    return SLACK[dtype] * info.eps * local + info.eps * normwise + info.tiny * length
 
 
 def figures(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor,
@@ -47,12 +58,13 @@ def figures(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor,
 
 
 def assert_within(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch.Tensor, *,
-                  dtype: torch.dtype, length: int, what: str = "out") -> None:
+                  dtype: torch.dtype, length: int, what: str = "out",
+                  scale: float | None = None) -> None:
     """Raise Mismatch naming the worst element unless every element is within the bound."""
     if actual.numel() == 0:
         return
     actual = actual.detach().to("cpu", torch.float64)
-    allowed = bound(expected, magnitude, dtype, length)
+    allowed = bound(expected, magnitude, dtype, length, scale)
     fig = figures(actual, expected, allowed, dtype)
     if fig["mismatched"]:
         raise Mismatch(

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from harness.ops import conv_out_len, conv_padding, pair, pool_out_len
 
 
@@ -95,3 +97,30 @@ def adaptive_output(input, output_size) -> tuple:
     _four_d(input)
     sizes = tuple(input.shape[2 + i] if s is None else s for i, s in enumerate(pair(output_size)))
     return _positive("output_size", sizes)
+
+
+def max_indices(where, g: PoolGeometry, width: int, device):
+    """Flat input indices (row * W + col) of each window's maximum, from its place in the window."""
+    ho = torch.arange(g.out[0], device=device).view(-1, 1)
+    wo = torch.arange(g.out[1], device=device).view(1, -1)
+    row = ho * g.stride[0] - g.padding[0] + (where // g.kernel[1]) * g.dilation[0]
+    col = wo * g.stride[1] - g.padding[1] + (where % g.kernel[1]) * g.dilation[1]
+    return row * width + col
+
+
+def _window_counts(size: int, g: PoolGeometry, dim: int, count_include_pad: bool, device):
+    """Per output position along one side: elements in the padded window, or in the input."""
+    start = torch.arange(g.out[dim], device=device) * g.stride[dim] - g.padding[dim]
+    end = torch.clamp(start + g.kernel[dim], max=size + g.padding[dim])
+    inside = torch.clamp(end, max=size) - torch.clamp(start, min=0)
+    return end - start if count_include_pad else inside
+
+
+def average(sums, input, g: PoolGeometry, count_include_pad: bool, divisor_override):
+    """Window sums divided as torch's avg_pool2d divides them."""
+    if divisor_override:
+        return sums / divisor_override
+    h, w = input.shape[2:]
+    rows = _window_counts(h, g, 0, count_include_pad, input.device)
+    cols = _window_counts(w, g, 1, count_include_pad, input.device)
+    return sums / (rows.view(-1, 1) * cols.view(1, -1)).to(input.dtype)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.registry import implements
-from implementations._geometry import (adaptive_bounds, adaptive_output, conv_geometry,
-                                       pool_geometry)
+from implementations._geometry import (adaptive_bounds, adaptive_output, average, conv_geometry,
+                                       max_indices, pool_geometry)
 
 
 def _windows(x, extent, stride, dilation):
@@ -43,22 +43,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode)
     windows = _pooled_windows(input, g, float("-inf"))
     out, where = windows.flatten(-2).max(dim=-1)
-    if not return_indices:
-        return out
-    w = input.shape[3]
-    ho = torch.arange(g.out[0], device=input.device).view(-1, 1)
-    wo = torch.arange(g.out[1], device=input.device).view(1, -1)
-    row = ho * g.stride[0] - g.padding[0] + (where // g.kernel[1]) * g.dilation[0]
-    col = wo * g.stride[1] - g.padding[1] + (where % g.kernel[1]) * g.dilation[1]
-    return out, row * w + col
-
-
-def avg_divisors(size, g, dim, count_include_pad, device):
-    """Per output position along one side: (count in the padded window, count in the input)."""
-    start = torch.arange(g.out[dim], device=device) * g.stride[dim] - g.padding[dim]
-    end = torch.clamp(start + g.kernel[dim], max=size + g.padding[dim])
-    inside = torch.clamp(end, max=size) - torch.clamp(start, min=0)
-    return end - start if count_include_pad else inside
+    return (out, max_indices(where, g, input.shape[3], input.device)) if return_indices else out
 
 
 @implements(F.avg_pool2d, name="unfold_einsum.avg_pool2d")
@@ -66,12 +51,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     g = pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode)
     sums = _pooled_windows(input, g, 0.0).sum(dim=(-2, -1))
-    if divisor_override:
-        return sums / divisor_override
-    h, w = input.shape[2:]
-    rows = avg_divisors(h, g, 0, count_include_pad, input.device)
-    cols = avg_divisors(w, g, 1, count_include_pad, input.device)
-    return sums / (rows.view(-1, 1) * cols.view(1, -1)).to(input.dtype)
+    return average(sums, input, g, count_include_pad, divisor_override)
 
 
 def _averaging_matrix(size, out, like):

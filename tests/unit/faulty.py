@@ -50,3 +50,17 @@ def leaks(input, output_size):
 
 def good(input, output_size):
     return F.adaptive_avg_pool2d(input, output_size)
+
+
+def cuda_illegal_address(input, output_size):
+    """Writes far outside any allocation: a sticky CUDA error that poisons the context."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def wild_store(ptr):
+        tl.store(ptr + (1 << 40), 1.0)
+
+    wild_store[(1,)](input)
+    torch.cuda.synchronize()
+    return F.adaptive_avg_pool2d(input, output_size)

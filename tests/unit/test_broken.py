@@ -81,4 +81,6 @@ def test_undeclared_dtype_is_unsupported():
 def test_builtins_raise_no_false_alarm_on_values_and_gradients(impl):
     for name in ("values", "gradients", "layouts"):
         record = check_property(impl, PROPS[name], OPTIONS)
+        if record.status == "unsupported" and "cuda" not in OPTIONS.devices:
+            pytest.skip(record.message)  # a CUDA-only implementation here
         assert record.status == "pass", record

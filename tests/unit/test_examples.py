@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from harness.examples import EXAMPLES, prop_examples
+from harness.check import Unsupported
+from harness.examples import prop_examples
 from harness.registry import Implementation, discover
 from implementations.loops import corr2d
 
@@ -10,7 +11,10 @@ from implementations.loops import corr2d
 @pytest.mark.parametrize("impl", sorted(discover().values(), key=lambda i: i.name),
                          ids=lambda i: i.name)
 def test_builtin_passes_worked_examples(impl):
-    prop_examples(impl)
+    try:
+        prop_examples(impl)
+    except Unsupported as exc:  # a CUDA-only implementation on a machine without CUDA
+        pytest.skip(str(exc))
 
 
 def test_corr2d_textbook():
@@ -24,4 +28,4 @@ def test_learning_the_kernel_catches_a_frozen_weight():
         return torch.nn.functional.conv2d(input, weight.detach() * 0 + torch.tensor([[[[1.0, 0]]]]))
     from harness.check import PropertyFailed
     with pytest.raises(PropertyFailed):
-        EXAMPLES["conv2d"](Implementation("frozen", "conv2d", frozen, differentiable=True))
+        prop_examples(Implementation("frozen", "conv2d", frozen, differentiable=True))

@@ -71,3 +71,17 @@ def test_bench_crash_is_recorded_and_the_next_implementation_runs(tmp_path):
 
 def test_describe_exit():
     assert describe_exit(-11) == "killed by SIGSEGV" and describe_exit(3) == "exit status 3"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_poisoned_cuda_context_gets_a_fresh_worker():
+    options = CheckOptions(properties=("shape", "dtype_device"), devices=("cuda",),
+                           dtypes=("float32",))
+    said = []
+    with WorkerPool(timeout=60, log=said.append) as pool:
+        records = check([impl(faulty.cuda_illegal_address), impl(faulty.good)], options,
+                        workers=pool)
+    assert [r.status for r in records[:2]] in (["fail", "fail"], ["crashed", "crashed"],
+                                              ["fail", "crashed"], ["crashed", "fail"])
+    assert [r.status for r in records[2:]] == ["pass", "pass"]
+    assert any("poisoned" in line for line in said) or records[0].status == "crashed"

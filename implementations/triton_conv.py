@@ -1,0 +1,129 @@
+"""conv2d forward as a Triton implicit-GEMM kernel; backward through autograd's formulas.
+
+The GEMM is (N*Ho*Wo) x (K/groups) x (C/groups*R*S), one program per output tile and group.
+No im2col matrix is built: each program gathers its input tile straight from the image, with the
+reduction ordered (r, s, c) so that channels are contiguous in a channels_last input. Inputs are
+made channels_last first and the output is written channels_last (coalesced on both sides).
+float32 uses IEEE dot products (no TF32), to meet the float32 tolerance.
+
+Registered for CUDA. With TRITON_INTERPRET=1 (Triton's CPU interpreter) it is registered for the
+CPU too, so CI can check it on small shapes without a GPU.
+"""
+import os
+
+import torch
+import torch.nn.functional as F
+
+from harness.registry import implements
+from implementations._geometry import conv_geometry
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # the module registers nothing without Triton
+    triton = None
+
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+
+if triton is not None:
+    if INTERPRET:
+        _CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16})]
+    else:
+        _CONFIGS = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
+                                  num_stages=s)
+                    for m, n, k, w, s in [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4),
+                                          (64, 128, 32, 4, 4), (64, 64, 32, 4, 4),
+                                          (128, 128, 64, 8, 3), (64, 32, 32, 4, 4)]]
+
+    @triton.autotune(configs=_CONFIGS, key=["M", "KG", "RED"])
+    @triton.jit
+    def _conv_kernel(x, w, b, y, M, KG, RED, C_G, H, W, HW_OUT, W_OUT, S,
+                     sh, sw, ph, pw, dh, dw,
+                     sxn, sxc, sxh, sxw, swk, swc, swr, sws, syn, syc, syh, syw,
+                     HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        pid_m, pid_n, grp = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        n = (offs_m // HW_OUT).to(tl.int64)
+        oh = (offs_m % HW_OUT) // W_OUT
+        ow = offs_m % W_OUT
+        m_ok, n_ok = offs_m < M, offs_n < KG
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for k0 in range(0, RED, BLOCK_K):
+            offs_k = k0 + tl.arange(0, BLOCK_K)
+            c = offs_k % C_G
+            r = (offs_k // C_G) // S
+            s = (offs_k // C_G) % S
+            ih = oh[:, None] * sh - ph + r[None, :] * dh
+            iw = ow[:, None] * sw - pw + s[None, :] * dw
+            a_ok = m_ok[:, None] & (offs_k[None, :] < RED) & (ih >= 0) & (ih < H) & (iw >= 0) \
+                & (iw < W)
+            a = tl.load(x + n[:, None] * sxn + (grp * C_G + c[None, :]) * sxc + ih * sxh
+                        + iw * sxw, mask=a_ok, other=0.0)
+            bt = tl.load(w + (grp * KG + offs_n[None, :]) * swk + c[:, None] * swc
+                         + r[:, None] * swr + s[:, None] * sws,
+                         mask=(offs_k[:, None] < RED) & n_ok[None, :], other=0.0)
+            if IEEE:
+                acc += tl.dot(a, bt, input_precision="ieee")
+            else:
+                acc += tl.dot(a, bt)
+        if HAS_BIAS:
+            acc += tl.load(b + grp * KG + offs_n, mask=n_ok, other=0.0).to(tl.float32)[None, :]
+        out = y + n[:, None] * syn + (grp * KG + offs_n[None, :]) * syc + oh[:, None] * syh \
+            + ow[:, None] * syw
+        tl.store(out, acc.to(y.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
+
+
+def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
+    x = x.contiguous(memory_format=torch.channels_last)
+    weight = weight.contiguous(memory_format=torch.channels_last)
+    n, c = x.shape[:2]
+    k, cg, r, s = weight.shape
+    ho, wo = out_hw
+    y = torch.empty((n, k, ho, wo), dtype=x.dtype, device=x.device,
+                    memory_format=torch.channels_last)
+    m, kg = n * ho * wo, k // groups
+
+    def grid(meta):
+        return (triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(kg, meta["BLOCK_N"]), groups)
+
+    _conv_kernel[grid](x, weight, weight if bias is None else bias, y, m, kg, cg * r * s, cg,
+                       x.shape[2], x.shape[3], ho * wo, wo, s, *stride, *padding, *dilation,
+                       *x.stride(), *weight.stride(), *y.stride(), HAS_BIAS=bias is not None,
+                       IEEE=x.dtype == torch.float32)
+    return y
+
+
+class _TritonConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, out_hw):
+        ctx.save_for_backward(x, weight)
+        ctx.conf = (bias is not None, stride, padding, dilation, groups)
+        return _forward(x, weight, bias, stride, padding, dilation, groups, out_hw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        has_bias, stride, padding, dilation, groups = ctx.conf
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            grad, x, weight, [weight.shape[0]] if has_bias else None, list(stride),
+            list(padding), list(dilation), False, [0, 0], groups,
+            [ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias])
+        return gx, gw, gb, None, None, None, None, None
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    g = conv_geometry(input, weight, stride, padding, dilation, groups)
+    top, bottom, left, right = g.pads
+    if top != bottom or left != right:  # 'same' with an even kernel: pad here, symmetric inside
+        input, pads = F.pad(input, g.f_pad), (0, 0)
+    else:
+        pads = (top, left)
+    return _TritonConv.apply(input, weight, bias, g.stride, pads, g.dilation, groups, g.out)
+
+
+if triton is not None:
+    conv2d = implements(F.conv2d, name="triton.conv2d",
+                        devices=("cpu", "cuda") if INTERPRET else ("cuda",),
+                        dtypes=("float32", "float16", "bfloat16"))(conv2d)

@@ -1,0 +1,58 @@
+"""The fast built-ins on the cases they are for: Winograd and FFT on 3x3 / large stride-1 kernels,
+and the Triton kernel through Triton's CPU interpreter."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.cases import DISTRIBUTIONS, Case
+from harness.check import forward_values
+from harness.grads import prop_gradients
+from harness.registry import load
+
+
+@st.composite
+def stride_one(draw, kernel=st.just(3)):
+    """conv2d cases with a square kernel, stride 1 and dilation 1, built by construction."""
+    k = draw(kernel)
+    groups = draw(st.sampled_from([1, 2]))
+    c, out = groups * draw(st.integers(1, 4)), groups * draw(st.integers(1, 4))
+    pad = draw(st.sampled_from([0, 1, 2, "same", "valid"]))
+    p = 0 if isinstance(pad, str) else pad
+    h = max(1, k - 2 * p) + draw(st.integers(0, 6))
+    w = max(1, k - 2 * p) + draw(st.integers(0, 6))
+    return Case("conv2d", (draw(st.integers(1, 2)), c, h, w), (out, c // groups, k, k),
+                bias=draw(st.booleans()), kwargs={"padding": pad, "groups": groups},
+                dtype=draw(st.sampled_from(["float64", "float32", "float16", "bfloat16"])),
+                dist=draw(st.sampled_from(DISTRIBUTIONS)), seed=draw(st.integers(0, 2**20)))
+
+
+@pytest.mark.parametrize("name", ["winograd.conv2d", "im2col.conv2d", "fft.conv2d"])
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(case=stride_one())
+def test_three_by_three_stride_one(name, case):
+    impl = load(name)
+    forward_values(impl, case)
+    prop_gradients(impl, case)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(case=stride_one(st.sampled_from([7, 9, 11])))
+def test_fft_on_large_kernels(case):
+    forward_values(load("fft.conv2d"), case)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton")
+def test_triton_kernel_in_the_interpreter(tmp_path):
+    """TRITON_INTERPRET=1 registers triton.conv2d for the CPU: the kernel's own code runs."""
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "check", "--impl", "triton.conv2d", "--dtypes",
+         "float32,float16", "--property", "examples,shape,values,gradients,layouts,invalid_args",
+         "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout and "triton.conv2d" in result.stdout
