@@ -26,18 +26,18 @@ except ImportError:  # the module registers nothing without Triton
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 if triton is not None:
-    if INTERPRET:
-        _CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16})]
-    else:
-        _CONFIGS = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
-                                  num_stages=s)
-                    for m, n, k, w, s in [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4),
-                                          (64, 128, 32, 4, 4), (64, 64, 32, 4, 4),
-                                          (128, 128, 64, 8, 3), (64, 32, 32, 4, 4)]]
+    _SMALL = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16} if INTERPRET else \
+        {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3}
+    _CONFIGS = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
+                              num_stages=st)
+                for m, n, k, w, st in [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4),
+                                       (64, 128, 32, 4, 4), (128, 128, 64, 8, 3),
+                                       (128, 64, 64, 4, 3), (64, 64, 32, 4, 4),
+                                       (128, 32, 32, 4, 4), (128, 16, 16, 4, 4)]]
+    TUNE_ABOVE = 2 ** 26  # multiply-adds: smaller problems take a fixed tile, not autotuning
 
-    @triton.autotune(configs=_CONFIGS, key=["M", "KG", "RED"])
     @triton.jit
-    def _conv_kernel(x, w, b, y, M, KG, RED, C_G, H, W, HW_OUT, W_OUT, S,
+    def _conv_kernel(x, w, b, y, M, KG, C_G, H, W, HW_OUT, W_OUT, R, S,
                      sh, sw, ph, pw, dh, dw,
                      sxn, sxc, sxh, sxw, swk, swc, swr, sws, syn, syc, syh, syw,
                      HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
@@ -49,49 +49,58 @@ if triton is not None:
         oh = (offs_m % HW_OUT) // W_OUT
         ow = offs_m % W_OUT
         m_ok, n_ok = offs_m < M, offs_n < KG
+        x_base = x + n * sxn + (grp * C_G).to(tl.int64) * sxc
+        w_base = w + (grp * KG + offs_n).to(tl.int64) * swk
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for k0 in range(0, RED, BLOCK_K):
-            offs_k = k0 + tl.arange(0, BLOCK_K)
-            c = offs_k % C_G
-            r = (offs_k // C_G) // S
-            s = (offs_k // C_G) % S
-            ih = oh[:, None] * sh - ph + r[None, :] * dh
-            iw = ow[:, None] * sw - pw + s[None, :] * dw
-            a_ok = m_ok[:, None] & (offs_k[None, :] < RED) & (ih >= 0) & (ih < H) & (iw >= 0) \
-                & (iw < W)
-            a = tl.load(x + n[:, None] * sxn + (grp * C_G + c[None, :]) * sxc + ih * sxh
-                        + iw * sxw, mask=a_ok, other=0.0)
-            bt = tl.load(w + (grp * KG + offs_n[None, :]) * swk + c[:, None] * swc
-                         + r[:, None] * swr + s[:, None] * sws,
-                         mask=(offs_k[:, None] < RED) & n_ok[None, :], other=0.0)
-            if IEEE:
-                acc += tl.dot(a, bt, input_precision="ieee")
-            else:
-                acc += tl.dot(a, bt)
+        for rs in range(0, R * S):  # kernel taps outside, channels inside: no per-element div
+            r, s = rs // S, rs % S
+            ih = oh * sh - ph + r * dh
+            iw = ow * sw - pw + s * dw
+            row_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            x_row = x_base + ih * sxh + iw * sxw
+            w_tap = w_base + r * swr + s * sws
+            for c0 in range(0, C_G, BLOCK_K):
+                cs = c0 + tl.arange(0, BLOCK_K)
+                c_ok = cs < C_G
+                a = tl.load(x_row[:, None] + cs[None, :] * sxc, mask=row_ok[:, None] & c_ok[None, :],
+                            other=0.0)
+                bt = tl.load(w_tap[None, :] + cs[:, None] * swc, mask=c_ok[:, None] & n_ok[None, :],
+                             other=0.0)
+                if IEEE:
+                    acc += tl.dot(a, bt, input_precision="ieee")
+                else:
+                    acc += tl.dot(a, bt)
         if HAS_BIAS:
             acc += tl.load(b + grp * KG + offs_n, mask=n_ok, other=0.0).to(tl.float32)[None, :]
         out = y + n[:, None] * syn + (grp * KG + offs_n[None, :]) * syc + oh[:, None] * syh \
             + ow[:, None] * syw
         tl.store(out, acc.to(y.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
 
+    _tuned_kernel = triton.autotune(configs=_CONFIGS, key=["M", "KG", "C_G", "R", "S"])(
+        _conv_kernel)
+
 
 def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
     x = x.contiguous(memory_format=torch.channels_last)
     weight = weight.contiguous(memory_format=torch.channels_last)
-    n, c = x.shape[:2]
+    n = x.shape[0]
     k, cg, r, s = weight.shape
     ho, wo = out_hw
     y = torch.empty((n, k, ho, wo), dtype=x.dtype, device=x.device,
                     memory_format=torch.channels_last)
     m, kg = n * ho * wo, k // groups
+    args = (x, weight, weight if bias is None else bias, y, m, kg, cg, x.shape[2], x.shape[3],
+            ho * wo, wo, r, s, *stride, *padding, *dilation, *x.stride(), *weight.stride(),
+            *y.stride())
+    flags = {"HAS_BIAS": bias is not None, "IEEE": x.dtype == torch.float32}
 
     def grid(meta):
         return (triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(kg, meta["BLOCK_N"]), groups)
 
-    _conv_kernel[grid](x, weight, weight if bias is None else bias, y, m, kg, cg * r * s, cg,
-                       x.shape[2], x.shape[3], ho * wo, wo, s, *stride, *padding, *dilation,
-                       *x.stride(), *weight.stride(), *y.stride(), HAS_BIAS=bias is not None,
-                       IEEE=x.dtype == torch.float32)
+    if INTERPRET or m * kg * cg * r * s < TUNE_ABOVE:
+        _conv_kernel[grid](*args, **flags, **_SMALL)
+    else:
+        _tuned_kernel[grid](*args, **flags)
     return y
 
 
