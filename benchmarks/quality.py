@@ -8,6 +8,7 @@
 3. Cost: wall time of the quick suites for all fast built-ins, and seconds per record for a run
    with 3x the jobs (linear growth means the same seconds per record).
 """
+import argparse
 import statistics
 import sys
 import tempfile
@@ -27,9 +28,8 @@ FAST = [name for name in ("reference", "im2col", "unfold_einsum", "winograd", "f
                           "strided_pools")]
 
 
-def fidelity() -> list[str]:
+def fidelity(threads: int) -> list[str]:
     impl, lines, worst = load("reference.conv2d"), [], 0.0
-    threads = torch.get_num_threads()
     for sc in load_suite("resnet50", batch=1):
         (record,) = bench_case(impl, sc, "cpu", BenchOptions(threads=threads))
         case = sc.case.with_(device="cpu")
@@ -49,9 +49,10 @@ def _bench_run(out, **kw) -> tuple[float, list]:
     return time.perf_counter() - start, [r for r in read_records(run) if r.kind == "bench"]
 
 
-def repeatability(out) -> list[str]:
-    _, first = _bench_run(out, impl=["reference.conv2d"], suite=["resnet50"], batch=1)
-    _, second = _bench_run(out, impl=["reference.conv2d"], suite=["resnet50"], batch=1)
+def repeatability(out, threads: int) -> list[str]:
+    kw = dict(impl=["reference.conv2d"], suite=["resnet50"], batch=1, threads=threads)
+    _, first = _bench_run(out, **kw)
+    _, second = _bench_run(out, **kw)
     ratios = [b.median / a.median for a, b in zip(first, second)]
     worst = max(abs(r - 1) for r in ratios)
     return [f"repeatability (target: within 10% per case): worst {worst:.1%}, median "
@@ -71,8 +72,13 @@ def cost(out) -> list[str]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--skip-cost", action="store_true")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        lines = fidelity() + repeatability(out) + cost(out)
+        lines = [f"{args.threads} thread(s)"] + fidelity(args.threads) + repeatability(
+            out, args.threads) + ([] if args.skip_cost else cost(out))
     print("\n".join(lines))
     return 0
 

@@ -11,6 +11,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+def _finish(ax, title: str, xlabel: str | None, ylabel: str, *, logx=True, legend=7) -> None:
+    """Log axes, labels, grid and legend: the look every figure shares."""
+    if logx:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=legend)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -30,12 +43,8 @@ def throughput(frame: pd.DataFrame, title: str, path: Path) -> Path:
     for impl, rows in ok.groupby("impl"):
         x = [cases.index(c) for c in rows["case"]]
         ax.plot(x, rows["gflops"], marker="o", label=impl)
-    ax.set_yscale("log")
     ax.set_xticks(range(len(cases)), cases, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("GFLOP/s (higher is better)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _finish(ax, title, None, "GFLOP/s (higher is better)", logx=False)
     return _save(fig, path)
 
 
@@ -46,13 +55,7 @@ def scaling(frame: pd.DataFrame, title: str, path: Path) -> Path:
     for impl, rows in ok.groupby("impl"):
         rows = rows.sort_values("flops")
         ax.plot(rows["flops"], rows["median_s"] * 1e3, marker="o", label=impl)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("FLOPs per call")
-    ax.set_ylabel("median time (ms)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _finish(ax, title, "FLOPs per call", "median time (ms)")
     return _save(fig, path)
 
 
@@ -69,13 +72,8 @@ def roofline(frame: pd.DataFrame, peak: dict, title: str, path: Path) -> Path:
     if has_roof:
         ax.plot(xs, np.minimum(peak["gflops"], xs * peak["gbs"]), "k--", lw=1,
                 label=f"roof: {peak['gflops']:.0f} GFLOP/s, {peak['gbs']:.0f} GB/s")
-    for (impl, op), rows in ok.groupby(["impl", "op"]):
+    for impl, rows in ok.groupby("impl"):
         ax.scatter(rows["flops"] / rows["bytes"], rows["gflops"], s=18, label=f"{impl}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOP / byte of compulsory traffic)")
-    ax.set_ylabel("GFLOP/s")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6)
+    _finish(ax, title, "arithmetic intensity (FLOP / byte of compulsory traffic)", "GFLOP/s",
+            legend=6)
     return _save(fig, path)

@@ -12,6 +12,18 @@ from implementations._geometry import conv_geometry
 WORK_DTYPE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
+def _smooth(size: int) -> int:
+    """The smallest 5-smooth number (only factors 2, 3, 5) at least size."""
+    while True:
+        rest = size
+        for p in (2, 3, 5):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return size
+        size += 1
+
+
 def _spread(weight, dilation):
     """A dilated kernel as a dense one with zeros between the taps."""
     if dilation == (1, 1):
@@ -20,6 +32,18 @@ def _spread(weight, dilation):
     out = weight.new_zeros(k, c, dilation[0] * (r - 1) + 1, dilation[1] * (s - 1) + 1)
     out[:, :, ::dilation[0], ::dilation[1]] = weight
     return out
+
+
+def _correlate(x, w):
+    """x @ conj(w) per frequency, as one real batched product (complex bmm on the CPU runs a
+    loop of small copies): [xr xi] @ [[wr, -wi], [wi, wr]] = [real | imaginary]."""
+    a = torch.view_as_real(x).transpose(-1, -2).reshape(*x.shape[:-1], 2 * x.shape[-1])
+    w = torch.view_as_real(w)
+    wr, wi = w[..., 0], w[..., 1]
+    top = torch.stack([wr, -wi], dim=-2).reshape(*wr.shape[:-1], -1)
+    bottom = torch.stack([wi, wr], dim=-2).reshape(*wr.shape[:-1], -1)
+    real, imag = torch.matmul(a, torch.cat([top, bottom], dim=-2)).chunk(2, dim=-1)
+    return torch.complex(real, imag)
 
 
 @implements(F.conv2d, name="fft.conv2d")
@@ -31,10 +55,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x = F.pad(input, g.f_pad).to(work)
     w = _spread(weight, g.dilation).to(work)
     n, c, hp, wp = x.shape
-    k, cg, r, s = w.shape
-    spectrum_x = torch.fft.rfft2(x, s=(hp, wp)).view(n, groups, cg, hp, -1)
-    spectrum_w = torch.fft.rfft2(w, s=(hp, wp)).view(groups, k // groups, cg, hp, -1)
-    product = torch.einsum("ngchw,gkchw->ngkhw", spectrum_x, spectrum_w.conj())
-    full = torch.fft.irfft2(product.reshape(n, k, hp, -1), s=(hp, wp))
+    k, cg = w.shape[:2]
+    size = (_smooth(hp), _smooth(wp))  # sizes with factors 2, 3, 5 only transform fastest
+    spectrum_x = torch.fft.rfft2(x, s=size).view(n, groups, cg, -1)
+    spectrum_w = torch.fft.rfft2(w, s=size).view(groups, k // groups, cg, -1)
+    product = _correlate(spectrum_x.permute(1, 3, 0, 2), spectrum_w.permute(0, 3, 2, 1))
+    product = product.permute(2, 0, 3, 1).reshape(n, k, size[0], -1)
+    full = torch.fft.irfft2(product, s=size)
     y = full[:, :, :g.out[0], :g.out[1]].to(input.dtype)
     return y if bias is None else y + bias.view(1, -1, 1, 1)

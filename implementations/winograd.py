@@ -16,14 +16,20 @@ import torch.nn.functional as F
 from harness.registry import implements
 from implementations._geometry import conv_geometry
 
-BT = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
 G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
-AT = [[1, 1, 1, 0], [0, 1, -1, -1]]
 WORK_DTYPE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
-def _m(rows, like):
-    return torch.tensor(rows, dtype=like.dtype, device=like.device)
+def _input_transform(d, dim):
+    """Bt applied along `dim` (size 4) of d: only additions, as Winograd intends."""
+    d0, d1, d2, d3 = d.unbind(dim)
+    return torch.stack([d0 - d2, d1 + d2, d2 - d1, d1 - d3], dim)
+
+
+def _output_transform(m, dim):
+    """At applied along `dim` (size 4) of m."""
+    m0, m1, m2, m3 = m.unbind(dim)
+    return torch.stack([m0 + m1 + m2, m1 - m2 - m3], dim)
 
 
 @implements(F.conv2d, name="winograd.conv2d")
@@ -35,17 +41,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, w = input.to(work), weight.to(work)
     n, k = x.shape[0], w.shape[0]
     cg, kg = w.shape[1], k // groups
-    ho, wo = g.out
-    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    (ho, wo), (th, tw) = g.out, ((g.out[0] + 1) // 2, (g.out[1] + 1) // 2)
     top, bottom, left, right = g.pads
     x = F.pad(x, (left, right + 2 * tw - wo, top, bottom + 2 * th - ho))
-    tiles = x.unfold(2, 4, 2).unfold(3, 4, 2)  # n, c, th, tw, 4, 4
-    bt, gm, at = _m(BT, x), _m(G, x), _m(AT, x)
-    v = torch.einsum("ij,nctwjk,lk->ilnctw", bt, tiles, bt)  # 4, 4, n, c, th, tw
-    u = torch.einsum("ij,kcjl,ml->imkc", gm, w, gm)  # 4, 4, k, cg
-    v = v.reshape(16, n, groups, cg, th * tw).permute(0, 2, 3, 1, 4).reshape(16 * groups, cg, -1)
-    u = u.reshape(16 * groups, kg, cg)
-    m = torch.bmm(u, v).view(4, 4, groups, kg, n, th, tw)
-    y = torch.einsum("ai,ijgknpq,bj->ngkpaqb", at, m, at).reshape(n, k, 2 * th, 2 * tw)
-    y = y[:, :, :ho, :wo].to(input.dtype)
+    # tiles as (4, 4, groups, cg, n, th, tw): the 16 tile positions lead, for 16 batched GEMMs
+    tiles = x.unfold(2, 4, 2).unfold(3, 4, 2).permute(4, 5, 1, 0, 2, 3)
+    v = _input_transform(_input_transform(tiles, 0), 1).reshape(16 * groups, cg, n * th * tw)
+    gm = torch.tensor(G, dtype=work, device=x.device)
+    u = torch.einsum("ij,kcjl,ml->imkc", gm, w, gm).reshape(16 * groups, kg, cg)
+    m = torch.bmm(u, v).view(4, 4, groups * kg, n, th, tw)
+    y = _output_transform(_output_transform(m, 0), 1)  # 2, 2, k, n, th, tw
+    y = y.permute(3, 2, 4, 0, 5, 1).reshape(n, k, 2 * th, 2 * tw)[:, :, :ho, :wo]
+    y = y.to(input.dtype)
     return y if bias is None else y + bias.view(1, -1, 1, 1)
