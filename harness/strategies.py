@@ -32,7 +32,7 @@ def conv2d_args(draw):
     depthwise = groups > 1 and draw(st.booleans())
     c_group = 1 if depthwise else draw(st.integers(1, 3))
     k_group = draw(st.integers(1, 2)) if depthwise else draw(st.integers(1, 3))
-    kernel = draw(_int_or_pair(1, 4))
+    kernel = draw(st.one_of(st.just(3), _int_or_pair(1, 4)))  # 3x3, the common case, often
     dilation = draw(st.one_of(st.just(1), _int_or_pair(1, 3)))
     padding = draw(st.sampled_from(["int", "tuple", "valid", "same"]))
     stride = 1 if padding == "same" else draw(st.one_of(st.just(1), _int_or_pair(1, 3)))

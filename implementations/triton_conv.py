@@ -1,9 +1,10 @@
 """conv2d forward as a Triton implicit-GEMM kernel; backward through autograd's formulas.
 
 The GEMM is (N*Ho*Wo) x (K/groups) x (C/groups*R*S), one program per output tile and group.
-No im2col matrix is built: each program gathers its input tile straight from the image, with the
-reduction ordered (r, s, c) so that channels are contiguous in a channels_last input. Inputs are
-made channels_last first and the output is written channels_last (coalesced on both sides).
+No im2col matrix is built: each program gathers its input tile straight from the image, kernel
+taps in the outer loop and channels in the inner one, so the index arithmetic is per row, not per
+element. Any strides work: 1x1 kernels read NCHW in place (coalesced along pixels), larger ones
+read channels_last (coalesced along channels); the output takes the layout that was read.
 float32 uses IEEE dot products (no TF32), to meet the float32 tolerance.
 
 Registered for CUDA. With TRITON_INTERPRET=1 (Triton's CPU interpreter) it is registered for the
@@ -81,13 +82,18 @@ if triton is not None:
 
 
 def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
-    x = x.contiguous(memory_format=torch.channels_last)
+    # A 1x1 kernel reads NCHW as it is (loads coalesce along pixels). Larger kernels read
+    # channels, so NCHW is copied to channels_last first: measured on an H100 (resnet50, fp16),
+    # the copy pays for itself on 3x3 layers and costs more than the whole 1x1 convolution.
+    k, cg, r, s = weight.shape
+    if r * s > 1:
+        x = x.contiguous(memory_format=torch.channels_last)
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     weight = weight.contiguous(memory_format=torch.channels_last)
     n = x.shape[0]
-    k, cg, r, s = weight.shape
     ho, wo = out_hw
     y = torch.empty((n, k, ho, wo), dtype=x.dtype, device=x.device,
-                    memory_format=torch.channels_last)
+                    memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     m, kg = n * ho * wo, k // groups
     args = (x, weight, weight if bias is None else bias, y, m, kg, cg, x.shape[2], x.shape[3],
             ho * wo, wo, r, s, *stride, *padding, *dilation, *x.stride(), *weight.stride(),
