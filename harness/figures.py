@@ -11,6 +11,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+MARKERS = {"conv2d": "o", "max_pool2d": "^", "avg_pool2d": "s", "adaptive_avg_pool2d": "D"}
+
+
 def _finish(ax, title: str, xlabel: str | None, ylabel: str, *, logx=True, legend=7) -> None:
     """Log axes, labels, grid and legend: the look every figure shares."""
     if logx:
@@ -72,8 +75,10 @@ def roofline(frame: pd.DataFrame, peak: dict, title: str, path: Path) -> Path:
     if has_roof:
         ax.plot(xs, np.minimum(peak["gflops"], xs * peak["gbs"]), "k--", lw=1,
                 label=f"roof: {peak['gflops']:.0f} GFLOP/s, {peak['gbs']:.0f} GB/s")
-    for impl, rows in ok.groupby("impl"):
-        ax.scatter(rows["flops"] / rows["bytes"], rows["gflops"], s=18, label=f"{impl}")
+    colors = plt.get_cmap("tab20")
+    for i, ((impl, op), rows) in enumerate(ok.groupby(["impl", "op"])):
+        ax.scatter(rows["flops"] / rows["bytes"], rows["gflops"], s=20, label=impl,
+                   color=colors(i % 20), marker=MARKERS.get(op, "o"))
     _finish(ax, title, "arithmetic intensity (FLOP / byte of compulsory traffic)", "GFLOP/s",
             legend=6)
     return _save(fig, path)

@@ -70,7 +70,8 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
 def _html(env: dict, conformance: pd.DataFrame, failures: list[str], frame: pd.DataFrame,
           sections) -> str:
     esc = html.escape
-    body = [f"<h1>convharness report</h1><p>{esc(json.dumps(env))}</p>"]
+    body = ["<h1>convharness report</h1>",
+            pd.Series(env, dtype=object).to_frame("run").to_html(escape=True)]
     if not conformance.empty:
         body += ["<h2>Conformance</h2>", conformance.to_html(escape=True)]
         if failures:
