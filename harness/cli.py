@@ -16,7 +16,7 @@ USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, Suite
 
 
 def list_impls(out=print) -> int:
-    """Print every registered implementation with what it declares."""
+    """Print every registered implementation with what it declares, then the suites."""
     impls = discover().values()
     width = max(len(i.name) for i in impls)
     out(f"{'name':<{width}}  {'op':<20} {'devices':<9} {'differentiable':<14} dtypes")
@@ -24,6 +24,8 @@ def list_impls(out=print) -> int:
         diff = {True: "yes", False: "no", None: "unknown"}[impl.differentiable]
         out(f"{impl.name:<{width}}  {impl.op:<20} {','.join(impl.devices):<9} {diff:<14} "
             f"{','.join(impl.dtypes)}")
+    from harness.suites import names
+    out(f"\nsuites: {', '.join(names())} (or a CSV path)")
     return 0
 
 

@@ -56,7 +56,7 @@ CHECK = (
 )
 
 BENCH = (
-    Option(("--suite",), "suite name (see `convharness bench --list-suites`) or a CSV path; "
+    Option(("--suite",), "suite name (see `convharness list`) or a CSV path; "
            "repeatable (default resnet50)", dict(action="append")),
     Option(("--dtype",), "dtype to time in (default float32)", dict(default="float32")),
     Option(("--pass",), "forward, backward or both (forward+backward in one call); "
