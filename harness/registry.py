@@ -4,7 +4,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
 import pkgutil
+import sys
 from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Callable
@@ -124,10 +126,23 @@ def _registered(name: str) -> Implementation:
         f"(expected a name from `convharness list` or module:attr)")
 
 
+def _import(module_name: str):
+    """Import a module, also from the working directory, as `python -m` would find it (the
+    console scripts `convharness` and `pytest` do not put it on sys.path)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != module_name.split(".")[0] or here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(module_name)
+
+
 def _from_module(spec: str, op: str | None) -> Implementation:
     module_name, _, attr = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except Exception as exc:
         raise ImplementationError(
             f"impl={spec!r}: module {module_name!r} does not import "

@@ -86,3 +86,27 @@ def test_more_usage_errors_exit_2(capsys, argv, message, tmp_path):
 def test_cuda_where_there_is_none(capsys, tmp_path):
     code, _, err = run(capsys, "check", "--device", "cuda", "--out", str(tmp_path))
     assert code == 2 and "torch.cuda.is_available() is False" in err
+
+
+def test_module_in_the_working_directory_is_found(capsys, tmp_path, monkeypatch):
+    """`convharness check --impl mykernels:f` from the directory holding mykernels.py."""
+    import sys
+    (tmp_path / "cwd_kernels.py").write_text(
+        "import torch.nn.functional as F\n"
+        "def pool(input, output_size):\n    return F.adaptive_avg_pool2d(input, output_size)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    code, out, err = run(capsys, "check", "--impl", "cwd_kernels:pool", "--op",
+                         "adaptive_avg_pool2d", "--property", "shape", "--no-isolate", "--out",
+                         str(tmp_path / "out"))
+    assert code == 0, err
+    sys.modules.pop("cwd_kernels", None)
+
+
+def test_check_resume_adds_only_what_is_missing(capsys, tmp_path):
+    base = ["check", "--impl", "reference.avg_pool2d", "--out", str(tmp_path)]
+    run(capsys, *base, "--property", "shape")
+    (run_dir,) = tmp_path.iterdir()
+    code, out, _ = run(capsys, *base, "--property", "shape,values", "--resume", str(run_dir))
+    assert code == 0
+    assert sorted(r.prop for r in read_records(run_dir)) == ["shape", "values"]
