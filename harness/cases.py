@@ -105,9 +105,9 @@ class Case:
         args += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{fn or 'F.' + self.op}({', '.join(args)})"
 
-    def repro(self, impl: str = "") -> str:
-        """A one-line command that runs this case again."""
-        target = f" --impl {impl}" if impl else ""
+    def repro(self, impl: str = "", prop: str = "") -> str:
+        """A one-line command that runs this case again (for one property, if named)."""
+        target = (f" --impl {impl}" if impl else "") + (f" --property {prop}" if prop else "")
         return f"convharness check{target} --case '{self.to_json()}'"
 
     def reference_defined(self) -> bool:

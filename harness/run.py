@@ -100,7 +100,7 @@ def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -
                   message=message, case=None if case is None else _case_dict(case),
                   device=case.device if case else "", dtype=case.dtype if case else "",
                   counts=dict(tally), figures=figures or {},
-                  repro=case.repro(impl.source or impl.name) if case else "")
+                  repro=case.repro(impl.source or impl.name, prop.name) if case else "")
 
 
 def _case_dict(case: Case) -> dict:
