@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from harness.ops import OPS, Op, pair, pool_geometry
+from harness.ops import OPS, Op, pool_geometry
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32,
           "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -131,5 +131,3 @@ def describe(case: Case) -> str:
         shapes += " * " + "x".join(map(str, case.weight_shape))
     return f"{case.call_text()} [{shapes}, {case.dtype}, {case.device}, {case.layout}, {case.dist}]"
 
-
-__all__ = ["Case", "DTYPES", "DISTRIBUTIONS", "LAYOUTS", "describe", "pair"]

@@ -50,7 +50,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """pool2d with max: each window's maximum, padding that never wins (-inf)."""
     g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode)
     h, w = input.shape[2:]
-    (ph, pw), (kh, kw) = g.padding, g.kernel
+    (ph, pw), kw = g.padding, g.kernel[1]
     x = F.pad(input, (pw, g.right_pad(w, 1), ph, g.right_pad(h, 0)), value=float("-inf"))
     (sh, sw), (dh, dw) = g.stride, g.dilation
     values, indices = [], []
