@@ -1,7 +1,6 @@
 """Benchmarks: check each implementation's output on a suite case, then time it; one Record each."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
 
@@ -9,7 +8,7 @@ import torch
 
 from harness.cases import Case
 from harness.check import (PropertyFailed, Unsupported, call, expected_values, forward_values,
-                           output_of)
+                           output_of, require_support)
 from harness.records import Record
 from harness.registry import Implementation
 from harness.suites import SuiteCase
@@ -52,13 +51,9 @@ def _record(impl, sc: SuiteCase, case: Case, pass_: str, status: str, *, message
             "bytes": case.spec.bytes_moved(case.shapes, case.kwargs,
                                            torch.finfo(case.torch_dtype).bits // 8)}
     return Record(kind="bench", impl=impl.name, op=case.op, prop=pass_, status=status,
-                  message=message[:1000], case={"label": sc.label, **_case_fields(case)},
+                  message=message[:1000], case={"label": sc.label, **case.to_dict()},
                   device=case.device, dtype=case.dtype, figures={**work, **(figures or {})},
                   times=tuple(times))
-
-
-def _case_fields(case: Case) -> dict:
-    return json.loads(case.to_json())
 
 
 _ORACLE: dict = {}  # the last case's oracle values: every implementation of it shares them
@@ -75,9 +70,7 @@ def _reference(case: Case) -> tuple:
 def verify(impl: Implementation, case: Case) -> tuple[str, str]:
     """Check the output before timing: ('ok', ''), ('wrong', why), ('unsupported', why)..."""
     try:
-        if not impl.supports(case.dtype, case.device):
-            raise Unsupported(f"{impl.name} declares dtypes={impl.dtypes}, "
-                              f"devices={impl.devices}")
+        require_support(impl, case)  # before the oracle is computed for nothing
         forward_values(impl, case, _reference(case))
     except Unsupported as exc:
         return "unsupported", str(exc)
@@ -124,14 +117,22 @@ def _time_pass(impl, sc, case, pass_, options) -> Record:
                             "mem_growth_bytes": growth, "leak": leak})
 
 
+def _peak(device: str, name: str, **measured) -> Record:
+    return Record(kind="peak", impl="machine", op="", prop=name, status="ok", device=device,
+                  dtype="float32", **measured)
+
+
+def _peak_key(device: str) -> str:
+    return _peak(device, "matmul").key()
+
+
 def peaks(device: str, threads: int) -> list[Record]:
     """The machine's measured peaks, for the roofline: a matmul and a copy."""
     out = []
     for name, (times, work) in (("matmul", peak_matmul(device, threads=threads)),
                                 ("copy", peak_copy(device, threads=threads))):
         unit = "flops" if name == "matmul" else "bytes"
-        out.append(Record(kind="peak", impl="machine", op="", prop=name, status="ok",
-                          device=device, dtype="float32", figures={unit: work}, times=tuple(times)))
+        out.append(_peak(device, name, figures={unit: work}, times=tuple(times)))
     return out
 
 
@@ -150,7 +151,7 @@ class BenchTask:
         return self.sc.case.with_(device=self.device, dtype=self.options.dtype)
 
     def execute(self, on_case) -> Iterator[Record]:
-        on_case(_case_fields(self.case))
+        on_case(self.case.to_dict())
         options = replace(self.options, passes=(self.pass_,))
         yield from bench_case(self.impl, self.sc, self.device, options)
 
@@ -169,7 +170,7 @@ def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: Benc
     tasks = [BenchTask(impl, sc, device, p, options) for device in options.devices
              for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
     for device in options.devices:
-        if not any(key.startswith(f"peak|machine||matmul|{device}|") for key in done):
+        if _peak_key(device) not in done:
             for record in peaks(device, options.threads):
                 sink(record)
     for step, task in enumerate(tasks, start=1):

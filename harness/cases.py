@@ -80,6 +80,10 @@ class Case:
             return wide[..., 0]  # every other element of a larger buffer
         return t
 
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (tuples become lists), as records store a case."""
+        return json.loads(self.to_json())
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

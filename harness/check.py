@@ -32,10 +32,14 @@ class PropertyFailed(AssertionError):
         self.figures = figures or {}
 
 
-def call(impl: Implementation, case: Case, tensors: tuple, **extra):
-    """Call the implementation as a user would: bias only when the case has one."""
+def require_support(impl: Implementation, case: Case) -> None:
     if not impl.supports(case.dtype, case.device):
         raise Unsupported(f"{impl.name} declares dtypes={impl.dtypes}, devices={impl.devices}")
+
+
+def call(impl: Implementation, case: Case, tensors: tuple, **extra):
+    """Call the implementation as a user would: bias only when the case has one."""
+    require_support(impl, case)
     args = [t for t in tensors if t is not None]
     try:
         return impl.fn(*args, **case.kwargs, **extra)

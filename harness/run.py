@@ -1,7 +1,6 @@
 """Run properties over implementations with hypothesis, producing one Record per (impl, property)."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -97,14 +96,10 @@ def _failure(impl, prop, tally, case: Case | None, exc: BaseException) -> Record
 
 def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -> Record:
     return Record(kind="check", impl=impl.name, op=impl.op, prop=prop.name, status=status,
-                  message=message, case=None if case is None else _case_dict(case),
+                  message=message, case=None if case is None else case.to_dict(),
                   device=case.device if case else "", dtype=case.dtype if case else "",
                   counts=dict(tally), figures=figures or {},
                   repro=case.repro(impl.source or impl.name, prop.name) if case else "")
-
-
-def _case_dict(case: Case) -> dict:
-    return json.loads(case.to_json())
 
 
 @dataclass(frozen=True)
@@ -118,7 +113,7 @@ class CheckTask:
     def execute(self, on_case) -> Iterator[Record]:
         prop = next(p for p in properties_for(self.impl.op) if p.name == self.prop)
         yield check_property(self.impl, prop, self.options,
-                             on_case=lambda case: on_case(_case_dict(case)))
+                             on_case=lambda case: on_case(case.to_dict()))
 
     def fault(self, status: str, message: str, case: dict | None) -> Record:
         found = None if case is None else Case.from_dict(case)
