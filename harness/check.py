@@ -1,10 +1,12 @@
-"""Conformance properties: each takes (implementation, case) and raises when the property fails."""
+"""The call path every property shares: calling an implementation, the oracle, and the verdicts."""
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 
 from harness.cases import Case
-from harness.ops import float64_cpu, magnitude
+from harness.ops import float64_cpu, magnitude, squares
 from harness.registry import Implementation
 from harness.tolerance import Mismatch, assert_within
 
@@ -17,11 +19,18 @@ class Undefined(Exception):
     """The oracle has no defined answer for this case."""
 
 
+class HarnessError(Exception):
+    """A fault of the harness itself (the oracle, a strategy, hypothesis), never the candidate's."""
+
+
 CATCH_INTERRUPTS = False  # set in worker processes, where Ctrl-C cannot come from the user
+_progress: Callable[[str], object] | None = None  # told before every call (a worker's heartbeat)
 
 
-class ImplementationExit(Exception):
-    """The implementation raised SystemExit (or KeyboardInterrupt inside a worker)."""
+def on_call(callback: Callable[[str], object] | None) -> None:
+    """Report every call of an implementation to `callback` (the time limit is per call)."""
+    global _progress
+    _progress = callback
 
 
 class PropertyFailed(AssertionError):
@@ -32,23 +41,54 @@ class PropertyFailed(AssertionError):
         self.figures = figures or {}
 
 
+class ImplementationExit(PropertyFailed):
+    """The implementation raised SystemExit (or KeyboardInterrupt inside a worker)."""
+
+
+class OutOfMemory(PropertyFailed):
+    """The implementation ran out of memory (MemoryError, torch.OutOfMemoryError)."""
+
+
 def require_support(impl: Implementation, case: Case) -> None:
     if not impl.supports(case.dtype, case.device):
         raise Unsupported(f"{impl.name} declares dtypes={impl.dtypes}, devices={impl.devices}")
+
+
+def invoke(impl: Implementation, what: str, *args, **kwargs):
+    """Call impl.fn; whatever it raises becomes a verdict (unsupported, failed, out of memory)."""
+    if _progress is not None:
+        _progress(what)
+    try:
+        return impl.fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise Unsupported(f"NotImplementedError: {exc}") from None
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        raise OutOfMemory(f"out of memory: {type(exc).__name__}: {str(exc)[:300]} [{what}]") from None
+    except (SystemExit, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt) and not CATCH_INTERRUPTS:
+            raise  # in-process, Ctrl-C ends the run
+        raise ImplementationExit(f"the implementation raised {type(exc).__name__}({exc}) "
+                                 f"[{what}]") from None
+    except Exception as exc:  # noqa: BLE001 - an implementation may raise anything
+        raise PropertyFailed(f"raised {type(exc).__name__}: {str(exc)[:1000]} [{what}]") from None
 
 
 def call(impl: Implementation, case: Case, tensors: tuple, **extra):
     """Call the implementation as a user would: bias only when the case has one."""
     require_support(impl, case)
     args = [t for t in tensors if t is not None]
+    return invoke(impl, case.call_text(), *args, **case.kwargs, **extra)
+
+
+def backward(out: torch.Tensor, inputs: list, grad_out: torch.Tensor, case: Case) -> tuple:
+    """torch.autograd.grad through the implementation's backward; its errors are its failures."""
     try:
-        return impl.fn(*args, **case.kwargs, **extra)
-    except NotImplementedError as exc:
-        raise Unsupported(f"NotImplementedError: {exc}") from None
-    except (SystemExit, KeyboardInterrupt) as exc:
-        if isinstance(exc, KeyboardInterrupt) and not CATCH_INTERRUPTS:
-            raise  # in-process, Ctrl-C ends the run
-        raise ImplementationExit(f"the implementation raised {type(exc).__name__}({exc})") from None
+        return torch.autograd.grad(out, inputs, grad_out, allow_unused=True)
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        raise OutOfMemory(f"out of memory in backward: {exc} [{case.call_text()}]") from None
+    except Exception as exc:  # noqa: BLE001
+        raise PropertyFailed(f"backward raised {type(exc).__name__}: {str(exc)[:500]} "
+                             f"[{case.call_text()}]") from None
 
 
 def output_of(result, case: Case, *, indices=False) -> torch.Tensor:
@@ -65,8 +105,12 @@ def output_of(result, case: Case, *, indices=False) -> torch.Tensor:
 
 
 def oracle(case: Case, tensors: tuple, **extra):
-    """The reference on float64 CPU copies of the same inputs."""
-    return case.spec.reference(*float64_cpu(tensors), **case.kwargs, **extra)
+    """The reference on float64 CPU copies of the same inputs; its own faults are the harness's."""
+    try:
+        return case.spec.reference(*float64_cpu(tensors), **case.kwargs, **extra)
+    except Exception as exc:  # noqa: BLE001
+        raise HarnessError(f"the float64 oracle raised {type(exc).__name__}: {exc} "
+                           f"[{case.call_text()}]") from None
 
 
 def require_defined(case: Case) -> None:
@@ -75,10 +119,23 @@ def require_defined(case: Case) -> None:
 
 
 def expected_values(case: Case, tensors: tuple) -> tuple:
-    """(oracle output, sum of |terms| per element, normwise scale) for the tolerance."""
+    """(oracle output, sum of |terms|, root of the sum of terms squared, normwise scale)."""
     expected = oracle(case, tensors)
-    mag = oracle(case, magnitude(case.spec, float64_cpu(tensors))).abs()
-    return expected, mag, normwise_scale(case, tensors)
+    exact = float64_cpu(tensors)
+    mag = oracle(case, magnitude(case.spec, exact)).abs()
+    sq = oracle(case, squares(case.spec, exact)).abs().sqrt() if case.spec.linear else mag
+    return expected, mag, sq, normwise_scale(case, tensors)
+
+
+def assert_values(out, case: Case, reference: tuple, what: str = "out") -> None:
+    """`out` against expected_values() within the tolerance, or PropertyFailed with figures."""
+    expect_shape(out, case)
+    expected, mag, sq, scale = reference
+    try:
+        assert_within(out, expected, mag, dtype=case.torch_dtype, length=case.reduction_length(),
+                      scale=scale, squares=sq, what=what)
+    except Mismatch as exc:
+        raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
 
 
 def forward_values(impl, case, reference: tuple | None = None) -> None:
@@ -86,14 +143,8 @@ def forward_values(impl, case, reference: tuple | None = None) -> None:
     require_defined(case)
     tensors = case.tensors()
     # the oracle runs before the call: an implementation may mutate its inputs
-    expected, mag, scale = reference or expected_values(case, tensors)
-    out = output_of(call(impl, case, tensors), case)
-    expect_shape(out, case)
-    try:
-        assert_within(out, expected, mag, dtype=case.torch_dtype, length=case.reduction_length(),
-                      scale=scale)
-    except Mismatch as exc:
-        raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+    reference = reference or expected_values(case, tensors)
+    assert_values(output_of(call(impl, case, tensors), case), case, reference)
 
 
 def normwise_scale(case: Case, tensors: tuple) -> float:
@@ -112,87 +163,4 @@ def expect_shape(out, case) -> None:
     want = case.output_shape()
     if tuple(out.shape) != want:
         raise PropertyFailed(f"out.shape={tuple(out.shape)}, but should be {want} "
-                             f"[{case.call_text()}]")
-
-
-def prop_shape(impl, case) -> None:
-    expect_shape(output_of(call(impl, case, case.tensors()), case), case)
-
-
-def prop_dtype_device(impl, case) -> None:
-    out = output_of(call(impl, case, case.tensors()), case)
-    if out.dtype != case.torch_dtype or out.device.type != case.device:
-        raise PropertyFailed(f"out.dtype={out.dtype}, out.device={out.device}, but should be "
-                             f"{case.torch_dtype} on {case.device} [{case.call_text()}]")
-
-
-def prop_no_mutation(impl, case) -> None:
-    tensors = case.tensors()
-    before = [None if t is None else t.clone() for t in tensors]
-    call(impl, case, tensors)
-    for name, old, new in zip(case.spec.tensor_args, before, tensors):
-        if old is not None and not torch.equal(old, new):
-            changed = int((old != new).sum())
-            raise PropertyFailed(f"{name} was modified in place ({changed} elements changed) "
-                                 f"[{case.call_text()}]")
-
-
-def prop_deterministic(impl, case) -> None:
-    tensors = case.tensors()
-    first = output_of(call(impl, case, tensors), case)
-    second = output_of(call(impl, case, tensors), case)
-    same = first.shape == second.shape and bool(
-        ((first == second) | (first.isnan() & second.isnan())).all())
-    if not same:
-        raise PropertyFailed(f"two calls with the same inputs differ [{case.call_text()}]")
-
-
-def prop_layouts(impl, case) -> None:
-    """Values for channels_last and non-contiguous inputs (the strategy draws the layout)."""
-    forward_values(impl, case)
-
-
-def prop_indices(impl, case) -> None:
-    """max_pool2d(return_indices=True): indices point at each window's maximum."""
-    require_defined(case)
-    tensors = case.tensors()
-    out, idx = output_of(call(impl, case, tensors, return_indices=True), case, indices=True)
-    expect_shape(out, case)
-    ref_out, ref_idx = oracle(case, tensors, return_indices=True)
-    if idx.dtype != torch.int64 or idx.shape != ref_idx.shape:
-        raise PropertyFailed(f"indices dtype={idx.dtype} shape={tuple(idx.shape)}, but should be "
-                             f"torch.int64 {tuple(ref_idx.shape)} [{case.call_text()}]")
-    x = float64_cpu(tensors)[0].flatten(2)
-    picked = x.gather(2, idx.cpu().flatten(2).clamp(0, x.shape[2] - 1)).view_as(ref_out)
-    in_range = bool(((idx >= 0) & (idx < x.shape[2])).all())
-    if not in_range or not torch.equal(picked, ref_out):
-        raise PropertyFailed(f"indices do not point at the window maxima "
-                             f"[{case.call_text(fn='F.max_pool2d')}, return_indices=True]")
-    if case.dist != "ties" and not torch.equal(idx.cpu(), ref_idx):
-        raise PropertyFailed(f"indices differ from the reference's where the maximum is unique "
-                             f"[{case.call_text()}]")
-
-
-MEMORY_CASES = {"conv2d": Case("conv2d", (2, 16, 32, 32), (16, 16, 3, 3), kwargs={"padding": 1}),
-                "max_pool2d": Case("max_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
-                "avg_pool2d": Case("avg_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
-                "adaptive_avg_pool2d": Case("adaptive_avg_pool2d", (2, 16, 64, 64),
-                                            kwargs={"output_size": 7})}
-MEMORY_CALLS = 40
-
-
-def prop_memory(impl, case) -> None:
-    """Memory does not keep growing across repeated calls (a leak)."""
-    from harness.timing import LEAK_BYTES, resident_bytes
-    case = MEMORY_CASES[impl.op].with_(device=case.device, dtype=case.dtype)
-    tensors = case.tensors()
-    for _ in range(5):  # warm the allocators
-        call(impl, case, tensors)
-    before = resident_bytes(case.device)
-    for _ in range(MEMORY_CALLS):
-        call(impl, case, tensors)
-    growth = resident_bytes(case.device) - before
-    if growth > LEAK_BYTES:
-        raise PropertyFailed(f"memory grew by {growth / 2**20:.0f} MiB over {MEMORY_CALLS} calls, "
-                             f"but should stay within {LEAK_BYTES / 2**20:.0f} MiB "
                              f"[{case.call_text()}]")

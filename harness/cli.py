@@ -30,14 +30,16 @@ def list_impls(out=print) -> int:
 
 
 def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, profile=None,
-          prop=None, case=None, isolate=None, timeout=60.0, resume=None, out_root="reports",
-          run_dir=None, out=print) -> int:
-    """Run the conformance properties; print the matrix and each failure; 1 if anything failed."""
+          prop=None, case=None, isolate=None, timeout=60.0, memory_limit=None, resume=None,
+          out_root="reports", run_dir=None, out=print) -> int:
+    """Run the conformance properties; print the matrix and each failure; 1 if anything failed,
+    3 if the harness itself failed."""
     from harness.isolate import WorkerPool
     from harness.run import check as run_check
     from harness.summary import format_check
     options = opt.check_options(device=device, dtypes=dtypes, profile=profile, prop=prop, case=case)
     opt.parse_timeout(timeout)
+    memory_limit = opt.parse_memory(memory_limit)
     if options.case and op and op != options.case.op:
         raise opt.UsageError(f"--op={op!r} conflicts with --case, whose op is {options.case.op!r}")
     op = options.case.op if options.case else opt.parse_op(op)
@@ -45,7 +47,7 @@ def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, p
     if not impls:
         raise opt.UsageError(f"no implementation of op={op!r} among --impl={impl}")
     timeout = opt.parse_timeout(timeout)
-    pool = WorkerPool(timeout, out) if opt.wants_isolation(isolate, impl) else None
+    pool = WorkerPool(timeout, out, memory_limit) if opt.wants_isolation(isolate, impl) else None
     run_dir, done = _run_dir(resume, run_dir, out_root, "check")
     write_environment(run_dir)
     out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
@@ -62,6 +64,13 @@ def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, p
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
     out(f"\nrecords: {run_dir / 'records.jsonl'}")
+    return check_exit_code(records)
+
+
+def check_exit_code(records) -> int:
+    """0 all conform, 1 an implementation failed something, 3 the harness itself failed."""
+    if any(r.status == "harness_error" for r in records):
+        return 3
     return 1 if any(r.status not in ("pass", "unsupported", "undefined") for r in records) else 0
 
 
@@ -79,7 +88,8 @@ def _live_line(record) -> str:
 
 def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, suite=None,
           dtype="float32", passes="forward", batch=None, quick=False, threads=None, resume=None,
-          isolate=None, timeout=60.0, out_root="reports", run_dir=None, out=print) -> Path:
+          isolate=None, timeout=60.0, memory_limit=None, out_root="reports", run_dir=None,
+          out=print) -> Path:
     """Time implementations over suites; append records as measured; return the run directory."""
     from harness import suites as suite_mod
     from harness.bench import BenchOptions, run_bench
@@ -102,7 +112,8 @@ def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, s
     out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
         f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> {run_dir}")
     timeout = opt.parse_timeout(timeout)
-    pool = WorkerPool(timeout, out) if opt.wants_isolation(isolate, impl) else None
+    memory_limit = opt.parse_memory(memory_limit)
+    pool = WorkerPool(timeout, out, memory_limit) if opt.wants_isolation(isolate, impl) else None
     with RecordWriter(run_dir / "records.jsonl") as writer:
         try:
             run_bench(impls, cases, options, writer.write, done=done, workers=pool,
@@ -189,13 +200,15 @@ def _dispatch(args) -> int:
         return check(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
                      forward_only=args.forward_only, profile=args.profile, prop=args.property,
                      case=args.case, isolate=args.isolate, timeout=args.timeout,
+                     memory_limit=args.memory_limit,
                      resume=args.resume, out_root=Path(args.out))
     if args.verb == "bench":
         run_dir = bench(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
                         forward_only=args.forward_only, suite=args.suite, dtype=args.dtype,
                         passes=args.passes, batch=args.batch, quick=args.quick,
                         threads=args.threads, resume=args.resume, isolate=args.isolate,
-                        timeout=args.timeout, out_root=Path(args.out))
+                        timeout=args.timeout, memory_limit=args.memory_limit,
+                        out_root=Path(args.out))
         print(f"records: {run_dir / 'records.jsonl'}  (next: convharness report {run_dir})")
         return 0
     if args.verb == "report":

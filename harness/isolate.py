@@ -1,21 +1,53 @@
 """A reusable worker process for untrusted implementations: it may raise, hang, crash or poison CUDA.
 
 One worker per implementation runs task after task. The parent waits for progress with a time
-limit: a task that makes no progress in time is a *timeout*, a worker that dies is *crashed*
-(with the case it was running), and either way the worker is replaced and the run goes on.
+limit per call of the implementation (every call reports itself; starting the worker and
+importing the task's modules do not count): a call that does not return in time is a
+*timeout*, a worker that dies is *crashed* (with the case it was running), a worker whose
+resident memory passes the limit is killed and recorded as *oom*; either way the worker is
+replaced and the run goes on.
 Ctrl-C reaches the parent only (the worker ignores SIGINT), so it ends the run; a KeyboardInterrupt
 or SystemExit raised *by an implementation* inside the worker is recorded as its error.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
+import time
 from dataclasses import asdict
 from typing import Iterator, Protocol
 
 from harness.records import Record
 
-DEFAULT_TIMEOUT = 60.0  # seconds without progress before a case counts as hung
+DEFAULT_TIMEOUT = 60.0  # seconds one call may take before it counts as hung
+STARTUP_S = 600.0  # starting a worker and importing a task's modules: slow on a loaded machine
+POLL_S = 0.2  # how often the parent looks at a busy worker's memory
+
+
+def machine_memory() -> int:
+    """Total RAM in bytes (from /proc/meminfo; 8 GiB where that cannot be read)."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+def default_memory_limit() -> int:
+    """Half the machine's RAM: enough for any honest case, and the machine survives a runaway."""
+    return machine_memory() // 2
+
+
+def resident(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class Task(Protocol):
@@ -52,11 +84,14 @@ def _serve(conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from harness import check
     check.CATCH_INTERRUPTS = True
+    check.on_call(lambda what: conn.send(("call", what)))
+    conn.send(("ready", None))
     while True:
         try:
-            task = conn.recv()
+            task = conn.recv()  # unpickling imports the implementation's module
         except EOFError:
             return
+        conn.send(("loaded", None))
         for record in task.execute(lambda case: conn.send(("case", case))):
             conn.send(("record", asdict(record)))
         healthy = _cuda_healthy()
@@ -68,9 +103,11 @@ def _serve(conn) -> None:
 class Worker:
     """A spawned process that runs tasks; replaced after a hang, a crash or a poisoned context."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, log=lambda text: None):
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, log=lambda text: None,
+                 memory_limit: int | None = None):
         self.timeout = timeout
         self.log = log
+        self.memory_limit = memory_limit or default_memory_limit()
         self._proc = None
         self._conn = None
 
@@ -81,34 +118,62 @@ class Worker:
         self._proc.start()
         child.close()
 
+    def _next(self, limit: float):
+        """The worker's next message, or ("timeout"|"oom"|"died", detail)."""
+        deadline = time.monotonic() + limit
+        while not self._conn.poll(POLL_S):
+            used = resident(self._proc.pid)
+            if used > self.memory_limit:
+                return "oom", used
+            if time.monotonic() > deadline:
+                return "timeout", None
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError):
+            return "died", None
+
     def run(self, task: Task) -> Iterator[Record]:
         """Send one task; yield its records as they arrive, or a fault record."""
         if self._proc is None or not self._proc.is_alive():
             self._start()
+            kind, _ = self._next(STARTUP_S)
+            if kind != "ready":
+                yield from self._fault(task, kind, None, "starting the worker", _)
+                return
         self._conn.send(task)
-        last_case = None
+        last_case, last_call, limit = None, "loading the implementation", STARTUP_S
         while True:
-            if not self._conn.poll(self.timeout):
-                self.close()
-                yield task.fault("timeout", f"no progress within the time limit of "
-                                 f"{self.timeout:g} s; the worker was replaced", last_case)
+            kind, payload = self._next(limit)
+            if kind in ("timeout", "oom", "died"):
+                yield from self._fault(task, kind, last_case, last_call, payload)
                 return
-            try:
-                kind, payload = self._conn.recv()
-            except (EOFError, OSError):
-                code = self._reap()
-                yield task.fault("crashed", f"the worker process died ({describe_exit(code)}); "
-                                 f"it was replaced", last_case)
-                return
+            limit = self.timeout
             if kind == "case":
                 last_case = payload
+            elif kind == "call":
+                last_call = payload
             elif kind == "record":
                 yield Record.from_dict(payload)
-            else:
+            elif kind == "done":
                 if not payload:
                     self.log("CUDA context poisoned by the last task: starting a fresh worker")
                     self._reap()
                 return
+
+    def _fault(self, task, kind, case, call, payload) -> Iterator[Record]:
+        if kind == "died":
+            code = self._reap()
+            yield task.fault("crashed", f"the worker process died ({describe_exit(code)}) in "
+                             f"{call}; it was replaced", case)
+            return
+        self.close()
+        if kind == "oom":
+            yield task.fault("oom", f"out of memory: the worker held {payload / 2**20:.0f} MiB, "
+                             f"over the limit of {self.memory_limit / 2**20:.0f} MiB "
+                             f"(--memory-limit), and was killed in {call}", case)
+            return
+        yield task.fault("timeout", f"no return within the time limit of {self.timeout:g} s "
+                         f"per call; the worker was replaced; it hung in {call}", case)
 
     def _reap(self):
         self._proc.join(timeout=5)
@@ -137,14 +202,16 @@ class Worker:
 class WorkerPool:
     """One worker per implementation, started on first use, reused across its tasks."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, log=lambda text: None):
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, log=lambda text: None,
+                 memory_limit: int | None = None):
         self.timeout = timeout
         self.log = log
+        self.memory_limit = memory_limit
         self._workers: dict[str, Worker] = {}
 
     def run(self, impl, task: Task) -> Iterator[Record]:
         if impl.name not in self._workers:
-            self._workers[impl.name] = Worker(self.timeout, self.log)
+            self._workers[impl.name] = Worker(self.timeout, self.log, self.memory_limit)
         yield from self._workers[impl.name].run(task)
 
     def close(self) -> None:

@@ -182,5 +182,11 @@ def magnitude(op: Op, tensors: tuple) -> tuple:
     return tensors
 
 
+def squares(op: Op, tensors: tuple) -> tuple:
+    """Inputs whose reference output bounds the sum of terms squared of each output element
+    (exact for conv2d; for the average pools an upper bound, the divisor being >= 1)."""
+    return tuple(None if t is None else t * t for t in tensors)
+
+
 def float64_cpu(tensors) -> tuple:
     return tuple(None if t is None else t.detach().to("cpu", torch.float64) for t in tensors)

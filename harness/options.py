@@ -41,8 +41,11 @@ ISOLATION = (
            dict(action="store_true", default=None)),
     Option(("--no-isolate",), "run everything in this process, tracebacks straight through "
            "(no time limit)", dict(action="store_false", dest="isolate")),
-    Option(("--timeout",), "seconds a case may run without progress before it counts as hung "
-           "(default 60)", dict(type=float, default=60.0)),
+    Option(("--timeout",), "seconds one call of an implementation may take before it counts as "
+           "hung (default 60)", dict(type=float, default=60.0)),
+    Option(("--memory-limit",), "resident memory a worker may hold before it is killed and "
+           "recorded as out of memory, e.g. 4G or 512M (default: half the machine's RAM)",
+           dict(default=None)),
     Option(("--resume",), "continue the interrupted run in this directory, skipping what it has",
            dict(default=None)),
 )
@@ -149,6 +152,25 @@ def wants_isolation(isolate, impls_named) -> bool:
     if isolate is not None:
         return isolate
     return any(":" in spec for spec in impls_named or ())
+
+
+UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_memory(text) -> int | None:
+    """'4G' -> 4 GiB in bytes; None stays None (the default limit)."""
+    if text is None:
+        return None
+    value = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    unit = value[-1] if value and value[-1] in UNITS else ""
+    try:
+        amount = float(value[:-1] if unit else value) * UNITS[unit]
+    except ValueError:
+        amount = -1
+    if amount < 2**26:
+        raise UsageError(f"--memory-limit={text!r}, but should be a size of at least 64M, "
+                         f"such as 4G or 512M")
+    return int(amount)
 
 
 def parse_timeout(timeout: float) -> float:

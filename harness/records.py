@@ -7,8 +7,8 @@ import statistics
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-STATUSES = ("pass", "fail", "unsupported", "undefined", "wrong", "skipped", "error", "timeout",
-            "crashed")
+STATUSES = ("pass", "fail", "unsupported", "undefined", "wrong", "suspect", "skipped", "error",
+            "timeout", "crashed", "oom", "not_run", "harness_error")
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis.errors import Flaky
 
 from harness.cases import DTYPES, Case
-from harness.check import PropertyFailed, Undefined, Unsupported
+from harness.check import OutOfMemory, PropertyFailed, Undefined, Unsupported
 from harness.properties import Property, properties_for
 from harness.records import Record
 from harness.registry import Implementation
@@ -58,8 +59,11 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
         except Undefined:
             tally["undefined"] += 1
             return
-        except Exception as exc:
+        except PropertyFailed as exc:
             failing.update(case=case, exc=exc)
+            raise
+        except Exception as exc:  # not a verdict on the implementation: a fault of ours
+            failing.update(case=case, exc=exc, harness=True)
             raise
         tally["pass"] += 1
 
@@ -67,8 +71,7 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
         with pinned_flags():  # float32 means float32: no TF32 on either side
             _drive(attempt, impl, prop, options, dtypes, devices)
     except Exception as exc:  # the property failed; `failing` holds the shrunk case
-        tally["fail"] += 1
-        return _failure(impl, prop, tally, failing.get("case"), failing.get("exc", exc))
+        return _failure(impl, prop, tally, failing, exc)
     status = "pass" if tally["pass"] else "unsupported" if tally["unsupported"] else "undefined"
     return _record(impl, prop, status, tally, message=failing.get("why_unsupported", "")
                    if status == "unsupported" else "")
@@ -77,21 +80,35 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
 def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
     if options.case is not None:
         return attempt(options.case)
-    if not prop.drawn:
-        return attempt(Case(impl.op, (1, 1, 1, 1), dtype=dtypes[0], device=devices[0]))
+    if not prop.drawn:  # fixed inputs, once per dtype and device
+        for device in devices:
+            for dtype in dtypes:
+                attempt(Case(impl.op, (1, 1, 1, 1), dtype=dtype, device=device))
+        return None
     strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
-                     dists=prop.dists_for(impl.op))
+                     dists=prop.dists_for(impl.op), mix=prop.mix)
+    profile = settings.get_profile(options.profile)
     verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
-    run = settings(settings.get_profile(options.profile), verbosity=verbosity,
-                   database=None)(given(strategy)(attempt))
+    run = settings(profile, verbosity=verbosity, database=None,
+                   max_examples=max(1, round(profile.max_examples * prop.examples)))(
+        given(strategy)(attempt))
     run()
+    return None
 
 
-def _failure(impl, prop, tally, case: Case | None, exc: BaseException) -> Record:
-    figures = getattr(exc, "figures", {})
-    text = str(exc) if isinstance(exc, PropertyFailed) else f"raised {type(exc).__name__}: {exc}"
-    return _record(impl, prop, "fail", tally, message=text.strip()[:2000], case=case,
-                   figures=figures)
+def _failure(impl, prop, tally, failing: dict, exc: BaseException) -> Record:
+    """A failed property, or a harness error where the fault is not the implementation's."""
+    cause, case = failing.get("exc"), failing.get("case")
+    if isinstance(exc, Flaky) and isinstance(cause, PropertyFailed):
+        exc = PropertyFailed(f"{cause} (it did not fail again when the case was rerun: "
+                             f"nondeterministic)", cause.figures)
+    elif not isinstance(exc, PropertyFailed) or failing.get("harness"):
+        text = f"harness error: {type(exc).__name__}: {str(exc).strip()[:1500]}"
+        return _record(impl, prop, "harness_error", tally, message=text, case=case)
+    tally["fail"] += 1
+    status = "oom" if isinstance(exc, OutOfMemory) else "fail"
+    return _record(impl, prop, status, tally, message=str(exc).strip()[:2000], case=case,
+                   figures=getattr(exc, "figures", {}))
 
 
 def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -> Record:
@@ -122,21 +139,36 @@ class CheckTask:
                        case=found)
 
 
+def not_run(task: CheckTask, hung: Record) -> Record:
+    """A property left out because an earlier call of the same implementation hung."""
+    call = hung.message.rsplit("hung in ", 1)[-1] if "hung in " in hung.message else "a call"
+    return task.fault("not_run", f"not run: {task.impl.name} hung in property {hung.prop} "
+                      f"({call})", None)
+
+
 def check(impls: Iterable[Implementation], options: CheckOptions,
           sink: Callable[[Record], object] = lambda r: r, *, done: frozenset = frozenset(),
           workers=None) -> list[Record]:
     """Every property of every implementation; each record goes to `sink` as soon as it exists.
 
     `workers` (from isolate.WorkerPool) runs each implementation in its own process; without it
-    everything runs here. Properties whose records are in `done` are skipped (resume).
+    everything runs here. Properties whose records are in `done` are skipped (resume). After a
+    timeout the implementation's remaining properties are recorded as not run: a hung kernel
+    costs one time limit, not one per property.
     """
     records = []
     for impl in impls:
+        hung = None
         for prop in properties_for(impl.op, options.properties or None):
             task = CheckTask(impl, prop.name, options)
             if task.fault("", "", None).key() in done:
                 continue
-            for record in workers.run(impl, task) if workers else task.execute(lambda c: None):
+            if hung is not None:
+                results = [not_run(task, hung)]
+            else:
+                results = workers.run(impl, task) if workers else task.execute(lambda c: None)
+            for record in results:
                 sink(record)
                 records.append(record)
+                hung = record if record.status == "timeout" else hung
     return records

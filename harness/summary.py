@@ -7,7 +7,9 @@ from harness.cases import Case, describe
 from harness.records import Record
 
 MARKS = {"pass": "pass", "fail": "FAIL", "unsupported": "unsup", "undefined": "undef",
-         "error": "ERROR", "timeout": "TIMEOUT", "crashed": "CRASH"}
+         "error": "ERROR", "timeout": "TIMEOUT", "crashed": "CRASH", "oom": "OOM",
+         "not_run": "not run", "harness_error": "HARNESS"}
+PROBLEMS = ("fail", "error", "timeout", "crashed", "oom", "not_run", "harness_error")
 
 
 def check_frame(records: list[Record]) -> pd.DataFrame:
@@ -45,7 +47,7 @@ def matrix(frame: pd.DataFrame) -> pd.DataFrame:
 def failure_lines(records: list[Record]) -> list[str]:
     lines = []
     for r in records:
-        if r.kind == "check" and r.status in ("fail", "error", "timeout", "crashed"):
+        if r.kind == "check" and r.status in PROBLEMS:
             lines.append(f"{r.impl} / {r.prop}: {r.message}")
             if r.case:
                 lines.append(f"    minimal case: {describe(Case.from_dict(r.case))}")

@@ -13,6 +13,11 @@ SLACK = {torch.float64: 4.0, torch.float32: 4.0, torch.float16: 2.0, torch.bfloa
 # terms are tiny still carries rounding from its neighbours' terms. NORMWISE eps allows that
 # much, relative to the largest sum of |terms| an output could have.
 NORMWISE = 2.0
+# Half-precision inputs are summed in float32 by every honest kernel (PyTorch's on CPU and CUDA,
+# cuBLAS, Triton's dot): a forward result may carry a rounding of each term in its own dtype
+# (the products), and its output rounding, but its sum is accumulated at this precision. A
+# kernel that accumulates in half is off by about eps * sqrt(length) times more, and fails.
+ACCUMULATOR = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
 class Mismatch(AssertionError):
@@ -24,18 +29,26 @@ class Mismatch(AssertionError):
 
 
 def bound(expected: torch.Tensor, magnitude: torch.Tensor, dtype: torch.dtype,
-          length: int, scale: float | None = None) -> torch.Tensor:
+          length: int, scale: float | None = None,
+          squares: torch.Tensor | None = None) -> torch.Tensor:
     """Per-element allowed |error| for a result in `dtype` summing `length` terms.
 
-    `scale` is the largest sum of |terms| the operands could give anywhere (default: the
-    largest one they do give); the normwise term is relative to it.
+    `magnitude` is the sum of |terms| per element; `scale` the largest sum of |terms| the
+    operands could give anywhere (default: the largest one they do give), which the normwise
+    term is relative to. With `squares` (the root of the sum of terms squared, known for forward
+    values), the accumulation is judged at the accumulator's precision (ACCUMULATOR); without
+    it (gradients, whose backward kernels may sum in the dtype), at the dtype's own.
     """
-    info = torch.finfo(dtype)
-    local = 2 * expected.abs() + math.sqrt(length) * magnitude
+    eps = torch.finfo(dtype).eps
     if scale is None:
         scale = float(magnitude.max()) if magnitude.numel() else 0.0
-    normwise = NORMWISE * scale
-    return SLACK[dtype] * info.eps * local + info.eps * normwise + info.tiny * length
+    acc, local = eps, 2 * expected.abs()
+    if squares is not None:
+        acc = torch.finfo(ACCUMULATOR.get(dtype, dtype)).eps
+        local = local + squares
+    summed = math.sqrt(length) * magnitude
+    return (SLACK[dtype] * (eps * local + acc * summed) + acc * NORMWISE * scale
+            + torch.finfo(dtype).tiny * length)
 
 
 def figures(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor,
@@ -59,12 +72,12 @@ def figures(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor,
 
 def assert_within(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch.Tensor, *,
                   dtype: torch.dtype, length: int, what: str = "out",
-                  scale: float | None = None) -> None:
+                  scale: float | None = None, squares: torch.Tensor | None = None) -> None:
     """Raise Mismatch naming the worst element unless every element is within the bound."""
     if actual.numel() == 0:
         return
     actual = actual.detach().to("cpu", torch.float64)
-    allowed = bound(expected, magnitude, dtype, length, scale)
+    allowed = bound(expected, magnitude, dtype, length, scale, squares)
     fig = figures(actual, expected, allowed, dtype)
     if fig["mismatched"]:
         raise Mismatch(

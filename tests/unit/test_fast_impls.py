@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from harness.cases import DISTRIBUTIONS, Case
 from harness.check import forward_values
-from harness.grads import prop_gradients
+from harness.properties.gradients import prop_gradients
 from harness.registry import load
 
 

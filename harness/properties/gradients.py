@@ -5,8 +5,8 @@ import torch
 from torch.autograd.gradcheck import GradcheckError
 
 from harness.cases import Case
-from harness.check import (PropertyFailed, Unsupported, call, expect_shape, output_of,
-                           require_defined)
+from harness.check import (PropertyFailed, Unsupported, backward, call, expect_shape,
+                           output_of, require_defined)
 from harness.ops import float64_cpu, magnitude
 from harness.registry import Implementation
 from harness.tolerance import Mismatch, assert_within
@@ -83,7 +83,7 @@ def prop_gradients(impl: Implementation, case: Case) -> None:
     out = differentiable_output(impl, case, leaves)
     expect_shape(out, case)
     used = [t for t in leaves if t is not None]
-    got = torch.autograd.grad(out, used, grad_out.to(out.dtype).to(out.device), allow_unused=True)
+    got = backward(out, used, grad_out.to(out.dtype).to(out.device), case)
     names = [n for n, t in zip(case.spec.tensor_args, leaves) if t is not None]
     lengths = reduction_lengths(case)
     scales = grad_scales(case, leaves, grad_out)
@@ -98,8 +98,31 @@ def prop_gradients(impl: Implementation, case: Case) -> None:
             raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
 
 
+class _Recomputed(torch.autograd.Function):
+    """Runs `fn` without a graph forward; each backward runs a fresh forward and one backward
+    through it. gradcheck may then backpropagate as often as it likes (retain_graph=True):
+    every backward of the implementation's own graph happens once, as torch.compile'd
+    functions (donated buffers) require."""
+
+    @staticmethod
+    def forward(ctx, fn, *inputs):
+        ctx.fn = fn
+        ctx.save_for_backward(*inputs)
+        with torch.no_grad():
+            return fn(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        leaves = [t.detach().requires_grad_() for t in ctx.saved_tensors]
+        with torch.enable_grad():
+            out = ctx.fn(*leaves)
+            got = torch.autograd.grad(out, leaves, grad, allow_unused=True)
+        return (None, *got)
+
+
 def prop_gradcheck(impl: Implementation, case: Case) -> None:
-    """torch.autograd.gradcheck in float64 (finite differences against the backward)."""
+    """torch.autograd.gradcheck in float64 (finite differences against the backward), in fast
+    mode: a few calls of the implementation, not one per input element."""
     require_defined(case)
     case = case.with_(dtype="float64", dist="normal")
     leaves = _leaves(case.tensors())
@@ -107,11 +130,14 @@ def prop_gradcheck(impl: Implementation, case: Case) -> None:
     used = tuple(t for t in leaves if t is not None)
 
     def fn(*inputs):
-        return call(impl, case, inputs + (None,) * (len(leaves) - len(inputs)))
+        return output_of(call(impl, case, inputs + (None,) * (len(leaves) - len(inputs))), case)
 
     try:
-        torch.autograd.gradcheck(fn, used, eps=1e-6, atol=1e-5, rtol=1e-3)
+        torch.autograd.gradcheck(lambda *xs: _Recomputed.apply(fn, *xs), used, eps=1e-6,
+                                 atol=1e-5, rtol=1e-3, fast_mode=True)
     except GradcheckError as exc:
         first = str(exc).strip().splitlines()[0]
         raise PropertyFailed(f"gradcheck: {first} [{case.call_text()}]") from None
-
+    except RuntimeError as exc:  # the implementation's backward raised inside gradcheck
+        raise PropertyFailed(f"gradcheck: backward raised {type(exc).__name__}: "
+                             f"{str(exc)[:300]} [{case.call_text()}]") from None

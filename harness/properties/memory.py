@@ -1,0 +1,29 @@
+"""Memory: repeated calls do not keep growing the process (or the CUDA allocator)."""
+from __future__ import annotations
+
+from harness.cases import Case
+from harness.check import PropertyFailed, call
+
+MEMORY_CASES = {"conv2d": Case("conv2d", (2, 8, 16, 16), (8, 8, 3, 3), kwargs={"padding": 1}),
+                "max_pool2d": Case("max_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
+                "avg_pool2d": Case("avg_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
+                "adaptive_avg_pool2d": Case("adaptive_avg_pool2d", (2, 16, 64, 64),
+                                            kwargs={"output_size": 7})}
+MEMORY_CALLS = 40
+
+
+def prop_memory(impl, case) -> None:
+    """Memory does not keep growing across repeated calls (a leak)."""
+    from harness.timing import LEAK_BYTES, resident_bytes
+    case = MEMORY_CASES[impl.op].with_(device=case.device, dtype=case.dtype)
+    tensors = case.tensors()
+    for _ in range(5):  # warm the allocators
+        call(impl, case, tensors)
+    before = resident_bytes(case.device)
+    for _ in range(MEMORY_CALLS):
+        call(impl, case, tensors)
+    growth = resident_bytes(case.device) - before
+    if growth > LEAK_BYTES:
+        raise PropertyFailed(f"memory grew by {growth / 2**20:.0f} MiB over {MEMORY_CALLS} calls, "
+                             f"but should stay within {LEAK_BYTES / 2**20:.0f} MiB "
+                             f"[{case.call_text()}]")

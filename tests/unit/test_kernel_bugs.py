@@ -1,0 +1,91 @@
+"""Kernels wrong the way real ones are (tile tails, half accumulation, caching, racing, aliasing,
+out-of-view access) fail the right property; slow but correct ones pass everything they support."""
+from dataclasses import replace
+
+import pytest
+
+from harness.properties import PROPERTIES
+from harness.registry import Implementation
+from harness.run import CheckOptions, check_property
+from tests.unit import kernel_bugs as bugs
+from tests.unit import slow_kernels as slow
+
+PROPS = {p.name: p for p in PROPERTIES}
+CI = CheckOptions(profile="ci")
+
+
+def verdict(fn, op, prop, options=CI, **declared):
+    impl = Implementation(f"bugs.{fn.__name__}", op, fn, **declared)
+    return check_property(impl, prop if isinstance(prop, type(PROPS["values"])) else PROPS[prop],
+                          options)
+
+
+TINY_VALUES = replace(PROPS["values"], mix="tiny")
+
+# (kernel, op, where the shrunk case must name the boundary: (field, index, value))
+TILE_TAILS = [
+    (bugs.conv_out_channel_tail, "conv2d", ("weight_shape", 0, 65)),
+    (bugs.conv_in_channel_tail, "conv2d", ("weight_shape", 1, 33)),
+    (bugs.conv_batch_tail, "conv2d", ("input_shape", 0, 9)),
+    (bugs.max_pool_window_row_tail, "max_pool2d", ("kernel_size", 0, 9)),
+]
+
+
+@pytest.mark.parametrize("fn, op, boundary", TILE_TAILS, ids=[t[0].__name__ for t in TILE_TAILS])
+def test_tile_tail_fails_sizes_and_shrinks_to_the_boundary(fn, op, boundary):
+    assert verdict(fn, op, TINY_VALUES).status == "pass"  # right on small inputs
+    record = verdict(fn, op, "sizes")
+    assert record.status == "fail", record
+    field, index, value = boundary
+    got = record.case[field] if field in record.case else record.case["kwargs"][field]
+    assert (got[index] if isinstance(got, list) else got) == value, record.case
+
+
+def test_plane_tail_shrinks_to_an_output_just_past_the_tile():
+    record = verdict(bugs.conv_plane_tail, "conv2d", "sizes")
+    assert record.status == "fail", record
+    from harness.cases import Case
+    assert Case.from_dict(record.case).output_shape()[-1] == 65
+
+
+def test_half_accumulation_fails_on_long_float16_reductions():
+    assert verdict(bugs.conv_half_accumulator, "conv2d", TINY_VALUES).status == "pass"
+    record = verdict(bugs.conv_half_accumulator, "conv2d", "sizes")
+    assert record.status == "fail", record
+    assert record.case["dtype"] == "float16" and record.case["weight_shape"][1] >= 33
+
+
+# (kernel, property that must fail, a property that must pass, words the message must hold)
+MISBEHAVING = [
+    (bugs.conv_cached_by_address, "fresh_results", "shape", "same input tensors"),
+    (bugs.conv_cached_by_shape, "fresh_results", "shape", "first call's result"),
+    (bugs.conv_lazy, "complete_on_return", "shape", "out as returned"),
+    (bugs.conv_into_input, "no_aliasing", "shape", "aliases an input"),
+    (bugs.conv_reused_buffer, "no_aliasing", "values", "reuses one output buffer"),
+    (bugs.conv_writes_past_end, "bounds", "values", "written outside the view of input"),
+    (bugs.conv_assumes_contiguous, "bounds", "values", "strided views with NaN between"),
+]
+
+
+@pytest.mark.parametrize("fn, fails, passes, words", MISBEHAVING,
+                         ids=[m[0].__name__ for m in MISBEHAVING])
+def test_misbehaving_kernel_fails_its_own_property(fn, fails, passes, words):
+    record = verdict(fn, "conv2d", fails)
+    assert record.status == "fail", record
+    assert words in record.message and record.repro.startswith("convharness check")
+    assert verdict(fn, "conv2d", passes).status == "pass"
+
+
+SLOW = [(slow.python_conv2d, "conv2d"), (slow.numpy_conv2d, "conv2d"),
+        (slow.python_adaptive_avg_pool2d, "adaptive_avg_pool2d")]
+SLOW_PROPS = ("values", "sizes", "fresh_results", "no_aliasing", "bounds", "gradients")
+
+
+@pytest.mark.parametrize("profile", ["ci", "quick"])
+@pytest.mark.parametrize("fn, op", SLOW, ids=[s[0].__name__ for s in SLOW])
+def test_slow_correct_kernels_raise_no_false_alarm(fn, op, profile):
+    options = CheckOptions(profile=profile, dtypes=("float64", "float32", "float16"))
+    for name in SLOW_PROPS:
+        record = verdict(fn, op, name, options)
+        expected = "unsupported" if name == "gradients" else "pass"  # no autograd: forward-only
+        assert record.status == expected, record
