@@ -7,8 +7,8 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from harness.cases import Case
-from harness.check import (PropertyFailed, Unsupported, call, expected_values, forward_values,
-                           output_of, require_support)
+from harness.check import (PropertyFailed, Unsupported, assert_values, call, expected_values,
+                           forward_values, output_of, require_support)
 from harness.records import Record
 from harness.registry import Implementation
 from harness.suites import SuiteCase
@@ -26,11 +26,12 @@ class BenchOptions:
     passes: tuple = ("forward",)
     threads: int = field(default_factory=torch.get_num_threads)
     budget: Budget = Budget()
+    trace_ops: bool = False  # record which torch operators each implementation calls
 
 
-def _timed_call(impl: Implementation, case: Case, pass_: str) -> Callable[[], object]:
+def _timed_call(impl: Implementation, case: Case, pass_: str, tensors: tuple
+                ) -> Callable[[], object]:
     """The function to time: a forward call, a backward from a kept graph, or both."""
-    tensors = case.tensors()
     if pass_ == "forward":
         return lambda: call(impl, case, tensors)
     leaves = tuple(None if t is None else t.requires_grad_() for t in tensors)
@@ -42,6 +43,43 @@ def _timed_call(impl: Implementation, case: Case, pass_: str) -> Callable[[], ob
     if pass_ == "backward":
         return lambda: torch.autograd.grad(out, used, grad, retain_graph=True)
     return lambda: torch.autograd.grad(call(impl, case, leaves), used, grad)
+
+
+def recheck(impl: Implementation, case: Case, tensors: tuple) -> None:
+    """After timing: new values written into the same input tensors must give new results, so
+    a memoised or lazy result cannot have been timed as a fast one."""
+    new = case.with_(seed=case.seed + 7919)
+    values = new.with_(device="cpu").tensors()
+    reference = _reference(new)
+    with torch.no_grad():
+        for t, v in zip(tensors, values):
+            if t is not None:
+                t.copy_(v)
+    out = output_of(call(impl, case, tensors), case)
+    if case.device == "cuda":
+        torch.cuda.synchronize()
+    try:
+        assert_values(out.detach(), new, reference)
+    except PropertyFailed as exc:
+        raise PropertyFailed(f"after timing, on new values in the same inputs: {exc}") from None
+
+
+def traced_ops(impl: Implementation, case: Case) -> dict:
+    """{aten operator: calls} of one forward call (a TorchDispatchMode sees every operator)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: dict = {}
+
+    class Trace(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(func.overloadpacket.__name__)
+            seen[name] = seen.get(name, 0) + 1
+            return func(*args, **(kwargs or {}))
+
+    tensors = case.tensors()
+    with Trace():
+        call(impl, case, tensors)
+    return seen
 
 
 def _record(impl, sc: SuiteCase, case: Case, pass_: str, status: str, *, message="", times=(),
@@ -56,13 +94,14 @@ def _record(impl, sc: SuiteCase, case: Case, pass_: str, status: str, *, message
                   times=tuple(times))
 
 
-_ORACLE: dict = {}  # the last case's oracle values: every implementation of it shares them
+_ORACLE: dict = {}  # the last cases' oracle values: every implementation of a case shares them
 
 
 def _reference(case: Case) -> tuple:
     key = case.with_(device="cpu").to_json()
     if key not in _ORACLE:
-        _ORACLE.clear()
+        while len(_ORACLE) >= 2:  # the case before timing and the one after it
+            _ORACLE.pop(next(iter(_ORACLE)))
         _ORACLE[key] = expected_values(case, case.with_(device="cpu").tensors())
     return _ORACLE[key]
 
@@ -93,28 +132,35 @@ def bench_case(impl: Implementation, sc: SuiteCase, device: str,
                           f" FLOPs > max_flops={impl.max_flops:.3g} of {impl.name}")
         return
     status, why = verify(impl, case)
+    ops = traced_ops(impl, case) if options.trace_ops and status == "ok" else None
     for p in todo:
-        yield _time_pass(impl, sc, case, p, options) if status == "ok" else _record(
+        yield _time_pass(impl, sc, case, p, options, ops) if status == "ok" else _record(
             impl, sc, case, p, status, message=why)
 
 
-def _time_pass(impl, sc, case, pass_, options) -> Record:
+def _time_pass(impl, sc, case, pass_, options, ops=None) -> Record:
     try:
         with pinned_flags() as flags:
-            fn = _timed_call(impl, case, pass_)
+            tensors = case.tensors()
+            fn = _timed_call(impl, case, pass_, tensors)
             before = resident_bytes(case.device)
             times, peak = measure(fn, case.device, threads=options.threads,
                                   budget=options.budget)
             growth = resident_bytes(case.device) - before
+            recheck(impl, case, tensors)
     except Unsupported as exc:
         return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
+    except PropertyFailed as exc:
+        return _record(impl, sc, case, pass_, "wrong", message=str(exc))
     except Exception as exc:  # noqa: BLE001
         return _record(impl, sc, case, pass_, "error", message=f"{type(exc).__name__}: {exc}")
     leak = growth > LEAK_BYTES
+    extra = {"aten_ops": ops} if ops is not None else {}
     return _record(impl, sc, case, pass_, "ok", times=times, message=f"memory grew by "
                    f"{growth / 2**20:.0f} MiB while timing: possible leak" if leak else "",
                    figures={"threads": options.threads, "peak_bytes": peak, **flags,
-                            "mem_growth_bytes": growth, "leak": leak})
+                            "mem_growth_bytes": growth, "leak": leak,
+                            "flop_saving": impl.flop_saving, **extra})
 
 
 def _peak(device: str, name: str, **measured) -> Record:
@@ -126,10 +172,11 @@ def _peak_key(device: str) -> str:
     return _peak(device, "matmul").key()
 
 
-def peaks(device: str, threads: int) -> list[Record]:
-    """The machine's measured peaks, for the roofline: a matmul and a copy."""
+def peaks(device: str, threads: int, dtype: str = "float32") -> list[Record]:
+    """The machine's measured peaks, for the roofline and the suspect mark: the fastest of a few
+    matrix multiplies (in float32 and the timed dtype) and of copies of a few sizes."""
     out = []
-    for name, (times, work) in (("matmul", peak_matmul(device, threads=threads)),
+    for name, (times, work) in (("matmul", peak_matmul(device, threads=threads, dtype=dtype)),
                                 ("copy", peak_copy(device, threads=threads))):
         unit = "flops" if name == "matmul" else "bytes"
         out.append(_peak(device, name, figures={unit: work}, times=tuple(times)))
@@ -171,7 +218,7 @@ def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: Benc
              for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
     for device in options.devices:
         if _peak_key(device) not in done:
-            for record in peaks(device, options.threads):
+            for record in peaks(device, options.threads, options.dtype):
                 sink(record)
     for step, task in enumerate(tasks, start=1):
         if task.fault("", "", None).key() in done:

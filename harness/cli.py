@@ -87,7 +87,8 @@ def _live_line(record) -> str:
 
 
 def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, suite=None,
-          dtype="float32", passes="forward", batch=None, quick=False, threads=None, resume=None,
+          dtype="float32", passes="forward", batch=None, quick=False, threads=None,
+          trace_ops=False, resume=None,
           isolate=None, timeout=60.0, memory_limit=None, out_root="reports", run_dir=None,
           out=print) -> Path:
     """Time implementations over suites; append records as measured; return the run directory."""
@@ -97,6 +98,7 @@ def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, s
     from harness.timing import QUICK, Budget
     options = BenchOptions(devices=opt.parse_devices(device), dtype=opt.parse_dtype(dtype),
                            passes=opt.parse_passes(passes), budget=QUICK if quick else Budget(),
+                           trace_ops=trace_ops,
                            **({"threads": threads} if threads else {}))
     if options.threads < 1:
         raise opt.UsageError(f"--threads={options.threads}, but should be >= 1")
@@ -206,7 +208,8 @@ def _dispatch(args) -> int:
         run_dir = bench(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
                         forward_only=args.forward_only, suite=args.suite, dtype=args.dtype,
                         passes=args.passes, batch=args.batch, quick=args.quick,
-                        threads=args.threads, resume=args.resume, isolate=args.isolate,
+                        threads=args.threads, trace_ops=args.trace_ops, resume=args.resume,
+                        isolate=args.isolate,
                         timeout=args.timeout, memory_limit=args.memory_limit,
                         out_root=Path(args.out))
         print(f"records: {run_dir / 'records.jsonl'}  (next: convharness report {run_dir})")

@@ -8,9 +8,10 @@ import pandas as pd
 from harness.records import Record
 
 NOISY = 0.10  # IQR / median above this is flagged
+SUSPECT = 1.5  # throughput above this many times the measured peak is not believed
 COLUMNS = ["impl", "op", "case", "pass", "device", "dtype", "status", "median_s", "iqr_s",
            "min_s", "samples", "noisy", "flops", "bytes", "gflops", "gbs", "speedup",
-           "peak_bytes", "count", "message"]
+           "peak_bytes", "count", "message", "aten_ops"]
 
 
 def _row(r: Record) -> dict:
@@ -25,13 +26,15 @@ def _row(r: Record) -> dict:
             "gflops": fig["flops"] / median / 1e9 if median and fig.get("flops") else None,
             "gbs": fig["bytes"] / median / 1e9 if median and fig.get("bytes") else None,
             "peak_bytes": fig.get("peak_bytes"), "count": fig.get("count", 1),
-            "message": r.message}
+            "message": r.message, "flop_saving": bool(fig.get("flop_saving", False)),
+            "aten_ops": ", ".join(f"{k} x{v}" for k, v in sorted(
+                fig.get("aten_ops", {}).items(), key=lambda kv: -kv[1])[:8])}
 
 
 def bench_frame(records: list[Record]) -> pd.DataFrame:
     """Bench records as rows, with speedup = reference median / median (same case, pass, ...)."""
     rows = [_row(r) for r in records if r.kind == "bench"]
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "speedup"])
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "speedup"] + ["flop_saving"])
     if frame.empty:
         return frame.assign(speedup=pd.Series(dtype=float))[COLUMNS]
     keys = ["op", "case", "pass", "device", "dtype"]
@@ -39,8 +42,27 @@ def bench_frame(records: list[Record]) -> pd.DataFrame:
     ref = ref.rename(columns={"median_s": "reference_s"}).drop_duplicates(keys, keep="last")
     frame = frame.merge(ref, on=keys, how="left")
     frame["speedup"] = frame["reference_s"] / frame["median_s"]
+    frame = mark_suspect(frame, peaks(records))
     frame.loc[frame["status"] != "ok", ["speedup"]] = None  # a wrong answer is never ranked
     return frame[COLUMNS].reset_index(drop=True)
+
+
+def mark_suspect(frame: pd.DataFrame, peak: dict) -> pd.DataFrame:
+    """Status 'suspect' where GFLOP/s or GB/s pass SUSPECT x the device's measured peak: no
+    honest kernel does that (flop-saving algorithms are judged by bandwidth only)."""
+    frame = frame.copy()
+    for device, roof in peak.items():
+        rows = (frame["device"] == device) & (frame["status"] == "ok")
+        fast = pd.Series(False, index=frame.index)
+        if "gflops" in roof:
+            fast |= (frame["gflops"] > SUSPECT * roof["gflops"]) & ~frame["flop_saving"]
+        if "gbs" in roof:
+            fast |= frame["gbs"] > SUSPECT * roof["gbs"]
+        hit = rows & fast.fillna(False)
+        frame.loc[hit, "status"] = "suspect"
+        frame.loc[hit, "message"] = (f"throughput above {SUSPECT:g}x the measured peak of "
+                                     f"{device}: not believed")
+    return frame
 
 
 def peaks(records: list[Record]) -> dict:
@@ -50,7 +72,9 @@ def peaks(records: list[Record]) -> dict:
         if r.kind == "peak" and r.times:
             best = statistics.median(r.times)
             unit, key = ("flops", "gflops") if r.prop == "matmul" else ("bytes", "gbs")
-            out.setdefault(r.device, {})[key] = r.figures[unit] / best / 1e9
+            rate = r.figures[unit] / best / 1e9
+            roof = out.setdefault(r.device, {})
+            roof[key] = max(rate, roof.get(key, 0.0))
     return out
 
 

@@ -69,6 +69,8 @@ BENCH = (
            dict(action="store_true", default=False)),
     Option(("--threads",), "CPU threads to pin (default: torch's current count)",
            dict(type=int, default=None)),
+    Option(("--trace-ops",), "note which torch operators each implementation calls "
+           "(a TorchDispatchMode over one call)", dict(action="store_true", default=False)),
 )
 
 

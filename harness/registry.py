@@ -36,6 +36,7 @@ class Implementation:
     differentiable: bool | None = None  # None: not declared, the harness finds out
     source: str = ""
     max_flops: float | None = None  # benchmarks skip (and record) cases above this much work
+    flop_saving: bool = False  # fewer multiplies than direct convolution (FFT, Winograd)
 
     def supports(self, dtype: str, device: str) -> bool:
         return dtype in self.dtypes and device in self.devices
@@ -45,11 +46,14 @@ _REGISTERED: dict[str, Implementation] = {}
 
 
 def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtypes=ALL_DTYPES,
-               differentiable: bool = True, max_flops: float | None = None):
+               differentiable: bool = True, max_flops: float | None = None,
+               flop_saving: bool = False):
     """Register the decorated function as an implementation of `functional` (e.g. F.conv2d).
 
     The function is returned unchanged, with its metadata attached as `__convharness__`.
     `max_flops` marks a slow implementation: benchmark cases above it are skipped for budget.
+    `flop_saving` declares an algorithm doing fewer multiplies than direct convolution (FFT,
+    Winograd): its nominal GFLOP/s may pass the machine's matmul peak without being suspect.
     """
     op = get_op(functional)
     bad = [d for d in dtypes if d not in DTYPES]
@@ -60,7 +64,8 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
         check_signature(fn, op.name)
         impl_name = name or f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
         impl = Implementation(impl_name, op.name, fn, tuple(devices), tuple(dtypes),
-                              differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops)
+                              differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops,
+                              flop_saving)
         setattr(fn, MARK, impl)
         _REGISTERED[impl_name] = impl
         return fn

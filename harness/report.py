@@ -38,6 +38,15 @@ def _figures(frame: pd.DataFrame, peak: dict, out: Path) -> list[tuple[str, list
     return sections
 
 
+def operators_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per implementation and op, the torch operators one call made (where --trace-ops)."""
+    if frame.empty or not frame["aten_ops"].astype(bool).any():
+        return pd.DataFrame()
+    rows = frame[frame["aten_ops"].astype(bool)]
+    return rows.groupby(["impl", "op"])["aten_ops"].agg(
+        lambda ops: max(ops, key=len)).to_frame("operators of one call (most called first)")
+
+
 def _markdown_table(table: pd.DataFrame) -> str:
     if table.empty:
         return "(none)\n"
@@ -58,6 +67,9 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
         parts += ["## Conformance\n", _markdown_table(conformance)]
         if failures:
             parts += ["### Failures\n", "```", *failures, "```\n"]
+    traced = operators_table(frame)
+    if not traced.empty:
+        parts += ["## Operators called (--trace-ops)\n", _markdown_table(traced)]
     for (op, device, dtype, pass_), rows in groups(frame):
         parts += [f"## {op} {pass_}, {device}, {dtype}\n",
                   "median time per call and speedup against reference "
@@ -76,6 +88,9 @@ def _html(env: dict, conformance: pd.DataFrame, failures: list[str], frame: pd.D
         body += ["<h2>Conformance</h2>", conformance.to_html(escape=True)]
         if failures:
             body += ["<h3>Failures</h3><pre>", esc("\n".join(failures)), "</pre>"]
+    traced = operators_table(frame)
+    if not traced.empty:
+        body += ["<h2>Operators called (--trace-ops)</h2>", traced.to_html(escape=True)]
     for (op, device, dtype, pass_), rows in groups(frame):
         body += [f"<h2>{esc(f'{op} {pass_}, {device}, {dtype}')}</h2>",
                  "<p>median per call (speedup vs reference); ~ marks IQR &gt; 10% of median</p>",

@@ -46,7 +46,7 @@ def _correlate(x, w):
     return torch.complex(real, imag)
 
 
-@implements(F.conv2d, name="fft.conv2d")
+@implements(F.conv2d, name="fft.conv2d", flop_saving=True)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
     if g.stride != (1, 1):

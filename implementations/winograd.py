@@ -32,7 +32,7 @@ def _output_transform(m, dim):
     return torch.stack([m0 + m1 + m2, m1 - m2 - m3], dim)
 
 
-@implements(F.conv2d, name="winograd.conv2d")
+@implements(F.conv2d, name="winograd.conv2d", flop_saving=True)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
     if weight.shape[2:] != (3, 3) or g.stride != (1, 1) or g.dilation != (1, 1):

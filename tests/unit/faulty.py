@@ -64,3 +64,23 @@ def cuda_illegal_address(input, output_size):
     wild_store[(1,)](input)
     torch.cuda.synchronize()
     return F.adaptive_avg_pool2d(input, output_size)
+
+
+def allocates_forever(input, output_size):
+    """Grows without end: 256 MiB per step, touched so it is resident."""
+    while True:
+        _KEPT.append(torch.ones(2**26))
+
+
+def slow_but_correct(input, output_size):
+    """Half a second per call: many calls per property, each far within the time limit."""
+    time.sleep(0.5)
+    return F.adaptive_avg_pool2d(input, output_size)
+
+
+def exits_on_invalid(input, output_size):
+    """Right on valid arguments; exits the process instead of raising on invalid ones."""
+    sizes = output_size if isinstance(output_size, tuple) else (output_size, output_size)
+    if any(s is not None and s <= 0 for s in sizes):
+        raise SystemExit(2)
+    return F.adaptive_avg_pool2d(input, output_size)

@@ -1,5 +1,6 @@
 """cli: list, check (exit 0, 1 on failure, 2 on usage errors), run directories and records."""
 import json
+import shlex
 
 import pytest
 
@@ -28,16 +29,28 @@ def test_check_passes_and_writes_records(capsys, tmp_path):
     assert {r.prop for r in records} >= {"values", "gradients", "examples"}
 
 
-def test_check_failure_exits_1_with_reproduction(capsys, tmp_path):
+def test_check_failure_exits_1_with_a_reproduction_that_reproduces_it(capsys, tmp_path):
     code, out, _ = run(capsys, "check", "--impl", BROKEN, "--op", "conv2d", "--property",
-                       "values", "--out", str(tmp_path))
+                       "values", "--out", str(tmp_path / "first"))
     assert code == 1
     assert "FAIL" in out and "minimal case:" in out and "reproduce: convharness check" in out
-    repro = next(line for line in out.splitlines() if "reproduce:" in line)
-    case_json = repro.split("--case '")[1].rstrip("'")
-    code, out, _ = run(capsys, "check", "--impl", BROKEN, "--op", "conv2d", "--property",
-                       "values", "--case", case_json, "--out", str(tmp_path))
-    assert code == 1 and json.loads(case_json)["op"] == "conv2d"
+    (first,) = read_records(next((tmp_path / "first").iterdir()))
+    argv = shlex.split(first.repro)[1:]  # the line as a shell would split it
+    code, out, _ = run(capsys, *argv, "--op", "conv2d", "--out", str(tmp_path / "again"))
+    (again,) = read_records(next((tmp_path / "again").iterdir()))
+    assert code == 1 and (again.prop, again.status, again.case) == ("values", "fail", first.case)
+    assert again.message == first.message  # the same elements off by the same amounts
+
+
+def test_a_fault_of_the_harness_exits_3(capsys, tmp_path, monkeypatch):
+    from harness import check as check_mod
+
+    def broken_oracle(case, tensors, **extra):
+        raise check_mod.HarnessError("the oracle broke")
+    monkeypatch.setattr(check_mod, "oracle", broken_oracle)
+    code, out, _ = run(capsys, "check", "--impl", "reference.avg_pool2d", "--property", "values",
+                       "--out", str(tmp_path))
+    assert code == 3 and "HARNESS" in out and "the oracle broke" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -70,6 +83,7 @@ def test_two_runs_get_two_directories(capsys, tmp_path):
     (["bench", "--forward-only", "--pass", "both"], "--forward-only conflicts with --pass"),
     (["bench", "--batch", "0"], "--batch=0"),
     (["check", "--timeout", "0"], "--timeout=0"),
+    (["check", "--memory-limit", "lots"], "--memory-limit='lots'"),
     (["check", "--op", "max_pool2d", "--case",
       '{"op": "conv2d", "input_shape": [1, 1, 3, 3], "weight_shape": [1, 1, 2, 2]}'],
      "--op='max_pool2d' conflicts with --case"),

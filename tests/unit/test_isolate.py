@@ -85,3 +85,46 @@ def test_poisoned_cuda_context_gets_a_fresh_worker():
                                               ["fail", "crashed"], ["crashed", "fail"])
     assert [r.status for r in records[2:]] == ["pass", "pass"]
     assert any("poisoned" in line for line in said) or records[0].status == "crashed"
+
+
+def test_a_hang_costs_one_time_limit_and_the_rest_is_not_run():
+    options = CheckOptions(properties=("shape", "values", "memory"), dtypes=("float32",))
+    with WorkerPool(timeout=5) as pool:
+        records = check([impl(faulty.hangs)], options, workers=pool)
+    assert [r.status for r in records] == ["timeout", "not_run", "not_run"]
+    assert "hung in F.adaptive_avg_pool2d" in records[0].message
+    assert "hung in property shape" in records[1].message
+
+
+def test_the_time_limit_is_per_call_not_per_property():
+    """Each call takes 0.5 s, a property makes many of them: no timeout at a 3 s limit."""
+    options = CheckOptions(properties=("deterministic",), dtypes=("float32",), profile="quick")
+    with WorkerPool(timeout=3) as pool:
+        (record,) = check([impl(faulty.slow_but_correct)], options, workers=pool)
+    assert record.status == "pass", record
+
+
+def test_a_runaway_allocation_is_out_of_memory_and_the_run_goes_on():
+    with WorkerPool(timeout=120, memory_limit=2**30) as pool:
+        records = check([impl(faulty.allocates_forever), impl(faulty.good)], OPTIONS,
+                        workers=pool)
+    assert [r.status for r in records] == ["oom", "pass"]
+    assert "over the limit of 1024 MiB" in records[0].message
+
+
+def test_an_exit_is_not_a_rejection_of_invalid_arguments():
+    options = CheckOptions(properties=("invalid_args",), dtypes=("float32",))
+    with WorkerPool(timeout=30) as pool:
+        (record,) = check([impl(faulty.exits_on_invalid)], options, workers=pool)
+    assert record.status == "fail" and "SystemExit" in record.message
+
+
+def test_a_fault_of_the_harness_is_a_harness_error(monkeypatch):
+    from harness import check as check_mod
+
+    def broken_oracle(case, tensors, **extra):
+        raise check_mod.HarnessError("the oracle broke")
+    monkeypatch.setattr(check_mod, "oracle", broken_oracle)
+    (record,) = check([impl(faulty.good)], CheckOptions(properties=("values",),
+                                                        dtypes=("float32",)))
+    assert record.status == "harness_error" and "the oracle broke" in record.message

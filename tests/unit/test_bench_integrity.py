@@ -1,0 +1,61 @@
+"""Benchmarks cannot be fooled: a memoised result is rechecked after timing, a throughput past
+the machine's peak is suspect and never ranked, and --trace-ops shows what a kernel really calls."""
+import pandas as pd
+
+from harness.bench import BenchOptions, run_bench
+from harness.frames import bench_frame, peaks
+from harness.records import Record
+from harness.registry import Implementation, load
+from harness.suites import load as load_suite
+from harness.timing import QUICK
+from tests.unit import kernel_bugs
+from tests.unit.test_bench_report import tiny_suite  # noqa: F401 - a fixture
+
+OPTIONS = BenchOptions(budget=QUICK, threads=1)
+
+
+def _records(impls, suite, options=OPTIONS):
+    records = []
+    run_bench(impls, load_suite(suite), options, records.append)
+    return records
+
+
+def test_a_memoised_result_is_wrong_after_timing(tiny_suite):  # noqa: F811
+    cheat = Implementation("cheat", "conv2d", kernel_bugs.conv_cached_by_address)
+    frame = bench_frame(_records([load("reference.conv2d"), cheat], tiny_suite))
+    rows = frame[frame["impl"] == "cheat"]
+    assert (rows["status"] == "wrong").all(), rows
+    assert rows["message"].str.contains("after timing, on new values").all()
+    assert rows["speedup"].isna().all()
+    assert (frame[frame["impl"] == "reference.conv2d"]["status"] == "ok").all()
+
+
+def test_pytorch_itself_is_never_suspect(tiny_suite):  # noqa: F811
+    records = _records([load("reference.conv2d"), load("reference.max_pool2d")], tiny_suite)
+    frame = bench_frame(records)
+    assert (frame["status"] == "ok").all(), frame[["impl", "status", "gflops"]]
+    roof = peaks(records)["cpu"]
+    assert roof["gflops"] > 0 and roof["gbs"] > 0
+
+
+def test_throughput_past_the_peak_is_suspect(tiny_suite):  # noqa: F811
+    records = _records([load("reference.conv2d"), load("fft.conv2d")], tiny_suite)
+    tiny_peak = Record(kind="peak", impl="machine", op="", prop="matmul", status="ok",
+                       device="cpu", dtype="float32", figures={"flops": 1e3}, times=(1.0,))
+    lowered = [tiny_peak if r.kind == "peak" and r.prop == "matmul" else r for r in records]
+    frame = bench_frame(lowered)
+    ref = frame[frame["impl"] == "reference.conv2d"]
+    assert (ref["status"] == "suspect").all() and ref["speedup"].isna().all()
+    # an FFT does fewer multiplies than its nominal FLOPs: judged by bandwidth alone
+    assert (frame[frame["impl"] == "fft.conv2d"]["status"] == "ok").all()
+
+
+def test_trace_ops_names_the_operators_called(tiny_suite):  # noqa: F811
+    options = BenchOptions(budget=QUICK, threads=1, trace_ops=True)
+    frame = bench_frame(_records([load("reference.conv2d"), load("im2col.conv2d")], tiny_suite,
+                                 options))
+    ops = dict(zip(frame["impl"], frame["aten_ops"]))
+    assert "convolution" in ops["reference.conv2d"]
+    assert "convolution" not in ops["im2col.conv2d"] and "im2col" in ops["im2col.conv2d"] or \
+        "mm" in ops["im2col.conv2d"]
+    assert isinstance(frame, pd.DataFrame)

@@ -1,0 +1,40 @@
+"""Gradient properties drive backward the way compiled functions accept: one backward per graph."""
+import pytest
+import torch
+
+from harness.properties import PROPERTIES
+from harness.registry import Implementation
+from harness.run import CheckOptions, check_property
+from implementations import im2col
+
+GRADCHECK = next(p for p in PROPERTIES if p.name == "gradcheck")
+
+
+def fresh_compiled():
+    """A new torch.compile'd conv2d (its own cache), backward compiled with donated buffers."""
+    compiled = torch.compile(im2col.conv2d, backend="aot_eager", dynamic=True)
+
+    def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        return compiled(input, weight, bias, stride, padding, dilation, groups)
+    return conv2d
+
+
+def test_plain_gradcheck_rejects_a_compiled_function():
+    """What the property must avoid: gradcheck's retain_graph backward fails on it."""
+    fn = fresh_compiled()
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="donated buffers"):
+        torch.autograd.gradcheck(fn, (x, w), fast_mode=True)
+
+
+def test_compiled_implementation_passes_gradcheck():
+    impl = Implementation("compiled", "conv2d", fresh_compiled(), dtypes=("float64", "float32"))
+    record = check_property(impl, GRADCHECK, CheckOptions(profile="quick"))
+    assert record.status == "pass", record
+
+
+def test_wrong_gradient_still_fails_gradcheck():
+    from tests.unit.broken import conv_bad_weight_grad
+    impl = Implementation("bad", "conv2d", conv_bad_weight_grad)
+    assert check_property(impl, GRADCHECK, CheckOptions(profile="ci")).status == "fail"
