@@ -11,7 +11,9 @@ GRADCHECK = next(p for p in PROPERTIES if p.name == "gradcheck")
 
 
 def fresh_compiled():
-    """A new torch.compile'd conv2d (its own cache), backward compiled with donated buffers."""
+    """A new torch.compile'd conv2d, backward compiled with donated buffers. Dynamo caches per
+    code object, and falls back to eager past its recompile limit: start from empty caches."""
+    torch._dynamo.reset()
     compiled = torch.compile(im2col.conv2d, backend="aot_eager", dynamic=True)
 
     def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
