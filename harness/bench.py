@@ -183,6 +183,25 @@ def peaks(device: str, threads: int, dtype: str = "float32") -> list[Record]:
     return out
 
 
+def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOptions]:
+    """The implementations, suite cases and BenchOptions of checked option values."""
+    from harness import suites
+    from harness.options import UsageError
+    from harness.registry import select
+    from harness.timing import QUICK
+    options = BenchOptions(devices=v["device"], dtype=v["dtype"], passes=v["passes"],
+                           budget=QUICK if v["quick"] else Budget(), trace_ops=v["trace_ops"],
+                           **({} if v["threads"] is None else {"threads": v["threads"]}))
+    if v["forward_only"] and set(options.passes) - {"forward"}:
+        raise UsageError(f"--forward-only conflicts with --pass={','.join(options.passes)!r}: "
+                         f"there is no backward to time")
+    cases = [sc for name in (v["suite"] or ["resnet50"])
+             for sc in suites.load(name, batch=v["batch"], quick=v["quick"])]
+    impls = select(v["impl"] or (), op=v["op"], dtypes=v["dtypes"],
+                   forward_only=v["forward_only"])
+    return impls, cases, options
+
+
 @dataclass(frozen=True)
 class BenchTask:
     """One pass of one implementation on one suite case, runnable in a worker process."""

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from harness import options as opt
 from harness.environment import write_environment
 from harness.ops import UnknownOp
 from harness.records import NoRecords, RecordWriter, new_run_dir, read_records
-from harness.registry import ImplementationError, discover, select
+from harness.registry import ImplementationError, discover
 from harness.suites import SuiteError
 
 USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, SuiteError)
@@ -29,33 +30,48 @@ def list_impls(out=print) -> int:
     return 0
 
 
-def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, profile=None,
-          prop=None, case=None, isolate=None, timeout=60.0, memory_limit=None, resume=None,
-          out_root="reports", run_dir=None, out=print) -> int:
-    """Run the conformance properties; print the matrix and each failure; 1 if anything failed,
-    3 if the harness itself failed."""
+class Progress:
+    """`[#####.....] 12/40, 1m05s left` lines: the ETA from the mean time per step so far."""
+
+    def __init__(self, total: int):
+        self.total, self.start = total, time.monotonic()
+
+    def line(self, step: int, width: int = 20) -> str:
+        filled = int(width * step / max(self.total, 1))
+        left = (time.monotonic() - self.start) / max(step, 1) * (self.total - step)
+        eta = f"{int(left // 60)}m{int(left % 60):02d}s left" if step < self.total else "done"
+        return f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.total}, {eta}"
+
+
+def _workers(v: dict, out):
     from harness.isolate import WorkerPool
-    from harness.run import check as run_check
+    if not opt.wants_isolation(v["isolate"], v["impl"]):
+        return None
+    return WorkerPool(v["timeout"], out, v["memory_limit"])
+
+
+def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
+    """Run the conformance properties; print the matrix and each failure, write the report;
+    0 all conform, 1 something failed, 3 the harness itself failed."""
+    from harness.properties import properties_for
+    from harness.run import check as run_check, plan_check
     from harness.summary import format_check
-    options = opt.check_options(device=device, dtypes=dtypes, profile=profile, prop=prop, case=case)
-    opt.parse_timeout(timeout)
-    memory_limit = opt.parse_memory(memory_limit)
-    if options.case and op and op != options.case.op:
-        raise opt.UsageError(f"--op={op!r} conflicts with --case, whose op is {options.case.op!r}")
-    op = options.case.op if options.case else opt.parse_op(op)
-    impls = select(impl or (), op=op, dtypes=opt.parse_dtypes(dtypes), forward_only=forward_only)
-    if not impls:
-        raise opt.UsageError(f"no implementation of op={op!r} among --impl={impl}")
-    timeout = opt.parse_timeout(timeout)
-    pool = WorkerPool(timeout, out, memory_limit) if opt.wants_isolation(isolate, impl) else None
-    run_dir, done = _run_dir(resume, run_dir, out_root, "check")
+    v = opt.values(raw, opt.CHECK_OPTIONS)
+    impls, options = plan_check(v)
+    pool = _workers(v, out)
+    run_dir, done = _run_dir(v["resume"], run_dir, out_root, "check")
     write_environment(run_dir)
     out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
         f"{','.join(options.devices)}{', isolated' if pool else ''} -> {run_dir}")
+    progress = Progress(sum(len(properties_for(i.op, options.properties or None))
+                            for i in impls))
     with RecordWriter(run_dir / "records.jsonl") as writer:
         def sink(record):
             writer.write(record)
-            out(f"  {record.impl:<32} {record.prop:<14} {record.status}")
+            sink.step += 1
+            out(f"  {progress.line(sink.step)}  {record.impl:<32} {record.prop:<18} "
+                f"{record.status}")
+        sink.step = len(done)
         try:
             run_check(impls, options, sink, done=done, workers=pool)
         finally:
@@ -63,7 +79,7 @@ def check(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, p
                 pool.close()
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
-    out(f"\nrecords: {run_dir / 'records.jsonl'}")
+    report(run_dir, out=out)
     return check_exit_code(records)
 
 
@@ -74,11 +90,6 @@ def check_exit_code(records) -> int:
     return 1 if any(r.status not in ("pass", "unsupported", "undefined") for r in records) else 0
 
 
-def _bar(step: int, total: int, width: int = 20) -> str:
-    filled = int(width * step / max(total, 1))
-    return f"[{'#' * filled}{'.' * (width - filled)}] {step}/{total}"
-
-
 def _live_line(record) -> str:
     if record.status != "ok":
         return f"{record.status}: {record.message[:80]}"
@@ -86,42 +97,26 @@ def _live_line(record) -> str:
     return f"{record.median * 1e3:9.3f} ms {gflops:8.2f} GFLOP/s"
 
 
-def bench(*, impl=None, op=None, device=None, dtypes=None, forward_only=False, suite=None,
-          dtype="float32", passes="forward", batch=None, quick=False, threads=None,
-          trace_ops=False, resume=None,
-          isolate=None, timeout=60.0, memory_limit=None, out_root="reports", run_dir=None,
-          out=print) -> Path:
+def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
     """Time implementations over suites; append records as measured; return the run directory."""
-    from harness import suites as suite_mod
-    from harness.bench import BenchOptions, run_bench
-    from harness.isolate import WorkerPool
-    from harness.timing import QUICK, Budget
-    options = BenchOptions(devices=opt.parse_devices(device), dtype=opt.parse_dtype(dtype),
-                           passes=opt.parse_passes(passes), budget=QUICK if quick else Budget(),
-                           trace_ops=trace_ops,
-                           **({"threads": threads} if threads else {}))
-    if options.threads < 1:
-        raise opt.UsageError(f"--threads={options.threads}, but should be >= 1")
-    if forward_only and set(options.passes) - {"forward"}:
-        raise opt.UsageError(f"--forward-only conflicts with --pass={passes!r}: there is no "
-                             f"backward to time")
-    cases = [sc for name in (suite or ["resnet50"])
-             for sc in suite_mod.load(name, batch=batch, quick=quick)]
-    impls = select(impl or (), op=opt.parse_op(op), dtypes=opt.parse_dtypes(dtypes),
-                   forward_only=forward_only)
-    run_dir, done = _run_dir(resume, run_dir, out_root, "bench")
+    from harness.bench import plan_bench, run_bench
+    v = opt.values(raw, opt.BENCH_OPTIONS)
+    impls, cases, options = plan_bench(v)
+    run_dir, done = _run_dir(v["resume"], run_dir, out_root, "bench")
     write_environment(run_dir)
     out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
         f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> {run_dir}")
-    timeout = opt.parse_timeout(timeout)
-    memory_limit = opt.parse_memory(memory_limit)
-    pool = WorkerPool(timeout, out, memory_limit) if opt.wants_isolation(isolate, impl) else None
+    pool = _workers(v, out)
+    progress = None
     with RecordWriter(run_dir / "records.jsonl") as writer:
+        def show(step, total, record):
+            nonlocal progress
+            progress = progress or Progress(total)
+            out(f"{progress.line(step)} {record.impl:<28} {record.figures['label']:<34} "
+                f"{record.prop:<8} {_live_line(record)}")
         try:
             run_bench(impls, cases, options, writer.write, done=done, workers=pool,
-                      progress=lambda i, n, r: out(f"{_bar(i, n)} {r.impl:<28} "
-                                                   f"{r.figures['label']:<34} {r.prop:<8} "
-                                                   f"{_live_line(r)}"))
+                      progress=show)
         finally:
             if pool:
                 pool.close()
@@ -174,15 +169,30 @@ def run_all(*, device=None, out_root="reports", out=print) -> int:
     return failed
 
 
+def _bench_verb(**kwargs) -> int:
+    report(bench(**kwargs))
+    return 0
+
+
+def _report_verb(run_dir) -> int:
+    report(run_dir)
+    return 0
+
+
+VERBS = {"list": list_impls, "check": check, "bench": _bench_verb, "report": _report_verb,
+         "compare": compare, "run": run_all}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convharness", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("list", help="list registered implementations and suites")
-    for name, extra, text in (("check", opt.CHECK, "run the conformance properties"),
-                              ("bench", opt.BENCH, "time implementations over suites")):
+    for name, options, text in (("check", opt.CHECK_OPTIONS, "run the conformance properties"),
+                                ("bench", opt.BENCH_OPTIONS, "time implementations over suites")):
         p = verbs.add_parser(name, help=text)
-        opt.add_options(p.add_argument, opt.SELECTION + extra + opt.ISOLATION)
-        p.add_argument("--out", default="reports", help="where run directories go")
+        opt.add_options(p.add_argument, options)
+        p.add_argument("--out", default="reports", dest="out_root",
+                       help="where run directories go")
     p = verbs.add_parser("report", help="write the report of a run directory")
     p.add_argument("run_dir")
     p = verbs.add_parser("compare", help="compare two runs; exit 1 on a significant slowdown")
@@ -191,41 +201,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--factor", type=float, default=1.1, help="slowdown that fails (default 1.1)")
     p = verbs.add_parser("run", help="check + quick bench + report of the built-ins")
     p.add_argument("--device", action="append", help="cpu and/or cuda (default: all present)")
-    p.add_argument("--out", default="reports", help="where run directories go")
+    p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")
     return parser
 
 
-def _dispatch(args) -> int:
-    if args.verb == "list":
-        return list_impls()
-    if args.verb == "check":
-        return check(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
-                     forward_only=args.forward_only, profile=args.profile, prop=args.property,
-                     case=args.case, isolate=args.isolate, timeout=args.timeout,
-                     memory_limit=args.memory_limit,
-                     resume=args.resume, out_root=Path(args.out))
-    if args.verb == "bench":
-        run_dir = bench(impl=args.impl, op=args.op, device=args.device, dtypes=args.dtypes,
-                        forward_only=args.forward_only, suite=args.suite, dtype=args.dtype,
-                        passes=args.passes, batch=args.batch, quick=args.quick,
-                        threads=args.threads, trace_ops=args.trace_ops, resume=args.resume,
-                        isolate=args.isolate,
-                        timeout=args.timeout, memory_limit=args.memory_limit,
-                        out_root=Path(args.out))
-        print(f"records: {run_dir / 'records.jsonl'}  (next: convharness report {run_dir})")
-        return 0
-    if args.verb == "report":
-        report(args.run_dir)
-        return 0
-    if args.verb == "compare":
-        return compare(args.base, args.new, factor=args.factor)
-    return run_all(device=args.device, out_root=Path(args.out))
-
-
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = vars(_parser().parse_args(argv))
+    verb = VERBS[args.pop("verb")]
     try:
-        return _dispatch(args)
+        return verb(**args)
     except USAGE_ERRORS as exc:
         print(f"convharness: error: {exc}", file=sys.stderr)
         return 2

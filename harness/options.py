@@ -1,103 +1,33 @@
-"""Option definitions shared by the CLI and the pytest plugin, and their validation."""
+"""Every option of both doors, defined once with its validator; nothing heavy is imported here.
+
+The CLI registers them as `--impl`, the pytest plugin as `--convharness-impl` (a prefix, as
+pytest-benchmark does), so convharness never takes a name another project's conftest.py uses.
+Validation happens in one place, `values()`, whichever door the raw values came from.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
-import torch
-
-from harness.cases import DTYPES, Case
-from harness.ops import OPS
-from harness.properties import PROPERTIES
-from harness.run import PROFILES, CheckOptions
+# Names only (no torch here): tests check they match harness.cases, harness.ops, harness.bench.
+DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+OP_NAMES = ("conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")
+PROFILE_NAMES = ("quick", "ci", "thorough")
+PASS_NAMES = ("forward", "backward", "both")
+PYTEST_PREFIX = "convharness-"
 
 
 class UsageError(ValueError):
     """A command-line value that is not what was expected."""
 
 
-@dataclass(frozen=True)
-class Option:
-    flags: tuple
-    help: str
-    kwargs: dict
-
-
-SELECTION = (
-    Option(("--impl",), "implementation to run: a registered name (see `convharness list`) or "
-           "module:attr; repeat for several; default: every built-in", dict(action="append")),
-    Option(("--op",), f"only this op ({', '.join(OPS)}); needed for an undecorated module:attr",
-           dict(default=None)),
-    Option(("--device",), "device to run on: cpu or cuda; repeat for both (default: cpu)",
-           dict(action="append")),
-    Option(("--dtypes",), f"comma-separated dtypes ({','.join(DTYPES)}); for an undecorated "
-           "implementation also what it supports", dict(default=None)),
-    Option(("--forward-only",), "the implementation has no backward: gradient properties are "
-           "unsupported", dict(action="store_true", default=False)),
-)
-
-ISOLATION = (
-    Option(("--isolate",), "run implementations in a worker process that may crash or hang "
-           "(default: on when --impl names a module:attr)",
-           dict(action="store_true", default=None)),
-    Option(("--no-isolate",), "run everything in this process, tracebacks straight through "
-           "(no time limit)", dict(action="store_false", dest="isolate")),
-    Option(("--timeout",), "seconds one call of an implementation may take before it counts as "
-           "hung (default 60)", dict(type=float, default=60.0)),
-    Option(("--memory-limit",), "resident memory a worker may hold before it is killed and "
-           "recorded as out of memory, e.g. 4G or 512M (default: half the machine's RAM)",
-           dict(default=None)),
-    Option(("--resume",), "continue the interrupted run in this directory, skipping what it has",
-           dict(default=None)),
-)
-
-CHECK = (
-    Option(("--profile",), f"hypothesis profile: {', '.join(PROFILES)} (default quick)",
-           dict(default=None)),
-    Option(("--property",), "only these properties (comma-separated)", dict(default=None)),
-    Option(("--case",), "run one case given as JSON (from a reproduction line)",
-           dict(default=None)),
-)
-
-BENCH = (
-    Option(("--suite",), "suite name (see `convharness list`) or a CSV path; "
-           "repeatable (default resnet50)", dict(action="append")),
-    Option(("--dtype",), "dtype to time in (default float32)", dict(default="float32")),
-    Option(("--pass",), "forward, backward or both (forward+backward in one call); "
-           "comma-separated for several (default forward)", dict(default="forward", dest="passes")),
-    Option(("--batch",), "override the suite's batch size N", dict(type=int, default=None)),
-    Option(("--quick",), "a small representative subset of each suite, short timings",
-           dict(action="store_true", default=False)),
-    Option(("--threads",), "CPU threads to pin (default: torch's current count)",
-           dict(type=int, default=None)),
-    Option(("--trace-ops",), "note which torch operators each implementation calls "
-           "(a TorchDispatchMode over one call)", dict(action="store_true", default=False)),
-)
-
-
-def parse_passes(text: str) -> tuple:
-    from harness.bench import PASSES
-    passes = tuple(p.strip() for p in text.split(",") if p.strip())
-    bad = [p for p in passes if p not in PASSES]
-    if bad or not passes:
-        raise UsageError(f"--pass={text!r}, but should be among {', '.join(PASSES)}")
-    return passes
-
-
-def parse_dtype(text: str) -> str:
-    if text not in DTYPES:
-        raise UsageError(f"--dtype={text!r}, but should be one of {', '.join(DTYPES)}")
-    return text
-
-
-def add_options(add, options=SELECTION) -> None:
-    """Register options with argparse's add_argument or pytest's addoption."""
-    for option in options:
-        add(*option.flags, help=option.help, **option.kwargs)
+def _split(text) -> tuple:
+    return tuple(part.strip() for part in str(text).split(",") if part.strip())
 
 
 def parse_op(op):
-    if op is not None and op not in OPS:
-        raise UsageError(f"--op={op!r}, but should be one of {', '.join(OPS)}")
+    if op is not None and op not in OP_NAMES:
+        raise UsageError(f"--op={op!r}, but should be one of {', '.join(OP_NAMES)}")
     return op
 
 
@@ -106,25 +36,53 @@ def parse_devices(devices) -> tuple:
     for device in devices:
         if device not in ("cpu", "cuda"):
             raise UsageError(f"--device={device!r}, but should be cpu or cuda")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise UsageError("--device='cuda', but torch.cuda.is_available() is False here")
+        if device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                raise UsageError("--device='cuda', but torch.cuda.is_available() is False here")
     return devices
 
 
 def parse_dtypes(text) -> tuple | None:
     if not text:
         return None
-    dtypes = tuple(d.strip() for d in text.split(",") if d.strip())
-    bad = [d for d in dtypes if d not in DTYPES]
+    dtypes = _split(text)
+    bad = [d for d in dtypes if d not in DTYPE_NAMES]
     if bad:
         raise UsageError(f"--dtypes={text!r}: {', '.join(bad)} unknown, expected among "
-                         f"{', '.join(DTYPES)}")
+                         f"{', '.join(DTYPE_NAMES)}")
     return dtypes
 
 
-def parse_case(text) -> Case | None:
+def parse_dtype(text: str) -> str:
+    if text not in DTYPE_NAMES:
+        raise UsageError(f"--dtype={text!r}, but should be one of {', '.join(DTYPE_NAMES)}")
+    return text
+
+
+def parse_profile(text) -> str:
+    profile = text or "quick"
+    if profile not in PROFILE_NAMES:
+        raise UsageError(f"--profile={profile!r}, but should be one of "
+                         f"{', '.join(PROFILE_NAMES)}")
+    return profile
+
+
+def parse_properties(text) -> tuple:
+    if not text:
+        return ()
+    from harness.properties import PROPERTIES
+    known = [p.name for p in PROPERTIES]
+    props = _split(text)
+    if any(p not in known for p in props):
+        raise UsageError(f"--property={text!r}, but should be among {', '.join(known)}")
+    return props
+
+
+def parse_case(text):
     if not text:
         return None
+    from harness.cases import Case
     try:
         case = Case.from_json(text)
         case.output_shape()
@@ -134,26 +92,30 @@ def parse_case(text) -> Case | None:
     return case
 
 
-def check_options(*, device=None, dtypes=None, profile=None, prop=None, case=None) -> CheckOptions:
-    profile = profile or "quick"
-    if profile not in PROFILES:
-        raise UsageError(f"--profile={profile!r}, but should be one of {', '.join(PROFILES)}")
-    parsed = parse_case(case)
-    props = tuple(p.strip() for p in prop.split(",")) if prop else ()
-    known = [p.name for p in PROPERTIES]
-    if any(p not in known for p in props):
-        raise UsageError(f"--property={prop!r}, but should be among {', '.join(known)}")
-    return CheckOptions(devices=(parsed.device,) if parsed else parse_devices(device),
-                        dtypes=(parsed.dtype,) if parsed else parse_dtypes(dtypes) or tuple(DTYPES),
-                        profile=profile, properties=props,
-                        case=parsed)
+def parse_passes(text: str) -> tuple:
+    passes = _split(text)
+    bad = [p for p in passes if p not in PASS_NAMES]
+    if bad or not passes:
+        raise UsageError(f"--pass={text!r}, but should be among {', '.join(PASS_NAMES)}")
+    return passes
 
 
-def wants_isolation(isolate, impls_named) -> bool:
-    """Explicit choice, else isolate when any implementation comes from a module:attr."""
-    if isolate is not None:
-        return isolate
-    return any(":" in spec for spec in impls_named or ())
+def parse_timeout(timeout) -> float:
+    if timeout is None or float(timeout) <= 0:
+        raise UsageError(f"--timeout={timeout}, but should be a positive number of seconds")
+    return float(timeout)
+
+
+def parse_threads(threads) -> int | None:
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads={threads}, but should be >= 1")
+    return threads
+
+
+def parse_batch(batch) -> int | None:
+    if batch is not None and batch < 1:
+        raise UsageError(f"--batch={batch}, but should be >= 1")
+    return batch
 
 
 UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -175,7 +137,105 @@ def parse_memory(text) -> int | None:
     return int(amount)
 
 
-def parse_timeout(timeout: float) -> float:
-    if timeout <= 0:
-        raise UsageError(f"--timeout={timeout}, but should be a positive number of seconds")
-    return timeout
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    kwargs: dict = field(default_factory=dict)
+    parse: Callable[[Any], Any] | None = None  # raw value -> checked value, or UsageError
+
+    @property
+    def dest(self) -> str:
+        return self.kwargs.get("dest") or self.flag[2:].replace("-", "_")
+
+
+SELECTION = (
+    Option("--impl", "implementation to run: a registered name, a module of built-ins (see "
+           "`convharness list`) or module:attr; repeat for several; default: every built-in",
+           dict(action="append")),
+    Option("--op", f"only this op ({', '.join(OP_NAMES)}); needed for an undecorated module:attr",
+           dict(default=None), parse_op),
+    Option("--device", "device to run on: cpu or cuda; repeat for both (default: cpu)",
+           dict(action="append"), parse_devices),
+    Option("--dtypes", f"comma-separated dtypes ({','.join(DTYPE_NAMES)}); for an undecorated "
+           "implementation also what it supports", dict(default=None), parse_dtypes),
+    Option("--forward-only", "the implementation has no backward: gradient properties are "
+           "unsupported", dict(action="store_true", default=False)),
+)
+
+CHECK = (
+    Option("--profile", f"hypothesis profile: {', '.join(PROFILE_NAMES)} (default quick)",
+           dict(default=None), parse_profile),
+    Option("--property", "only these properties (comma-separated)",
+           dict(default=None, dest="properties"), parse_properties),
+    Option("--case", "run one case given as JSON (from a reproduction line)",
+           dict(default=None), parse_case),
+)
+
+ISOLATION = (
+    Option("--isolate", "run implementations in a worker process that may crash or hang "
+           "(default: on when --impl names a module:attr)",
+           dict(action="store_true", default=None)),
+    Option("--no-isolate", "run everything in this process, tracebacks straight through "
+           "(no time limit)", dict(action="store_false", dest="isolate")),
+    Option("--timeout", "seconds one call of an implementation may take before it counts as "
+           "hung (default 60)", dict(type=float, default=60.0), parse_timeout),
+    Option("--memory-limit", "resident memory a worker may hold before it is killed and "
+           "recorded as out of memory, e.g. 4G or 512M (default: half the machine's RAM)",
+           dict(default=None), parse_memory),
+    Option("--resume", "continue the interrupted run in this directory, skipping what it has",
+           dict(default=None)),
+)
+
+BENCH = (
+    Option("--suite", "suite name (see `convharness list`) or a CSV path; "
+           "repeatable (default resnet50)", dict(action="append")),
+    Option("--dtype", "dtype to time in (default float32)", dict(default="float32"), parse_dtype),
+    Option("--pass", "forward, backward or both (forward+backward in one call); "
+           "comma-separated for several (default forward)",
+           dict(default="forward", dest="passes"), parse_passes),
+    Option("--batch", "override the suite's batch size N", dict(type=int, default=None),
+           parse_batch),
+    Option("--quick", "a small representative subset of each suite, short timings",
+           dict(action="store_true", default=False)),
+    Option("--threads", "CPU threads to pin (default: torch's current count)",
+           dict(type=int, default=None), parse_threads),
+    Option("--trace-ops", "note which torch operators each implementation calls "
+           "(a TorchDispatchMode over one call)", dict(action="store_true", default=False)),
+)
+
+PYTEST = SELECTION + CHECK[:1]  # the pytest door: what to check, and how hard
+
+
+def add_options(add, options, prefix: str = "") -> None:
+    """Register options with argparse's add_argument or pytest's addoption, names prefixed."""
+    for option in options:
+        kwargs = dict(option.kwargs, dest=prefix.replace("-", "_") + option.dest)
+        add("--" + prefix + option.flag[2:], help=option.help, **kwargs)
+
+
+def values(raw: dict, options, prefix: str = "") -> dict:
+    """{dest: checked value} for `options` from raw parsed values (argparse or pytest)."""
+    key = prefix.replace("-", "_")
+    unknown = set(raw) - {key + o.dest for o in options}
+    if unknown and not prefix:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; known: "
+                        f"{sorted({o.dest for o in options})}")
+    out = {}
+    for option in options:
+        if option.dest in out:
+            continue  # --isolate and --no-isolate share one value
+        value = raw.get(key + option.dest, option.kwargs.get("default"))
+        out[option.dest] = option.parse(value) if option.parse else value
+    return out
+
+
+CHECK_OPTIONS = SELECTION + CHECK + ISOLATION
+BENCH_OPTIONS = SELECTION + BENCH + ISOLATION
+
+
+def wants_isolation(isolate, impls_named) -> bool:
+    """Explicit choice, else isolate when any implementation comes from a module:attr."""
+    if isolate is not None:
+        return isolate
+    return any(":" in spec for spec in impls_named or ())

@@ -1,57 +1,90 @@
-"""The pytest door: `pytest --pyargs harness.conformance --impl module:attr` (registered via pytest11)."""
+"""The pytest door: `pytest --pyargs harness.conformance --convharness-impl module:attr`.
+
+Registered through the pytest11 entry point, so it loads in every pytest session of the
+environment convharness is installed in. It stays out of the way there: its options carry a
+prefix (`--convharness-impl`, ...), it imports nothing heavy (torch, pandas, hypothesis
+profiles) until a test asks for the `conformance` fixture, and it parametrizes nothing else.
+"""
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from harness import options as opt
-from harness.properties import PROPERTIES, properties_for
-from harness.registry import ImplementationError, select
-from harness.run import PROFILES, CheckOptions
-from harness.summary import failure_lines
+
+PREFIX = opt.PYTEST_PREFIX
 
 
 def pytest_addoption(parser):
-    opt.add_options(parser.getgroup("convharness").addoption, opt.SELECTION)
+    group = parser.getgroup("convharness", "convharness conformance (harness.conformance)")
+    opt.add_options(group.addoption, opt.PYTEST, prefix=PREFIX)
 
 
-def _options(config) -> CheckOptions:
-    profile = config.getoption("hypothesis_profile", None)
-    return opt.check_options(device=config.getoption("device"),
-                             dtypes=config.getoption("dtypes"),
-                             profile=profile if profile in PROFILES else "quick")
-
-
-def _selection(config) -> list:
+def _values(config) -> dict:
+    key = PREFIX.replace("-", "_")
+    raw = {key + o.dest: config.getoption(key + o.dest) for o in opt.PYTEST}
     try:
-        op = opt.parse_op(config.getoption("op"))
-        return select(config.getoption("impl") or (), op=op,
-                      dtypes=opt.parse_dtypes(config.getoption("dtypes")),
-                      forward_only=config.getoption("forward_only"))
+        return opt.values(raw, opt.PYTEST, prefix=PREFIX)
+    except opt.UsageError as exc:
+        raise pytest.UsageError(str(exc).replace("--", f"--{PREFIX}", 1)) from None
+
+
+def _ours(config) -> bool:
+    """A session that runs convharness's conformance suite (not someone else's tests)."""
+    named = config.getoption(PREFIX.replace("-", "_") + "impl")
+    return bool(named) or any("harness.conformance" in str(a) for a in config.args)
+
+
+def pytest_configure(config):
+    if _ours(config):
+        _one_gpu_per_worker(os.environ)
+
+
+def _one_gpu_per_worker(env) -> None:
+    """Under pytest-xdist, worker gwN sees GPU N mod the visible ones (before CUDA starts)."""
+    worker = env.get("PYTEST_XDIST_WORKER", "")
+    visible = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if not worker.startswith("gw") or len(visible) < 2:
+        return
+    env["CUDA_VISIBLE_DEVICES"] = visible[int(worker[2:]) % len(visible)]
+
+
+def _pairs(config) -> list:
+    from harness.properties import PROPERTIES, properties_for
+    from harness.registry import ImplementationError, select
+    v = _values(config)
+    try:
+        impls = select(v["impl"] or (), op=v["op"], dtypes=v["dtypes"],
+                       forward_only=v["forward_only"])
     except (opt.UsageError, ImplementationError) as exc:
         raise pytest.UsageError(str(exc)) from None
+    order = {p.name: i for i, p in enumerate(PROPERTIES)}
+    pairs = [(impl, prop) for impl in sorted(impls, key=lambda i: i.name)
+             for prop in properties_for(impl.op)]
+    return sorted(pairs, key=lambda pair: order[pair[1].name])  # worked examples first
 
 
 def pytest_generate_tests(metafunc):
     if "conformance" not in metafunc.fixturenames:
         return
-    impls = _selection(metafunc.config)
-    order = {p.name: i for i, p in enumerate(PROPERTIES)}
-    pairs = sorted(((impl, prop) for impl in impls for prop in properties_for(impl.op)),
-                   key=lambda pair: order[pair[1].name])  # worked examples first
+    pairs = _pairs(metafunc.config)
     metafunc.parametrize("conformance", pairs,
                          ids=[f"{impl.name}-{prop.name}" for impl, prop in pairs])
 
 
 @pytest.fixture(scope="session")
-def conformance_options(request) -> CheckOptions:
-    try:
-        return _options(request.config)
-    except opt.UsageError as exc:
-        raise pytest.UsageError(str(exc)) from None
+def conformance_options(request):
+    from harness.run import CheckOptions
+    from harness.cases import DTYPES
+    v = _values(request.config)
+    return CheckOptions(devices=v["device"], dtypes=v["dtypes"] or tuple(DTYPES),
+                        profile=v["profile"])
 
 
 def assert_conforms(record) -> None:
     """Skip what is unsupported or undefined; fail with the shrunk case and its reproduction."""
+    from harness.summary import failure_lines
     if record.status in ("unsupported", "undefined"):
         pytest.skip(f"{record.status}: {record.message}")
     if record.status != "pass":

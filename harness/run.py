@@ -19,10 +19,12 @@ from harness.timing import pinned_flags
 _BASE = dict(deadline=None, report_multiple_bugs=False,
              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                     HealthCheck.large_base_example])
-settings.register_profile("quick", max_examples=20, **_BASE)
-settings.register_profile("ci", max_examples=40, derandomize=True, **_BASE)  # same cases every run
-settings.register_profile("thorough", max_examples=400, **_BASE)
-PROFILES = ("quick", "ci", "thorough")
+# Namespaced, so that convharness never takes a profile name of someone else's test suite.
+_EXAMPLES = {"quick": 20, "ci": 40, "thorough": 400}
+for _name, _count in _EXAMPLES.items():  # ci: derandomized, the same cases every run
+    settings.register_profile(f"convharness-{_name}", max_examples=_count,
+                              derandomize=_name == "ci", **_BASE)
+PROFILES = tuple(_EXAMPLES)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
         return None
     strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
                      dists=prop.dists_for(impl.op), mix=prop.mix)
-    profile = settings.get_profile(options.profile)
+    profile = settings.get_profile(f"convharness-{options.profile}")
     verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
     run = settings(profile, verbosity=verbosity, database=None,
                    max_examples=max(1, round(profile.max_examples * prop.examples)))(
@@ -117,6 +119,23 @@ def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -
                   device=case.device if case else "", dtype=case.dtype if case else "",
                   counts=dict(tally), figures=figures or {},
                   repro=case.repro(impl.source or impl.name, prop.name) if case else "")
+
+
+def plan_check(v: dict) -> tuple[list[Implementation], CheckOptions]:
+    """The implementations and CheckOptions of checked option values (options.values)."""
+    from harness.options import UsageError
+    from harness.registry import select
+    case, op = v["case"], v["op"]
+    if case and op and op != case.op:
+        raise UsageError(f"--op={op!r} conflicts with --case, whose op is {case.op!r}")
+    op = case.op if case else op
+    impls = select(v["impl"] or (), op=op, dtypes=v["dtypes"], forward_only=v["forward_only"])
+    if not impls:
+        raise UsageError(f"no implementation of op={op!r} among --impl={v['impl']}")
+    options = CheckOptions(devices=(case.device,) if case else v["device"],
+                           dtypes=(case.dtype,) if case else v["dtypes"] or tuple(DTYPES),
+                           profile=v["profile"], properties=v["properties"], case=case)
+    return impls, options
 
 
 @dataclass(frozen=True)

@@ -117,19 +117,26 @@ def _fastest(samples: list[tuple[list[float], int]]) -> tuple[list[float], int]:
 
 def peak_matmul(device: str, *, threads: int, dtype: str = "float32") -> tuple[list[float], int]:
     """Samples of the fastest of a few large matrix multiplies, float32 and `dtype`, and its
-    FLOP count: the machine's measured compute peak (sized so that it reaches the real peak;
-    PyTorch's own conv2d, doing the same FLOPs as a matmul, stays below it)."""
+    FLOP count: the machine's measured compute peak. Each size runs as torch.matmul and as a
+    convolution (a 1x1 one is a matrix multiply; the 3x3 one is what conv libraries tune
+    best), since a BLAS and a conv library may reach different fractions of the real peak:
+    PyTorch's own conv2d must never pass it."""
+    import torch.nn.functional as F
     sizes = (4096, 8192) if device == "cuda" else (512, 1024, 2048)
-    kinds = dict.fromkeys([torch.float32, getattr(torch, dtype)])
-    if device == "cpu":
-        kinds = {torch.float32: None}  # half matmuls on a CPU are slower, never the peak
+    kinds = [torch.float32] if device == "cpu" else list(dict.fromkeys(
+        [torch.float32, getattr(torch, dtype)]))  # half on a CPU is slower, never the peak
     samples = []
     for kind in kinds:
         for n in sizes:
-            a = torch.randn(n, n, device=device, dtype=kind)
-            b = torch.randn(n, n, device=device, dtype=kind)
-            times, _ = measure(lambda: a @ b, device, threads=threads, budget=QUICK)
-            samples.append((times, 2 * n ** 3))
+            a, b = (torch.randn(n, n, device=device, dtype=kind) for _ in range(2))
+            samples.append((measure(lambda: a @ b, device, threads=threads, budget=QUICK)[0],
+                            2 * n ** 3))
+        for c, r in ((1024, 1), (256, 3)):
+            x = torch.randn(1, c, 32, 32, device=device, dtype=kind)
+            w = torch.randn(c, c, r, r, device=device, dtype=kind)
+            times, _ = measure(lambda: F.conv2d(x, w, padding=r // 2), device, threads=threads,
+                               budget=QUICK)
+            samples.append((times, 2 * c * c * r * r * 32 * 32))
     return _fastest(samples)
 
 

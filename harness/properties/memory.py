@@ -5,9 +5,9 @@ from harness.cases import Case
 from harness.check import PropertyFailed, call
 
 MEMORY_CASES = {"conv2d": Case("conv2d", (2, 8, 16, 16), (8, 8, 3, 3), kwargs={"padding": 1}),
-                "max_pool2d": Case("max_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
-                "avg_pool2d": Case("avg_pool2d", (2, 16, 64, 64), kwargs={"kernel_size": 2}),
-                "adaptive_avg_pool2d": Case("adaptive_avg_pool2d", (2, 16, 64, 64),
+                "max_pool2d": Case("max_pool2d", (2, 16, 32, 32), kwargs={"kernel_size": 2}),
+                "avg_pool2d": Case("avg_pool2d", (2, 16, 32, 32), kwargs={"kernel_size": 2}),
+                "adaptive_avg_pool2d": Case("adaptive_avg_pool2d", (2, 16, 32, 32),
                                             kwargs={"output_size": 7})}
 MEMORY_CALLS = 40
 
