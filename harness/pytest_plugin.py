@@ -38,6 +38,7 @@ def _ours(config) -> bool:
 
 def pytest_configure(config):
     if _ours(config):
+        _values(config)  # a bad value is a usage error now, not at collection
         _one_gpu_per_worker(os.environ)
 
 

@@ -65,14 +65,9 @@ class RecordWriter:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        torn = False
         if self.path.is_file() and self.path.stat().st_size:
-            with open(self.path, "rb") as existing:
-                existing.seek(-1, os.SEEK_END)
-                torn = existing.read(1) != b"\n"
+            _drop_torn_line(self.path)  # a killed run left half a line: it holds no record
         self._file = open(self.path, "a", encoding="utf-8")
-        if torn:  # a killed run left half a line: end it so the next record starts clean
-            self._file.write("\n")
 
     def write(self, record: Record) -> Record:
         self._file.write(record.to_json() + "\n")
@@ -90,6 +85,13 @@ class RecordWriter:
         self.close()
 
 
+def _drop_torn_line(path: Path) -> None:
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
 class NoRecords(ValueError):
     """A run directory that does not exist or holds no records."""
 
@@ -103,11 +105,15 @@ def read_records(path) -> list[Record]:
         raise NoRecords(f"run={str(path.parent if path.name == 'records.jsonl' else path)!r} has no "
                         f"records.jsonl (expected a directory written by convharness)")
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
         try:
             records.append(Record.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, TypeError):
-            continue  # a line cut short by a kill
+        except (json.JSONDecodeError, TypeError) as exc:
+            if number == len(lines):
+                continue  # the last line, cut short by a kill
+            raise NoRecords(f"{path}:{number}: not a record ({type(exc).__name__}: {exc}); only "
+                            f"a torn last line is skipped, this file is damaged") from None
     if not records:
         raise NoRecords(f"run={str(path)!r} holds no records")
     return records

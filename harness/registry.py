@@ -67,6 +67,11 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
                               differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops,
                               flop_saving)
         setattr(fn, MARK, impl)
+        known = _REGISTERED.get(impl_name)
+        if known is not None and known.source != impl.source:
+            raise ImplementationError(
+                f"name={impl_name!r} is registered twice: by {known.source} and by "
+                f"{impl.source}; expected one implementation per name (pass name=...)")
         _REGISTERED[impl_name] = impl
         return fn
 
@@ -173,10 +178,23 @@ def _from_module(spec: str, op: str | None) -> Implementation:
     return Implementation(spec, op, fn, source=spec)
 
 
+def module_members(spec: str) -> list[Implementation]:
+    """`reference` -> every registered reference.* implementation (a module of built-ins)."""
+    if ":" in spec:
+        return []
+    known = discover()
+    return [impl for name, impl in sorted(known.items()) if name.startswith(spec + ".")
+            and spec not in known]
+
+
 def select(specs=(), *, op=None, dtypes=None, forward_only=False) -> list[Implementation]:
-    """Implementations to run: those named, or every registered one; filtered by op."""
+    """Implementations to run: those named (a module of built-ins names all of its own), or
+    every registered one; filtered by op."""
     if specs:
-        impls = [load(s, op=op, dtypes=dtypes, forward_only=forward_only) for s in specs]
+        impls = []
+        for spec in specs:
+            impls += module_members(spec) or [load(spec, op=op, dtypes=dtypes,
+                                                   forward_only=forward_only)]
     else:
         impls = list(discover().values())
     return [i for i in impls if op is None or i.op == op]

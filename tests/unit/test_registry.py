@@ -71,3 +71,34 @@ def test_entry_points_are_loaded(monkeypatch):
     monkeypatch.setattr("harness.registry.metadata.entry_points", lambda group: [Entry()])
     discover()
     assert loaded == [True]
+
+
+def test_a_second_implementation_under_a_taken_name_is_refused():
+    def first(input, output_size):
+        return F.adaptive_avg_pool2d(input, output_size)
+
+    def second(input, output_size):
+        return F.adaptive_avg_pool2d(input, output_size)
+    implements(F.adaptive_avg_pool2d, name="test.twice")(first)
+    with pytest.raises(ImplementationError, match="name='test.twice' is registered twice"):
+        implements(F.adaptive_avg_pool2d, name="test.twice")(second)
+
+
+def test_a_module_of_builtins_selects_all_of_its_implementations():
+    from harness.registry import select
+    assert sorted(i.name for i in select(["reference"])) == [
+        "reference.adaptive_avg_pool2d", "reference.avg_pool2d", "reference.conv2d",
+        "reference.max_pool2d"]
+    assert [i.name for i in select(["reference"], op="conv2d")] == ["reference.conv2d"]
+    assert [i.name for i in select(["reference.conv2d"])] == ["reference.conv2d"]
+
+
+def test_option_names_match_the_heavy_modules():
+    """harness.options keeps literal names so that it imports no torch: they must agree."""
+    from harness import options
+    from harness.bench import PASSES
+    from harness.cases import DTYPES
+    from harness.ops import OPS
+    from harness.run import PROFILES
+    assert options.DTYPE_NAMES == tuple(DTYPES) and options.OP_NAMES == tuple(OPS)
+    assert options.PASS_NAMES == PASSES and options.PROFILE_NAMES == PROFILES

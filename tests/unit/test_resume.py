@@ -50,3 +50,16 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
     assert main(ARGS + ["--suite", str(suite), "--resume", str(records.parent)]) == 0
     assert _keys(records.parent) == _keys(whole_dir)
     assert write_report(records.parent).is_file()
+
+
+def test_a_damaged_line_in_the_middle_is_an_error_not_skipped(tmp_path):
+    import json
+    import pytest
+    from harness.records import NoRecords, Record
+    good = Record(kind="check", impl="x", op="conv2d", prop="shape", status="pass").to_json()
+    (tmp_path / "records.jsonl").write_text(f"{good}\n{{not json\n{good}\n")
+    with pytest.raises(NoRecords, match=r"records.jsonl:2: not a record"):
+        read_records(tmp_path)
+    (tmp_path / "records.jsonl").write_text(f"{good}\n{good}\n{{torn")
+    assert len(read_records(tmp_path)) == 2
+    assert json.loads(good)["prop"] == "shape"
