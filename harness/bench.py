@@ -106,18 +106,21 @@ def _reference(case: Case) -> tuple:
     return _ORACLE[key]
 
 
-def verify(impl: Implementation, case: Case) -> tuple[str, str]:
-    """Check the output before timing: ('ok', ''), ('wrong', why), ('unsupported', why)..."""
+ACCURACY = ("worst_over_allowed", "eps_units", "max_abs")
+
+
+def verify(impl: Implementation, case: Case) -> tuple[str, str, dict]:
+    """Check the output before timing: ('ok', '', error figures), ('wrong', why, {})..."""
     try:
         require_support(impl, case)  # before the oracle is computed for nothing
-        forward_values(impl, case, _reference(case))
+        fig = forward_values(impl, case, _reference(case))
     except Unsupported as exc:
-        return "unsupported", str(exc)
+        return "unsupported", str(exc), {}
     except PropertyFailed as exc:
-        return "wrong", str(exc)
+        return "wrong", str(exc), {}
     except Exception as exc:  # noqa: BLE001 - an implementation may raise anything
-        return "error", f"{type(exc).__name__}: {exc}"
-    return "ok", ""
+        return "error", f"{type(exc).__name__}: {exc}", {}
+    return "ok", "", {k: fig[k] for k in ACCURACY if k in fig}
 
 
 def bench_case(impl: Implementation, sc: SuiteCase, device: str,
@@ -131,14 +134,14 @@ def bench_case(impl: Implementation, sc: SuiteCase, device: str,
             yield _record(impl, sc, case, p, "skipped", message=f"skipped for budget: {flops:.3g}"
                           f" FLOPs > max_flops={impl.max_flops:.3g} of {impl.name}")
         return
-    status, why = verify(impl, case)
+    status, why, accuracy = verify(impl, case)
     ops = traced_ops(impl, case) if options.trace_ops and status == "ok" else None
     for p in todo:
-        yield _time_pass(impl, sc, case, p, options, ops) if status == "ok" else _record(
-            impl, sc, case, p, status, message=why)
+        yield _time_pass(impl, sc, case, p, options, ops, accuracy) if status == "ok" else \
+            _record(impl, sc, case, p, status, message=why)
 
 
-def _time_pass(impl, sc, case, pass_, options, ops=None) -> Record:
+def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Record:
     try:
         with pinned_flags() as flags:
             tensors = case.tensors()
@@ -160,7 +163,8 @@ def _time_pass(impl, sc, case, pass_, options, ops=None) -> Record:
                    f"{growth / 2**20:.0f} MiB while timing: possible leak" if leak else "",
                    figures={"threads": options.threads, "peak_bytes": peak, **flags,
                             "mem_growth_bytes": growth, "leak": leak,
-                            "flop_saving": impl.flop_saving, **extra})
+                            "flop_saving": impl.flop_saving, "accuracy": accuracy or {},
+                            **extra})
 
 
 def _peak(device: str, name: str, **measured) -> Record:

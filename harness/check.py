@@ -127,24 +127,26 @@ def expected_values(case: Case, tensors: tuple) -> tuple:
     return expected, mag, sq, normwise_scale(case, tensors)
 
 
-def assert_values(out, case: Case, reference: tuple, what: str = "out") -> None:
-    """`out` against expected_values() within the tolerance, or PropertyFailed with figures."""
+def assert_values(out, case: Case, reference: tuple, what: str = "out") -> dict:
+    """`out` against expected_values() within the tolerance, or PropertyFailed with figures;
+    the error figures when it is within."""
     expect_shape(out, case)
     expected, mag, sq, scale = reference
     try:
-        assert_within(out, expected, mag, dtype=case.torch_dtype, length=case.reduction_length(),
-                      scale=scale, squares=sq, what=what)
+        return assert_within(out, expected, mag, dtype=case.torch_dtype,
+                             length=case.reduction_length(), scale=scale, squares=sq, what=what)
     except Mismatch as exc:
         raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
 
 
-def forward_values(impl, case, reference: tuple | None = None) -> None:
-    """Values against the oracle; `reference` is expected_values() when the caller has it."""
+def forward_values(impl, case, reference: tuple | None = None) -> dict:
+    """Values against the oracle; `reference` is expected_values() when the caller has it.
+    Returns the error figures of a pass."""
     require_defined(case)
     tensors = case.tensors()
     # the oracle runs before the call: an implementation may mutate its inputs
     reference = reference or expected_values(case, tensors)
-    assert_values(output_of(call(impl, case, tensors), case), case, reference)
+    return assert_values(output_of(call(impl, case, tensors), case), case, reference)
 
 
 def normwise_scale(case: Case, tensors: tuple) -> float:

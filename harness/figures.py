@@ -39,13 +39,19 @@ def _ok(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def throughput(frame: pd.DataFrame, title: str, path: Path) -> Path:
-    """GFLOP/s per suite case (x, in suite order), one line per implementation, log y."""
+    """GFLOP/s per suite case (a category axis, in suite order): one marker per implementation
+    and case, side by side, not a line, since neighbouring layers are not a continuum."""
     ok = _ok(frame)
     cases = list(dict.fromkeys(frame["case"]))
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(cases) + 3), 4.2))
-    for impl, rows in ok.groupby("impl"):
-        x = [cases.index(c) for c in rows["case"]]
-        ax.plot(x, rows["gflops"], marker="o", label=impl)
+    impls = list(dict.fromkeys(ok["impl"]))
+    for i, (impl, rows) in enumerate(ok.groupby("impl", sort=False)):
+        shift = (i - (len(impls) - 1) / 2) * 0.6 / max(len(impls), 1)
+        x = [cases.index(c) + shift for c in rows["case"]]
+        ax.plot(x, rows["gflops"], marker=MARKERS.get(rows["op"].iloc[0], "o"),
+                linestyle="none", label=impl)
+    for edge in range(len(cases) - 1):
+        ax.axvline(edge + 0.5, color="#ddd", lw=0.5)
     ax.set_xticks(range(len(cases)), cases, rotation=60, ha="right", fontsize=7)
     _finish(ax, title, None, "GFLOP/s (higher is better)", logx=False)
     return _save(fig, path)
@@ -56,8 +62,7 @@ def scaling(frame: pd.DataFrame, title: str, path: Path) -> Path:
     ok = _ok(frame)
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for impl, rows in ok.groupby("impl"):
-        rows = rows.sort_values("flops")
-        ax.plot(rows["flops"], rows["median_s"] * 1e3, marker="o", label=impl)
+        ax.scatter(rows["flops"], rows["median_s"] * 1e3, s=18, label=impl)
     _finish(ax, title, "FLOPs per call", "median time (ms)")
     return _save(fig, path)
 

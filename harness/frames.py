@@ -11,7 +11,7 @@ NOISY = 0.10  # IQR / median above this is flagged
 SUSPECT = 1.5  # throughput above this many times the measured peak is not believed
 COLUMNS = ["impl", "op", "case", "pass", "device", "dtype", "status", "median_s", "iqr_s",
            "min_s", "samples", "noisy", "flops", "bytes", "gflops", "gbs", "speedup",
-           "peak_bytes", "count", "message", "aten_ops"]
+           "peak_bytes", "count", "message", "aten_ops", "err_tol", "err_eps"]
 
 
 def _row(r: Record) -> dict:
@@ -27,6 +27,8 @@ def _row(r: Record) -> dict:
             "gbs": fig["bytes"] / median / 1e9 if median and fig.get("bytes") else None,
             "peak_bytes": fig.get("peak_bytes"), "count": fig.get("count", 1),
             "message": r.message, "flop_saving": bool(fig.get("flop_saving", False)),
+            "err_tol": fig.get("accuracy", {}).get("worst_over_allowed"),
+            "err_eps": fig.get("accuracy", {}).get("eps_units"),
             "aten_ops": ", ".join(f"{k} x{v}" for k, v in sorted(
                 fig.get("aten_ops", {}).items(), key=lambda kv: -kv[1])[:8])}
 

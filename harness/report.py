@@ -63,6 +63,8 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
     parts = ["# convharness report\n",
              f"{env.get('time', '')}, torch {env.get('torch', '?')}, CPU {env.get('cpu', '?')}, "
              f"GPU {env.get('gpu') or 'none'}, {env.get('threads', '?')} threads\n"]
+    from harness.html_report import fastest
+    parts += [f"- {line}" for line in fastest(frame)] + ([""] if len(frame) else [])
     if not conformance.empty:
         parts += ["## Conformance\n", _markdown_table(conformance)]
         if failures:
@@ -79,32 +81,35 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
     return "\n".join(parts) + "\n"
 
 
-def _html(env: dict, conformance: pd.DataFrame, failures: list[str], frame: pd.DataFrame,
-          sections) -> str:
+def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, sections) -> str:
+    from harness import html_report as page
     esc = html.escape
-    body = ["<h1>convharness report</h1>",
-            pd.Series(env, dtype=object).to_frame("run").to_html(escape=True)]
-    if not conformance.empty:
-        body += ["<h2>Conformance</h2>", conformance.to_html(escape=True)]
-        if failures:
-            body += ["<h3>Failures</h3><pre>", esc("\n".join(failures)), "</pre>"]
+    meta = (f"{env.get('time', '')} &middot; torch {esc(str(env.get('torch', '?')))} &middot; "
+            f"CPU {esc(str(env.get('cpu', '?')))} &middot; GPU {esc(str(env.get('gpu') or 'none'))}"
+            f" &middot; {esc(str(env.get('threads', '?')))} threads")
+    body = ["<h1>convharness report</h1>", f"<p class='meta'>{meta}</p>",
+            page.headline(checks, frame)]
+    if not checks.empty:
+        body += ["<h2>Conformance</h2>", page.matrix_html(checks), page.failures_html(records)]
+    for (op, device, dtype, pass_), rows in groups(frame):
+        body += [f"<h2>{esc(f'{op} {pass_}, {device}, {dtype}')}</h2>",
+                 "<p>median time per call (speedup against reference: green faster, red "
+                 "slower); outlined: the fastest in the row; ~: IQR over 10% of the median</p>",
+                 page.heatmap_html(rows)]
+    body.append(page.accuracy_html(frame))
     traced = operators_table(frame)
     if not traced.empty:
         body += ["<h2>Operators called (--trace-ops)</h2>", traced.to_html(escape=True)]
-    for (op, device, dtype, pass_), rows in groups(frame):
-        body += [f"<h2>{esc(f'{op} {pass_}, {device}, {dtype}')}</h2>",
-                 "<p>median per call (speedup vs reference); ~ marks IQR &gt; 10% of median</p>",
-                 timing_table(rows).to_html(escape=True)]
     for title, pngs in sections:
         body += [f"<h3>{esc(title)}</h3>"] + [
-            f'<img src="{esc(p.name)}" alt="{esc(title)}" style="max-width:100%">' for p in pngs]
-    body.append('<p>Data: <a href="results.csv">results.csv</a>, '
-                '<a href="results.parquet">results.parquet</a>, '
-                '<a href="records.jsonl">records.jsonl</a></p>')
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}")
+            f'<img src="{esc(p.name)}" alt="{esc(title)}">' for p in pngs]
+    body += ["<h2>Run</h2>", pd.Series(env, dtype=object).to_frame("run").to_html(escape=True),
+             '<p>Data: <a href="results.csv">results.csv</a>, '
+             '<a href="results.parquet">results.parquet</a>, '
+             '<a href="conformance.csv">conformance.csv</a>, '
+             '<a href="records.jsonl">records.jsonl</a></p>']
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>convharness report</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+            f"<style>{page.STYLE}</style></head><body>{''.join(body)}{page.SCRIPT}</body></html>")
 
 
 def write_report(run_dir) -> Path:
@@ -122,5 +127,5 @@ def write_report(run_dir) -> Path:
     sections = _figures(frame, peaks(records), run_dir)
     (run_dir / "summary.md").write_text(_summary_md(env, conformance, failures, frame, sections))
     index = run_dir / "index.html"
-    index.write_text(_html(env, conformance, failures, frame, sections))
+    index.write_text(_html(env, records, checks, frame, sections))
     return index

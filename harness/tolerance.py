@@ -72,10 +72,11 @@ def figures(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor,
 
 def assert_within(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch.Tensor, *,
                   dtype: torch.dtype, length: int, what: str = "out",
-                  scale: float | None = None, squares: torch.Tensor | None = None) -> None:
-    """Raise Mismatch naming the worst element unless every element is within the bound."""
+                  scale: float | None = None, squares: torch.Tensor | None = None) -> dict:
+    """Raise Mismatch naming the worst element unless every element is within the bound;
+    return the error figures (worst error in units of the tolerance and of eps)."""
     if actual.numel() == 0:
-        return
+        return {}
     actual = actual.detach().to("cpu", torch.float64)
     allowed = bound(expected, magnitude, dtype, length, scale, squares)
     fig = figures(actual, expected, allowed, dtype)
@@ -85,3 +86,4 @@ def assert_within(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch
             f"{fig['actual']:.6g}, but should be {fig['expected']:.6g} "
             f"(abs err {fig['max_abs']:.3g}, {fig['eps_units']:.3g} eps, "
             f"{fig['worst_over_allowed']:.3g}x the tolerance)", fig)
+    return fig

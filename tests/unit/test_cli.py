@@ -1,5 +1,4 @@
 """cli: list, check (exit 0, 1 on failure, 2 on usage errors), run directories and records."""
-import json
 import shlex
 
 import pytest

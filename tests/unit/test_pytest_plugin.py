@@ -23,15 +23,17 @@ def kernels(pytester):
 
 
 def test_correct_implementation_passes(kernels):
-    result = kernels.runpytest_subprocess("--pyargs", "harness.conformance", "--convharness-impl", "mykernels:good",
-                               "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider")
+    result = kernels.runpytest_subprocess(
+        "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:good",
+        "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider")
     from harness.properties import properties_for
     result.assert_outcomes(passed=len(properties_for("adaptive_avg_pool2d")))
 
 
 def test_broken_implementation_fails_with_reproduction(kernels):
-    result = kernels.runpytest_subprocess("--pyargs", "harness.conformance", "--convharness-impl", "mykernels:bad",
-                               "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider")
+    result = kernels.runpytest_subprocess(
+        "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:bad",
+        "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] >= 2
     result.stdout.fnmatch_lines(["*test_conforms*mykernels:bad-values*",
@@ -39,7 +41,8 @@ def test_broken_implementation_fails_with_reproduction(kernels):
 
 
 def test_bad_impl_is_a_usage_error(kernels):
-    result = kernels.runpytest_subprocess("--pyargs", "harness.conformance", "--convharness-impl", "mykernels:missing",
-                               "--convharness-op", "conv2d", "-p", "no:cacheprovider")
+    result = kernels.runpytest_subprocess(
+        "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:missing",
+        "--convharness-op", "conv2d", "-p", "no:cacheprovider")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*has no attribute 'missing'*"])
