@@ -85,6 +85,7 @@ def test_two_runs_get_two_directories(capsys, tmp_path):
     (["bench", "--batch", "0"], "--batch=0"),
     (["check", "--timeout", "0"], "--timeout=0"),
     (["check", "--memory-limit", "lots"], "--memory-limit='lots'"),
+    (["bench", "--threads", "0"], "--threads=0, but should be >= 1"),
     (["check", "--op", "max_pool2d", "--case",
       '{"op": "conv2d", "input_shape": [1, 1, 3, 3], "weight_shape": [1, 1, 2, 2]}'],
      "--op='max_pool2d' conflicts with --case"),
