@@ -168,8 +168,9 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
 
 
 def _peak(device: str, name: str, **measured) -> Record:
+    from harness.tasks import device_name, host_name
     return Record(kind="peak", impl="machine", op="", prop=name, status="ok", device=device,
-                  dtype="float32", **measured)
+                  dtype="float32", host=host_name(), device_name=device_name(device), **measured)
 
 
 def _peak_key(device: str) -> str:
@@ -220,6 +221,10 @@ class BenchTask:
     def case(self) -> Case:
         return self.sc.case.with_(device=self.device, dtype=self.options.dtype)
 
+    @property
+    def key(self) -> str:
+        return self.fault("", "", None).key()
+
     def execute(self, on_case) -> Iterator[Record]:
         on_case(self.case.to_dict())
         options = replace(self.options, passes=(self.pass_,))
@@ -231,21 +236,25 @@ class BenchTask:
 
 def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: BenchOptions,
               sink: Callable[[Record], object], *, done: frozenset = frozenset(), workers=None,
+              executor=None, shard=None,
               progress: Callable[[int, int, Record], object] = lambda i, n, r: None) -> None:
     """Time every implementation of each case's op on each device; records go to sink at once.
 
-    `workers` (isolate.WorkerPool) runs each implementation in its own process; `done` holds the
-    keys of records a resumed run already has.
+    `executor` runs the tasks (tasks.Local by default, with `workers`, an isolate.WorkerPool,
+    for worker processes; cluster.RayExecutor measures the peaks on its own nodes); `done` holds
+    the keys of records a resumed run already has; `shard` (I, N) takes the I-th of N shares.
     """
+    from harness.tasks import Local, run_tasks, stamp
     tasks = [BenchTask(impl, sc, device, p, options) for device in options.devices
              for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
-    for device in options.devices:
-        if _peak_key(device) not in done:
-            for record in peaks(device, options.threads, options.dtype):
+    executor = executor or Local(workers)
+    if isinstance(executor, Local):
+        for device in options.devices:
+            if _peak_key(device) not in done:
+                for record in peaks(device, options.threads, options.dtype):
+                    sink(stamp(record))
+    else:  # every node of a cluster measures its own
+        for record in executor.peaks(options.devices, options.threads, options.dtype):
+            if record.key() not in done:
                 sink(record)
-    for step, task in enumerate(tasks, start=1):
-        if task.fault("", "", None).key() in done:
-            continue
-        for record in workers.run(task.impl, task) if workers else task.execute(lambda c: None):
-            sink(record)
-            progress(step, len(tasks), record)
+    run_tasks(tasks, executor, sink, done=done, shard=shard, progress=progress)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
 from harness import options as opt
-from harness.environment import write_environment
+from harness.environment import add_nodes, write_environment
 from harness.ops import UnknownOp
 from harness.records import NoRecords, RecordWriter, new_run_dir, read_records
 from harness.registry import ImplementationError, discover
@@ -43,11 +44,32 @@ class Progress:
         return f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.total}, {eta}"
 
 
-def _workers(v: dict, out):
-    from harness.isolate import WorkerPool
+def _executor(v: dict, out, threads: int = 1):
+    """Where tasks run: a Ray cluster (--cluster), worker processes, or this process."""
+    from harness.tasks import Local
+    if v["cluster"]:
+        from harness.cluster import RayExecutor
+        return RayExecutor(v["cluster"], timeout=v["timeout"], memory_limit=v["memory_limit"],
+                           threads=threads, log=out)
     if not opt.wants_isolation(v["isolate"], v["impl"]):
-        return None
-    return WorkerPool(v["timeout"], out, v["memory_limit"])
+        return Local()
+    from harness.isolate import WorkerPool
+    return Local(WorkerPool(v["timeout"], out, v["memory_limit"]))
+
+
+@contextlib.contextmanager
+def open_run(verb: str, v: dict, out_root, run_dir, out, threads: int = 1):
+    """(run directory, keys already done, record writer, executor) for a check or a bench;
+    run.json gets this machine's environment and, on a cluster, every node's."""
+    run_dir, done = _run_dir(v["resume"], run_dir, out_root, verb)
+    write_environment(run_dir)
+    executor = _executor(v, out, threads)
+    try:
+        with RecordWriter(run_dir / "records.jsonl") as writer:
+            yield run_dir, done, writer, executor
+        add_nodes(run_dir, executor.environments())
+    finally:
+        executor.close()
 
 
 def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
@@ -58,25 +80,19 @@ def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
     from harness.summary import format_check
     v = opt.values(raw, opt.CHECK_OPTIONS)
     impls, options = plan_check(v)
-    pool = _workers(v, out)
-    run_dir, done = _run_dir(v["resume"], run_dir, out_root, "check")
-    write_environment(run_dir)
-    out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
-        f"{','.join(options.devices)}{', isolated' if pool else ''} -> {run_dir}")
     progress = Progress(sum(len(properties_for(i.op, options.properties or None))
                             for i in impls))
-    with RecordWriter(run_dir / "records.jsonl") as writer:
+    with open_run("check", v, out_root, run_dir, out) as (run_dir, done, writer, executor):
+        out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
+            f"{','.join(options.devices)} -> {run_dir}")
+
         def sink(record):
             writer.write(record)
             sink.step += 1
-            out(f"  {progress.line(sink.step)}  {record.impl:<32} {record.prop:<18} "
-                f"{record.status}")
+            out(f"  {progress.line(min(sink.step, progress.total))}  {record.impl:<32} "
+                f"{record.prop:<18} {record.status}")
         sink.step = len(done)
-        try:
-            run_check(impls, options, sink, done=done, workers=pool)
-        finally:
-            if pool:
-                pool.close()
+        run_check(impls, options, sink, done=done, executor=executor, shard=v["shard"])
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
     report(run_dir, out=out)
@@ -102,24 +118,20 @@ def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
     from harness.bench import plan_bench, run_bench
     v = opt.values(raw, opt.BENCH_OPTIONS)
     impls, cases, options = plan_bench(v)
-    run_dir, done = _run_dir(v["resume"], run_dir, out_root, "bench")
-    write_environment(run_dir)
-    out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
-        f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> {run_dir}")
-    pool = _workers(v, out)
     progress = None
-    with RecordWriter(run_dir / "records.jsonl") as writer:
+    with open_run("bench", v, out_root, run_dir, out, options.threads) as (
+            run_dir, done, writer, executor):
+        out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
+            f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> "
+            f"{run_dir}")
+
         def show(step, total, record):
             nonlocal progress
             progress = progress or Progress(total)
             out(f"{progress.line(step)} {record.impl:<28} {record.figures['label']:<34} "
                 f"{record.prop:<8} {_live_line(record)}")
-        try:
-            run_bench(impls, cases, options, writer.write, done=done, workers=pool,
-                      progress=show)
-        finally:
-            if pool:
-                pool.close()
+        run_bench(impls, cases, options, writer.write, done=done, executor=executor,
+                  shard=v["shard"], progress=show)
     return run_dir
 
 
@@ -132,6 +144,18 @@ def _run_dir(resume, run_dir, out_root, verb) -> tuple[Path, frozenset]:
             path / "records.jsonl").exists() else frozenset()
         return path, done
     return (Path(run_dir) if run_dir else new_run_dir(out_root, verb)), frozenset()
+
+
+def merge(runs, *, out_root="reports", out=print) -> int:
+    """Join run directories (shards, clusters) into a new one; refuse duplicate keys."""
+    from harness.merge import merge_runs
+    missing = [r for r in runs if not Path(r).is_dir()]
+    if missing:
+        raise NoRecords(f"merge: {missing[0]!r} is not a run directory")
+    run_dir = merge_runs([Path(r) for r in runs], out_root, new_run_dir)
+    out(f"merged {len(runs)} run(s) -> {run_dir}")
+    report(run_dir, out=out)
+    return 0
 
 
 def report(run_dir, out=print) -> Path:
@@ -180,7 +204,7 @@ def _report_verb(run_dir) -> int:
 
 
 VERBS = {"list": list_impls, "check": check, "bench": _bench_verb, "report": _report_verb,
-         "compare": compare, "run": run_all}
+         "compare": compare, "merge": merge, "run": run_all}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -199,6 +223,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("base")
     p.add_argument("new")
     p.add_argument("--factor", type=float, default=1.1, help="slowdown that fails (default 1.1)")
+    p = verbs.add_parser("merge", help="join run directories (shards) into one; refuse "
+                         "duplicate or conflicting records")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")
     p = verbs.add_parser("run", help="check + quick bench + report of the built-ins")
     p.add_argument("--device", action="append", help="cpu and/or cuda (default: all present)")
     p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")

@@ -52,3 +52,15 @@ def write_environment(run_dir: Path, argv=None) -> Path:
     if not path.exists():  # a resumed run keeps the first run's metadata
         path.write_text(json.dumps(describe_environment(argv), indent=2))
     return path
+
+
+def add_nodes(run_dir: Path, nodes: list[dict]) -> None:
+    """Add the environments of a cluster's nodes to run.json (one entry per host)."""
+    if not nodes:
+        return
+    path = Path(run_dir) / "run.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    known = {node.get("host"): node for node in data.get("nodes", [])}
+    known.update({node.get("host"): node for node in nodes})
+    data["nodes"] = list(known.values())
+    path.write_text(json.dumps(data, indent=2))

@@ -9,7 +9,7 @@ from harness.records import Record
 
 NOISY = 0.10  # IQR / median above this is flagged
 SUSPECT = 1.5  # throughput above this many times the measured peak is not believed
-COLUMNS = ["impl", "op", "case", "pass", "device", "dtype", "status", "median_s", "iqr_s",
+COLUMNS = ["impl", "op", "case", "pass", "device", "device_name", "host", "dtype", "status", "median_s", "iqr_s",
            "min_s", "samples", "noisy", "flops", "bytes", "gflops", "gbs", "speedup",
            "peak_bytes", "count", "message", "aten_ops", "err_tol", "err_eps"]
 
@@ -18,6 +18,7 @@ def _row(r: Record) -> dict:
     fig = r.figures
     median = r.median
     return {"impl": r.impl, "op": r.op, "case": fig.get("label") or (r.case or {}).get("label"),
+            "device_name": r.device_name, "host": r.host,
             "pass": r.prop, "device": r.device, "dtype": r.dtype, "status": r.status,
             "median_s": median, "iqr_s": r.iqr if median else None,
             "min_s": min(r.times) if r.times else None, "samples": len(r.times),
@@ -39,7 +40,7 @@ def bench_frame(records: list[Record]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "speedup"] + ["flop_saving"])
     if frame.empty:
         return frame.assign(speedup=pd.Series(dtype=float))[COLUMNS]
-    keys = ["op", "case", "pass", "device", "dtype"]
+    keys = ["op", "case", "pass", "device", "device_name", "dtype"]
     ref = frame[frame["impl"] == "reference." + frame["op"]][keys + ["median_s"]]
     ref = ref.rename(columns={"median_s": "reference_s"}).drop_duplicates(keys, keep="last")
     frame = frame.merge(ref, on=keys, how="left")
@@ -96,7 +97,10 @@ def timing_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def groups(frame: pd.DataFrame):
-    """(op, device, dtype, pass) groups of the bench frame, in a stable order."""
+    """(op, device, dtype, pass) groups of the bench frame, in a stable order; a run over
+    several device models (a cluster) gets one group per model: 'cuda (NVIDIA H100)'."""
     if frame.empty:
         return []
-    return list(frame.groupby(["op", "device", "dtype", "pass"], sort=True))
+    model = frame["device_name"].fillna("").astype(str)
+    where = frame["device"].where(model == "", frame["device"] + " (" + model + ")")
+    return list(frame.assign(where=where).groupby(["op", "where", "dtype", "pass"], sort=True))

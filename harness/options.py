@@ -230,8 +230,25 @@ def values(raw: dict, options, prefix: str = "") -> dict:
     return out
 
 
-CHECK_OPTIONS = SELECTION + CHECK + ISOLATION
-BENCH_OPTIONS = SELECTION + BENCH + ISOLATION
+def parse_shard(text):
+    from harness.tasks import ShardError, parse_shard as parse
+    try:
+        return parse(text)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from None
+
+
+SCALE = (
+    Option("--cluster", "run the tasks on Ray: local (start a cluster here), auto (the running "
+           "one) or ray://host:10001; each task claims a whole GPU or its CPU cores",
+           dict(default=None)),
+    Option("--shard", "run only the I-th of N deterministic shares of the tasks, e.g. 2/4 (for "
+           "batch schedulers; join the runs with `convharness merge`)", dict(default=None),
+           parse_shard),
+)
+
+CHECK_OPTIONS = SELECTION + CHECK + ISOLATION + SCALE
+BENCH_OPTIONS = SELECTION + BENCH + ISOLATION + SCALE
 
 
 def wants_isolation(isolate, impls_named) -> bool:

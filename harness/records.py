@@ -28,6 +28,8 @@ class Record:
     figures: dict = field(default_factory=dict)
     times: tuple = ()  # seconds per call, one per sample
     repro: str = ""
+    host: str = ""  # where it was measured
+    device_name: str = ""  # the model of the device: a GPU's name, a CPU's
 
     @property
     def median(self) -> float | None:
@@ -44,6 +46,8 @@ class Record:
         """What identifies the measurement, so a resumed run can skip it."""
         if self.kind == "check":  # one verdict per property, whatever case it ended on
             return "|".join([self.kind, self.impl, self.op, self.prop])
+        if self.kind == "peak":  # a property of the machine it was measured on
+            return "|".join([self.kind, self.prop, self.device, self.dtype, self.host])
         fields_ = {k: v for k, v in (self.case or {}).items() if k != "label"}
         case = json.dumps(fields_, sort_keys=True) if self.kind == "bench" else ""
         return "|".join([self.kind, self.impl, self.op, self.prop, self.device, self.dtype, case])

@@ -146,6 +146,10 @@ class CheckTask:
     prop: str
     options: CheckOptions
 
+    @property
+    def key(self) -> str:
+        return "|".join(["check", self.impl.name, self.impl.op, self.prop])
+
     def execute(self, on_case) -> Iterator[Record]:
         prop = next(p for p in properties_for(self.impl.op) if p.name == self.prop)
         yield check_property(self.impl, prop, self.options,
@@ -158,36 +162,18 @@ class CheckTask:
                        case=found)
 
 
-def not_run(task: CheckTask, hung: Record) -> Record:
-    """A property left out because an earlier call of the same implementation hung."""
-    call = hung.message.rsplit("hung in ", 1)[-1] if "hung in " in hung.message else "a call"
-    return task.fault("not_run", f"not run: {task.impl.name} hung in property {hung.prop} "
-                      f"({call})", None)
-
-
 def check(impls: Iterable[Implementation], options: CheckOptions,
           sink: Callable[[Record], object] = lambda r: r, *, done: frozenset = frozenset(),
-          workers=None) -> list[Record]:
+          workers=None, executor=None, shard=None, progress=lambda i, n, r: None
+          ) -> list[Record]:
     """Every property of every implementation; each record goes to `sink` as soon as it exists.
 
-    `workers` (from isolate.WorkerPool) runs each implementation in its own process; without it
-    everything runs here. Properties whose records are in `done` are skipped (resume). After a
-    timeout the implementation's remaining properties are recorded as not run: a hung kernel
-    costs one time limit, not one per property.
+    `executor` (tasks.Local, cluster.RayExecutor) runs the tasks; `workers` (isolate.WorkerPool)
+    is the local one with worker processes; without either everything runs here. Properties
+    whose records are in `done` are skipped (resume); `shard` (I, N) takes the I-th of N shares.
     """
-    records = []
-    for impl in impls:
-        hung = None
-        for prop in properties_for(impl.op, options.properties or None):
-            task = CheckTask(impl, prop.name, options)
-            if task.fault("", "", None).key() in done:
-                continue
-            if hung is not None:
-                results = [not_run(task, hung)]
-            else:
-                results = workers.run(impl, task) if workers else task.execute(lambda c: None)
-            for record in results:
-                sink(record)
-                records.append(record)
-                hung = record if record.status == "timeout" else hung
-    return records
+    from harness.tasks import Local, run_tasks
+    tasks = [CheckTask(impl, prop.name, options) for impl in impls
+             for prop in properties_for(impl.op, options.properties or None)]
+    return run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,
+                     progress=progress)

@@ -1,0 +1,135 @@
+"""One task runner for check and bench: tasks with keys, an executor that runs them, shards.
+
+A task (run.CheckTask, bench.BenchTask) has a `key`, the key of the record it produces, so a
+resumed run skips what it has and a sharded run takes a deterministic share. An executor runs
+tasks and yields their records as they finish: `Local` here (in this process, or in worker
+processes from isolate.WorkerPool), `cluster.RayExecutor` on a Ray cluster.
+"""
+from __future__ import annotations
+
+import platform
+from dataclasses import replace
+from typing import Callable, Iterable, Iterator, Protocol
+
+from harness.records import Record
+
+
+class Task(Protocol):
+    impl: object
+
+    @property
+    def key(self) -> str: ...
+
+    def execute(self, on_case) -> Iterator[Record]: ...
+
+    def fault(self, status: str, message: str, case: dict | None) -> Record: ...
+
+
+class Executor(Protocol):
+    def run(self, tasks: list, skip: Callable) -> Iterator[Record]: ...
+
+    def close(self) -> None: ...
+
+
+def host_name() -> str:
+    return platform.node() or "localhost"
+
+
+def device_name(device: str) -> str:
+    """The model of the device a record was measured on: the GPU's name or the CPU's."""
+    from harness.environment import cpu_name
+    if device == "cuda":
+        import torch
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else "cuda"
+    return cpu_name()
+
+
+def stamp(record: Record, host: str | None = None) -> Record:
+    """The record with the host and device model it was measured on (where it has none)."""
+    if record.host:
+        return record
+    return replace(record, host=host or host_name(),
+                   device_name=device_name(record.device) if record.device else "")
+
+
+class Local:
+    """Tasks one after another, in this process or in worker processes (isolate.WorkerPool)."""
+
+    def __init__(self, pool=None):
+        self.pool = pool
+
+    def run(self, tasks: list, skip: Callable) -> Iterator[Record]:
+        for task in tasks:
+            instead = skip(task)
+            if instead is not None:
+                yield instead
+                continue
+            results = self.pool.run(task.impl, task) if self.pool else task.execute(
+                lambda case: None)
+            for record in results:
+                yield stamp(record)
+
+    def environments(self) -> list[dict]:
+        return []
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+class ShardError(ValueError):
+    """A --shard value that is not I/N with 1 <= I <= N."""
+
+
+def parse_shard(text) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        index, count = 0, 0
+    if not 1 <= index <= count:
+        raise ShardError(f"--shard={text!r}, but should be I/N with 1 <= I <= N, such as 2/4")
+    return index, count
+
+
+def shard_of(tasks: list, shard: tuple[int, int] | None) -> list:
+    """The I-th of N deterministic shares of the tasks (by sorted key, round robin)."""
+    if shard is None:
+        return list(tasks)
+    index, count = shard
+    keys = sorted(task.key for task in tasks)
+    mine = set(keys[index - 1::count])
+    return [task for task in tasks if task.key in mine]
+
+
+def not_run(task, hung: Record) -> Record:
+    """A check left out because an earlier call of the same implementation hung."""
+    call = hung.message.rsplit("hung in ", 1)[-1] if "hung in " in hung.message else "a call"
+    return task.fault("not_run", f"not run: {task.impl.name} hung in property {hung.prop} "
+                      f"({call})", None)
+
+
+def run_tasks(tasks: Iterable, executor: Executor, sink: Callable[[Record], object], *,
+              done: frozenset = frozenset(), shard=None,
+              progress: Callable[[int, int, Record], object] = lambda i, n, r: None
+              ) -> list[Record]:
+    """Run what is not `done` (of this shard) on `executor`; each record goes to `sink` as it
+    arrives. After a check times out, that implementation's remaining checks are not run: a
+    hung kernel costs one time limit, not one per property."""
+    todo = [task for task in shard_of(list(tasks), shard) if task.key not in done]
+    hung: dict = {}
+
+    def skip(task):
+        record = hung.get(task.impl.name)
+        return not_run(task, record) if record is not None and task.key.startswith(
+            "check|") else None
+
+    records = []
+    for step, record in enumerate(executor.run(todo, skip), start=1):
+        sink(record)
+        records.append(record)
+        if record.status == "timeout" and record.kind == "check":
+            hung.setdefault(record.impl, record)
+        progress(min(step, len(todo)), len(todo), record)
+    return records

@@ -1,0 +1,67 @@
+"""On a local Ray cluster, check and bench give the records a local run gives; crashes and hangs
+are recorded and the run completes. Skipped where ray is not installed."""
+import sys
+
+import pytest
+
+from harness.bench import BenchOptions, run_bench
+from harness.cli import main
+from harness.registry import Implementation, load
+from harness.run import CheckOptions, check
+from harness.suites import load as load_suite
+from harness.timing import QUICK
+from tests.unit import faulty
+from tests.unit.test_bench_report import tiny_suite  # noqa: F401 - a fixture
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
+OPTIONS = CheckOptions(properties=("shape", "values"), dtypes=("float32",))
+
+
+def impl(fn):
+    return Implementation(f"faulty.{fn.__name__}", "adaptive_avg_pool2d", fn)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from harness.cluster import RayExecutor
+    executor = RayExecutor("local", timeout=10, threads=1)
+    yield executor
+    executor.close()
+
+
+def _outcome(records):
+    return sorted((r.key(), r.status) for r in records if r.kind in ("check", "bench"))
+
+
+def test_check_on_the_cluster_matches_a_local_run(cluster):
+    impls = [load("reference.adaptive_avg_pool2d"), impl(faulty.good)]
+    remote = check(impls, OPTIONS, executor=cluster)
+    assert _outcome(remote) == _outcome(check(impls, OPTIONS))
+    assert all(r.host for r in remote)
+
+
+def test_bench_on_the_cluster_matches_a_local_run(cluster, tiny_suite):  # noqa: F811
+    impls, cases = [load("reference.conv2d"), load("im2col.conv2d")], load_suite(tiny_suite)
+    options = BenchOptions(budget=QUICK, threads=1)
+    remote, local = [], []
+    run_bench(impls, cases, options, remote.append, executor=cluster)
+    run_bench(impls, cases, options, local.append)
+    assert _outcome(remote) == _outcome(local)
+    assert any(r.kind == "peak" for r in remote) and all(r.device_name for r in remote)
+
+
+def test_crashes_and_hangs_on_the_cluster_are_recorded(cluster):
+    impls = [impl(faulty.segfault), impl(faulty.hangs), impl(faulty.good)]
+    records = check(impls, CheckOptions(properties=("shape",), dtypes=("float32",)),
+                    executor=cluster)
+    status = {r.impl: r.status for r in records}
+    assert status == {"faulty.segfault": "crashed", "faulty.hangs": "timeout",
+                      "faulty.good": "pass"}
+
+
+def test_without_ray_the_cluster_option_is_a_clear_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails
+    code = main(["check", "--impl", "reference.conv2d", "--property", "shape", "--cluster",
+                 "local", "--out", str(tmp_path)])
+    assert code == 2 and "pip install convharness[ray]" in capsys.readouterr().err
