@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import asdict
 from typing import Callable, Iterator
 
@@ -53,9 +54,13 @@ class _Node:
         from harness.isolate import WorkerPool
         self.pool = WorkerPool(timeout, memory_limit=memory_limit)
 
-    def run(self, task) -> list[dict]:
+    def run(self, task) -> tuple[list[dict], float]:
+        """The task's records, and the seconds it took here (for the overhead figures)."""
+        import time
         from harness.tasks import stamp
-        return [asdict(stamp(r)) for r in self.pool.run(task.impl, task)]
+        start = time.perf_counter()
+        records = [asdict(stamp(r)) for r in self.pool.run(task.impl, task)]
+        return records, time.perf_counter() - start
 
     def peaks(self, device: str, threads: int, dtype: str) -> list[dict]:
         from harness.bench import peaks
@@ -83,6 +88,7 @@ class RayExecutor:
         self.timeout, self.memory_limit, self.threads, self.log = (timeout, memory_limit,
                                                                     threads, log)
         self.actors: dict[str, list] = {}
+        self.overheads: list[float] = []  # seconds per task beyond its own run time
 
     def _slots(self, device: str) -> int:
         resources = self.ray.cluster_resources()
@@ -128,16 +134,17 @@ class RayExecutor:
                     yield instead
                     continue
                 actor = idle[device].pop()
-                flying[actor.run.remote(task)] = (task, actor, device)
+                flying[actor.run.remote(task)] = (task, actor, device, time.perf_counter())
             if not flying:
                 continue
             (ref,), _ = self.ray.wait(list(flying), num_returns=1)
-            task, actor, device = flying.pop(ref)
-            yield from self._results(ref, task, actor, device, idle)
+            task, actor, device, sent = flying.pop(ref)
+            yield from self._results(ref, task, actor, device, idle, sent)
 
-    def _results(self, ref, task, actor, device, idle) -> Iterator[Record]:
+    def _results(self, ref, task, actor, device, idle, sent) -> Iterator[Record]:
         try:
-            records = self.ray.get(ref)
+            records, seconds = self.ray.get(ref)
+            self.overheads.append(time.perf_counter() - sent - seconds)
         except self.ray.exceptions.RayError as exc:  # the actor itself died
             fresh = self._actor(device)
             self.actors[device] = [fresh if a is actor else a for a in self.actors[device]]

@@ -23,7 +23,8 @@ def _mark(ratio: float, p: float) -> str:
 
 
 def compare(base_dir, new_dir) -> pd.DataFrame:
-    """One row per measurement present in both runs; ratio = new median / base median."""
+    """One row per measurement present in both runs (keys carry no host, so runs from two
+    clusters compare; the device models are columns); ratio = new median / base median."""
     base, new = _ok_bench(read_records(base_dir)), _ok_bench(read_records(new_dir))
     rows = []
     for key in base.keys() & new.keys():
@@ -33,10 +34,11 @@ def compare(base_dir, new_dir) -> pd.DataFrame:
         ratio = b.median / a.median
         rows.append({"impl": b.impl, "op": b.op, "case": b.figures.get("label", ""),
                      "pass": b.prop, "device": b.device, "dtype": b.dtype,
+                     "base_model": a.device_name, "new_model": b.device_name,
                      "base_ms": a.median * 1e3, "new_ms": b.median * 1e3, "ratio": ratio,
                      "p_value": p, "mark": _mark(ratio, p)})
-    columns = ["impl", "op", "case", "pass", "device", "dtype", "base_ms", "new_ms", "ratio",
-               "p_value", "mark"]
+    columns = ["impl", "op", "case", "pass", "device", "dtype", "base_model", "new_model",
+               "base_ms", "new_ms", "ratio", "p_value", "mark"]
     return pd.DataFrame(rows, columns=columns).sort_values(["op", "impl", "case"]).reset_index(
         drop=True)
 

@@ -85,7 +85,8 @@ SLOW_PROPS = ("values", "sizes", "fresh_results", "no_aliasing", "bounds", "grad
 @pytest.mark.parametrize("fn, op", SLOW, ids=[s[0].__name__ for s in SLOW])
 def test_slow_correct_kernels_raise_no_false_alarm(fn, op, profile):
     options = CheckOptions(profile=profile, dtypes=("float64", "float32", "float16"))
-    for name in SLOW_PROPS:
+    pure_python = fn.__name__.startswith("python_")  # a thousand times slower: fewer properties
+    for name in SLOW_PROPS[:2] + SLOW_PROPS[-1:] if pure_python else SLOW_PROPS:
         record = verdict(fn, op, name, options)
         expected = "unsupported" if name == "gradients" else "pass"  # no autograd: forward-only
         assert record.status == expected, record
