@@ -3,7 +3,7 @@ the machine's peak is suspect and never ranked, and --trace-ops shows what a ker
 import pandas as pd
 
 from harness.bench import BenchOptions, run_bench
-from harness.frames import bench_frame, peaks
+from harness.frames import bench_frame, mark_suspect, peaks
 from harness.records import Record
 from harness.registry import Implementation, load
 from harness.suites import load as load_suite
@@ -39,15 +39,23 @@ def test_pytorch_itself_is_never_suspect(tiny_suite):  # noqa: F811
 
 
 def test_throughput_past_the_peak_is_suspect(tiny_suite):  # noqa: F811
-    records = _records([load("reference.conv2d"), load("fft.conv2d")], tiny_suite)
-    tiny_peak = Record(kind="peak", impl="machine", op="", prop="matmul", status="ok",
-                       device="cpu", dtype="float32", figures={"flops": 1e3}, times=(1.0,))
-    lowered = [tiny_peak if r.kind == "peak" and r.prop == "matmul" else r for r in records]
-    frame = bench_frame(lowered)
-    ref = frame[frame["impl"] == "reference.conv2d"]
-    assert (ref["status"] == "suspect").all() and ref["speedup"].isna().all()
-    # an FFT does fewer multiplies than its nominal FLOPs: judged by bandwidth alone
-    assert (frame[frame["impl"] == "fft.conv2d"]["status"] == "ok").all()
+    records = _records([load("reference.conv2d"), load("im2col.conv2d")], tiny_suite)
+    # im2col made 10^5 times faster than it was: far past the peak and PyTorch's own best
+    faked = [Record(**{**r.__dict__, "times": tuple(t / 1e5 for t in r.times)})
+             if r.impl == "im2col.conv2d" else r for r in records]
+    frame = bench_frame(faked)
+    fake = frame[frame["impl"] == "im2col.conv2d"]
+    assert (fake["status"] == "suspect").all() and fake["speedup"].isna().all()
+    assert (frame[frame["impl"] == "reference.conv2d"]["status"] == "ok").all()
+
+
+def test_flop_saving_algorithms_are_judged_by_bandwidth_alone():
+    rows = pd.DataFrame({"impl": ["fft.conv2d", "cheat.conv2d", "fft.conv2d"],
+                         "op": ["conv2d"] * 3, "device": ["cpu"] * 3, "status": ["ok"] * 3,
+                         "gflops": [500.0, 500.0, 1.0], "gbs": [1.0, 1.0, 900.0],
+                         "flop_saving": [True, False, True], "message": [""] * 3})
+    marked = mark_suspect(rows, {"cpu": {"gflops": 100.0, "gbs": 100.0}})
+    assert list(marked["status"]) == ["ok", "suspect", "suspect"]
 
 
 def test_trace_ops_names_the_operators_called(tiny_suite):  # noqa: F811
