@@ -8,7 +8,7 @@ import torch
 
 from harness.cases import Case
 from harness.check import (PropertyFailed, Unsupported, assert_values, call, expected_values,
-                           forward_values, output_of, require_support)
+                           forward_values, output_of, require_support, reseeded, write_values)
 from harness.records import Record
 from harness.registry import Implementation
 from harness.suites import SuiteCase
@@ -48,13 +48,9 @@ def _timed_call(impl: Implementation, case: Case, pass_: str, tensors: tuple
 def recheck(impl: Implementation, case: Case, tensors: tuple) -> None:
     """After timing: new values written into the same input tensors must give new results, so
     a memoised or lazy result cannot have been timed as a fast one."""
-    new = case.with_(seed=case.seed + 7919)
-    values = new.with_(device="cpu").tensors()
+    new = reseeded(case)
+    write_values(tensors, new.with_(device="cpu").tensors())
     reference = _reference(new)
-    with torch.no_grad():
-        for t, v in zip(tensors, values):
-            if t is not None:
-                t.copy_(v)
     out = output_of(call(impl, case, tensors), case)
     if case.device == "cuda":
         torch.cuda.synchronize()
@@ -173,7 +169,7 @@ def _peak(device: str, name: str, **measured) -> Record:
                   dtype="float32", host=host_name(), device_name=device_name(device), **measured)
 
 
-def _peak_key(device: str) -> str:
+def peak_key(device: str) -> str:
     return _peak(device, "matmul").key()
 
 
@@ -244,17 +240,10 @@ def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: Benc
     for worker processes; cluster.RayExecutor measures the peaks on its own nodes); `done` holds
     the keys of records a resumed run already has; `shard` (I, N) takes the I-th of N shares.
     """
-    from harness.tasks import Local, run_tasks, stamp
+    from harness.tasks import Local, run_tasks
     tasks = [BenchTask(impl, sc, device, p, options) for device in options.devices
              for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
     executor = executor or Local(workers)
-    if isinstance(executor, Local):
-        for device in options.devices:
-            if _peak_key(device) not in done:
-                for record in peaks(device, options.threads, options.dtype):
-                    sink(stamp(record))
-    else:  # every node of a cluster measures its own
-        for record in executor.peaks(options.devices, options.threads, options.dtype):
-            if record.key() not in done:
-                sink(record)
+    for record in executor.peaks(options.devices, options.threads, options.dtype, done):
+        sink(record)
     run_tasks(tasks, executor, sink, done=done, shard=shard, progress=progress)

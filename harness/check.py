@@ -91,6 +91,22 @@ def backward(out: torch.Tensor, inputs: list, grad_out: torch.Tensor, case: Case
                              f"[{case.call_text()}]") from None
 
 
+NEW_SEED = 7919  # the seed offset of the values written into the inputs for another call
+
+
+def reseeded(case: Case, step: int = 1) -> Case:
+    """The same call with other values (seed + step * NEW_SEED)."""
+    return case.with_(seed=case.seed + NEW_SEED * step)
+
+
+def write_values(tensors: tuple, values: tuple) -> None:
+    """Copy `values` into the existing input tensors, in place (same addresses)."""
+    with torch.no_grad():
+        for t, v in zip(tensors, values):
+            if t is not None:
+                t.copy_(v)
+
+
 def output_of(result, case: Case, *, indices=False) -> torch.Tensor:
     """The output tensor of a call; a tuple only where return_indices asked for one."""
     if indices:

@@ -32,16 +32,20 @@ def list_impls(out=print) -> int:
 
 
 class Progress:
-    """`[#####.....] 12/40, 1m05s left` lines: the ETA from the mean time per step so far."""
+    """A run's progress callback (tasks.run_tasks): a line per record, `[#####.....] 12/40,
+    1m05s left` then what the record says; the ETA from the mean time per step so far."""
 
-    def __init__(self, total: int):
-        self.total, self.start = total, time.monotonic()
+    def __init__(self, out, describe):
+        self.out, self.describe, self.start = out, describe, time.monotonic()
 
-    def line(self, step: int, width: int = 20) -> str:
-        filled = int(width * step / max(self.total, 1))
-        left = (time.monotonic() - self.start) / max(step, 1) * (self.total - step)
-        eta = f"{int(left // 60)}m{int(left % 60):02d}s left" if step < self.total else "done"
-        return f"[{'#' * filled}{'.' * (width - filled)}] {step}/{self.total}, {eta}"
+    def __call__(self, step: int, total: int, record) -> None:
+        self.out(f"{self.line(step, total)} {self.describe(record)}")
+
+    def line(self, step: int, total: int, width: int = 20) -> str:
+        filled = int(width * step / max(total, 1))
+        left = (time.monotonic() - self.start) / max(step, 1) * (total - step)
+        eta = f"{int(left // 60)}m{int(left % 60):02d}s left" if step < total else "done"
+        return f"[{'#' * filled}{'.' * (width - filled)}] {step}/{total}, {eta}"
 
 
 def _executor(v: dict, out, threads: int = 1):
@@ -75,24 +79,16 @@ def open_run(verb: str, v: dict, out_root, run_dir, out, threads: int = 1):
 def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
     """Run the conformance properties; print the matrix and each failure, write the report;
     0 all conform, 1 something failed, 3 the harness itself failed."""
-    from harness.properties import properties_for
     from harness.run import check as run_check, plan_check
     from harness.summary import format_check
     v = opt.values(raw, opt.CHECK_OPTIONS)
     impls, options = plan_check(v)
-    progress = Progress(sum(len(properties_for(i.op, options.properties or None))
-                            for i in impls))
     with open_run("check", v, out_root, run_dir, out) as (run_dir, done, writer, executor):
         out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
             f"{','.join(options.devices)} -> {run_dir}")
-
-        def sink(record):
-            writer.write(record)
-            sink.step += 1
-            out(f"  {progress.line(min(sink.step, progress.total))}  {record.impl:<32} "
-                f"{record.prop:<18} {record.status}")
-        sink.step = len(done)
-        run_check(impls, options, sink, done=done, executor=executor, shard=v["shard"])
+        progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
+        run_check(impls, options, writer.write, done=done, executor=executor, shard=v["shard"],
+                  progress=progress)
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
     report(run_dir, out=out)
@@ -118,20 +114,16 @@ def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
     from harness.bench import plan_bench, run_bench
     v = opt.values(raw, opt.BENCH_OPTIONS)
     impls, cases, options = plan_bench(v)
-    progress = None
     with open_run("bench", v, out_root, run_dir, out, options.threads) as (
             run_dir, done, writer, executor):
         out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
             f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> "
             f"{run_dir}")
 
-        def show(step, total, record):
-            nonlocal progress
-            progress = progress or Progress(total)
-            out(f"{progress.line(step)} {record.impl:<28} {record.figures['label']:<34} "
-                f"{record.prop:<8} {_live_line(record)}")
+        progress = Progress(out, lambda r: f"{r.impl:<28} {r.figures['label']:<34} "
+                                           f"{r.prop:<8} {_live_line(r)}")
         run_bench(impls, cases, options, writer.write, done=done, executor=executor,
-                  shard=v["shard"], progress=show)
+                  shard=v["shard"], progress=progress)
     return run_dir
 
 

@@ -112,12 +112,12 @@ class RayExecutor:
             self.log(f"cluster: {slots} {device} slot(s)")
         return self.actors[device]
 
-    def peaks(self, devices, threads: int, dtype: str) -> Iterator[Record]:
+    def peaks(self, devices, threads: int, dtype: str, done: frozenset) -> Iterator[Record]:
         """The peaks of every slot's machine (one per host and device is enough to report)."""
         for device in devices:
             refs = [a.peaks.remote(device, threads, dtype) for a in self._pool(device)]
             for got in self.ray.get(refs):
-                yield from (Record.from_dict(r) for r in got)
+                yield from (r for r in map(Record.from_dict, got) if r.key() not in done)
 
     def run(self, tasks: list, skip: Callable) -> Iterator[Record]:
         queue = list(tasks)

@@ -76,11 +76,8 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def conformance_options(request):
-    from harness.run import CheckOptions
-    from harness.cases import DTYPES
-    v = _values(request.config)
-    return CheckOptions(devices=v["device"], dtypes=v["dtypes"] or tuple(DTYPES),
-                        profile=v["profile"])
+    from harness.run import check_options
+    return check_options(_values(request.config))
 
 
 def assert_conforms(record) -> None:

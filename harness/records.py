@@ -11,6 +11,11 @@ STATUSES = ("pass", "fail", "unsupported", "undefined", "wrong", "suspect", "ski
             "timeout", "crashed", "oom", "not_run", "harness_error")
 
 
+def check_key(impl: str, op: str, prop: str) -> str:
+    """The key of a property verdict: one per property, whatever case it ended on."""
+    return "|".join(["check", impl, op, prop])
+
+
 @dataclass(frozen=True)
 class Record:
     """Raw data only; medians and the like are derived here lazily or in the report."""
@@ -44,8 +49,8 @@ class Record:
 
     def key(self) -> str:
         """What identifies the measurement, so a resumed run can skip it."""
-        if self.kind == "check":  # one verdict per property, whatever case it ended on
-            return "|".join([self.kind, self.impl, self.op, self.prop])
+        if self.kind == "check":
+            return check_key(self.impl, self.op, self.prop)
         if self.kind == "peak":  # a property of the machine it was measured on
             return "|".join([self.kind, self.prop, self.device, self.dtype, self.host])
         fields_ = {k: v for k, v in (self.case or {}).items() if k != "label"}

@@ -11,7 +11,7 @@ from hypothesis.errors import Flaky
 from harness.cases import DTYPES, Case
 from harness.check import OutOfMemory, PropertyFailed, Undefined, Unsupported
 from harness.properties import Property, properties_for
-from harness.records import Record
+from harness.records import Record, check_key
 from harness.registry import Implementation
 from harness.strategies import cases
 from harness.timing import pinned_flags
@@ -132,10 +132,15 @@ def plan_check(v: dict) -> tuple[list[Implementation], CheckOptions]:
     impls = select(v["impl"] or (), op=op, dtypes=v["dtypes"], forward_only=v["forward_only"])
     if not impls:
         raise UsageError(f"no implementation of op={op!r} among --impl={v['impl']}")
-    options = CheckOptions(devices=(case.device,) if case else v["device"],
-                           dtypes=(case.dtype,) if case else v["dtypes"] or tuple(DTYPES),
-                           profile=v["profile"], properties=v["properties"], case=case)
-    return impls, options
+    return impls, check_options(v)
+
+
+def check_options(v: dict) -> CheckOptions:
+    """CheckOptions of checked option values; a --case fixes its own device and dtype."""
+    case = v.get("case")
+    return CheckOptions(devices=(case.device,) if case else v["device"],
+                        dtypes=(case.dtype,) if case else v["dtypes"] or tuple(DTYPES),
+                        profile=v["profile"], properties=v.get("properties", ()), case=case)
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,7 @@ class CheckTask:
 
     @property
     def key(self) -> str:
-        return "|".join(["check", self.impl.name, self.impl.op, self.prop])
+        return check_key(self.impl.name, self.impl.op, self.prop)
 
     def execute(self, on_case) -> Iterator[Record]:
         prop = next(p for p in properties_for(self.impl.op) if p.name == self.prop)

@@ -7,6 +7,7 @@ processes from isolate.WorkerPool), `cluster.RayExecutor` on a Ray cluster.
 """
 from __future__ import annotations
 
+import functools
 import platform
 from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Protocol
@@ -28,6 +29,10 @@ class Task(Protocol):
 class Executor(Protocol):
     def run(self, tasks: list, skip: Callable) -> Iterator[Record]: ...
 
+    def peaks(self, devices, threads: int, dtype: str, done: frozenset) -> Iterator[Record]: ...
+
+    def environments(self) -> list[dict]: ...
+
     def close(self) -> None: ...
 
 
@@ -35,6 +40,7 @@ def host_name() -> str:
     return platform.node() or "localhost"
 
 
+@functools.lru_cache(maxsize=None)
 def device_name(device: str) -> str:
     """The model of the device a record was measured on: the GPU's name or the CPU's."""
     from harness.environment import cpu_name
@@ -68,6 +74,13 @@ class Local:
                 lambda case: None)
             for record in results:
                 yield stamp(record)
+
+    def peaks(self, devices, threads: int, dtype: str, done: frozenset) -> Iterator[Record]:
+        """This machine's peaks, measured here (not again on a resumed run that has them)."""
+        from harness.bench import peak_key, peaks
+        for device in devices:
+            if peak_key(device) not in done:
+                yield from (stamp(record) for record in peaks(device, threads, dtype))
 
     def environments(self) -> list[dict]:
         return []
@@ -122,8 +135,7 @@ def run_tasks(tasks: Iterable, executor: Executor, sink: Callable[[Record], obje
 
     def skip(task):
         record = hung.get(task.impl.name)
-        return not_run(task, record) if record is not None and task.key.startswith(
-            "check|") else None
+        return None if record is None else not_run(task, record)
 
     records = []
     for step, record in enumerate(executor.run(todo, skip), start=1):

@@ -38,9 +38,10 @@ def resident_bytes(device: str) -> int:
         return torch.cuda.memory_allocated()
     import gc
     import os
+
+    from harness.isolate import resident
     gc.collect()
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return resident(os.getpid())
 
 
 _FLUSH: dict = {}

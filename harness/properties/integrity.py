@@ -12,12 +12,11 @@ import torch
 
 from harness.cases import Case
 from harness.check import (PropertyFailed, assert_values, call, expected_values, output_of,
-                           require_defined)
+                           require_defined, reseeded, write_values)
 from harness.properties.values import same_bits
 
 SETTLE_S = 0.05  # after a call returns, how long a late writer gets to show itself
 MARGIN = 64  # sentinel elements before and after each guarded view
-NEW_SEED = 7919  # the seed offset of the values written for a second call
 
 
 def _call(impl, case: Case, tensors: tuple) -> torch.Tensor:
@@ -25,15 +24,8 @@ def _call(impl, case: Case, tensors: tuple) -> torch.Tensor:
 
 
 def _reseeded(case: Case, step: int) -> tuple[Case, tuple]:
-    new = case.with_(seed=case.seed + NEW_SEED * step)
+    new = reseeded(case, step)
     return new, new.tensors()
-
-
-def _rewrite(tensors: tuple, values: tuple) -> None:
-    with torch.no_grad():
-        for t, v in zip(tensors, values):
-            if t is not None:
-                t.copy_(v)
 
 
 def prop_fresh_results(impl, case: Case) -> None:
@@ -47,7 +39,7 @@ def prop_fresh_results(impl, case: Case) -> None:
         new_case, values = _reseeded(case, step)
         reference = expected_values(new_case, values)
         if step == 1:
-            _rewrite(tensors, values)
+            write_values(tensors, values)
             values = tensors
         out = _call(impl, new_case, values)
         stale = " (it returned the first call's result again)" if same_bits(out, first) else ""

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from harness.properties import PROPERTIES
+from harness.properties import PROPERTIES, Property
 from harness.registry import Implementation, discover
 from harness.run import CheckOptions, check_property
 from tests.unit import broken
@@ -11,9 +11,11 @@ OPTIONS = CheckOptions(profile="ci")
 PROPS = {p.name: p for p in PROPERTIES}
 
 
-def verdict(fn, op, prop, **declared):
-    impl = Implementation(f"broken.{fn.__name__}", op, fn, **declared)
-    return check_property(impl, PROPS[prop], OPTIONS)
+def verdict(fn, op, prop, options=OPTIONS, **declared):
+    """The record of property `prop` (a name or a Property) of `fn` as an implementation of op."""
+    impl = Implementation(f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}", op, fn,
+                          **declared)
+    return check_property(impl, prop if isinstance(prop, Property) else PROPS[prop], options)
 
 
 # (implementation, op, property that must fail, a property that must still pass)

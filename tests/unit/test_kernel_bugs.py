@@ -4,20 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from harness.properties import PROPERTIES
-from harness.registry import Implementation
-from harness.run import CheckOptions, check_property
+from harness.run import CheckOptions
 from tests.unit import kernel_bugs as bugs
 from tests.unit import slow_kernels as slow
-
-PROPS = {p.name: p for p in PROPERTIES}
-CI = CheckOptions(profile="ci")
-
-
-def verdict(fn, op, prop, options=CI, **declared):
-    impl = Implementation(f"bugs.{fn.__name__}", op, fn, **declared)
-    return check_property(impl, prop if isinstance(prop, type(PROPS["values"])) else PROPS[prop],
-                          options)
+from tests.unit.test_broken import PROPS, verdict
 
 
 TINY_VALUES = replace(PROPS["values"], mix="tiny")
