@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -11,6 +12,10 @@ from harness.ops import OPS, Op, pool_geometry
 DTYPES = {"float64": torch.float64, "float32": torch.float32,
           "float16": torch.float16, "bfloat16": torch.bfloat16}
 DISTRIBUTIONS = ("normal", "negative", "ties", "large")
+# Drawn where a region asks for them, not by default: "positive" (a positive mean, where a
+# half-precision accumulator stagnates), "special" (NaN, +-inf, -0.0, subnormal, near max).
+EXTRA_DISTRIBUTIONS = ("positive", "special")
+SPECIAL_KINDS = ("nan", "inf", "-inf", "-0.0", "subnormal", "near_max")
 LAYOUTS = ("contiguous", "channels_last", "noncontiguous")
 # "large" scales inputs up while keeping every sum representable in the dtype.
 LARGE_SCALE = {"float64": 1e6, "float32": 1e4, "float16": 30.0, "bfloat16": 1e4}
@@ -59,6 +64,8 @@ class Case:
         if self.op == "conv2d":
             shapes += [self.weight_shape, (self.weight_shape[0],) if self.bias else None]
         made = [None if s is None else self._values(s, gen, i == 0) for i, s in enumerate(shapes)]
+        if self.dist == "special":
+            made = self._planted(made)
         return tuple(None if t is None else self._placed(t) for t in made)
 
     def _values(self, shape, gen, is_input) -> torch.Tensor:
@@ -67,9 +74,29 @@ class Case:
         values = torch.randn(shape, generator=gen, dtype=torch.float64)
         if self.dist == "negative":
             values = -values.abs() - 0.5
+        elif self.dist == "positive":
+            values = values.abs() + 0.5
         elif self.dist == "large" and is_input:
             values = values * LARGE_SCALE[self.dtype]
         return values.to(self.torch_dtype)
+
+    def _planted(self, made: list) -> list:
+        """Special values at seeded positions: every kind in the input (as many as it has
+        elements, starting from a seeded kind); -0.0 and subnormals in a conv's weight (an
+        infinite weight meeting zero padding is NaN in some of PyTorch's kernels and not in
+        others). A near-max input is scaled so that no conv sum can overflow."""
+        gen, kinds = _special_order(self.seed)
+        info = torch.finfo(self.torch_dtype)
+        near_max = 0.9 * info.max
+        if self.op == "conv2d":
+            near_max /= max(1.0, float(made[1].double().abs().flatten(1).sum(1).max()))
+        values = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "-0.0": -0.0,
+                  "subnormal": info.tiny / 4, "near_max": near_max}
+        planted = [_plant(made[0], kinds, values, gen)]
+        if self.op == "conv2d":
+            planted.append(_plant(made[1], ("-0.0", "subnormal"), values, gen))
+            planted += made[2:]
+        return planted
 
     def _placed(self, t: torch.Tensor) -> torch.Tensor:
         t = t.to(self.device)
@@ -127,6 +154,28 @@ class Case:
                 if not any(0 <= o * s - p + d * j < size for j in range(k)):
                     return False
         return True
+
+
+def _plant(t: torch.Tensor, kinds, values: dict, gen) -> torch.Tensor:
+    flat = t.flatten().clone()
+    where = torch.randperm(flat.numel(), generator=gen)[:len(kinds)]
+    for position, kind in zip(where.tolist(), kinds):
+        flat[position] = values[kind]
+    return flat.view(t.shape)
+
+
+def special_kinds(case: Case) -> tuple:
+    """The special values a case's input holds (its first elements-many kinds)."""
+    if case.dist != "special":
+        return ()
+    return _special_order(case.seed)[1][:math.prod(case.input_shape)]
+
+
+def _special_order(seed: int) -> tuple:
+    """(generator of the positions, the kinds from a seeded first one on)."""
+    gen = torch.Generator().manual_seed(seed ^ 0x5BD1E995)
+    first = int(torch.randint(len(SPECIAL_KINDS), (1,), generator=gen))
+    return gen, SPECIAL_KINDS[first:] + SPECIAL_KINDS[:first]
 
 
 def describe(case: Case) -> str:

@@ -1,9 +1,12 @@
 """The call path every property shares: calling an implementation, the oracle, and the verdicts."""
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import torch
+
+from harness.captured import captured
 
 from harness.cases import Case
 from harness.ops import float64_cpu, magnitude, squares
@@ -13,6 +16,10 @@ from harness.tolerance import Mismatch, assert_within
 
 class Unsupported(Exception):
     """The implementation does not handle this case (it raised NotImplementedError, or declares so)."""
+
+    def __init__(self, message: str, *, declined: bool = False):
+        super().__init__(message)
+        self.declined = declined  # it raised NotImplementedError: no declaration explains it
 
 
 class Undefined(Exception):
@@ -24,13 +31,39 @@ class HarnessError(Exception):
 
 
 CATCH_INTERRUPTS = False  # set in worker processes, where Ctrl-C cannot come from the user
-_progress: Callable[[str], object] | None = None  # told before every call (a worker's heartbeat)
+_progress: Callable[[str | None], object] | None = None  # a worker's heartbeat
+LAST = {"calls": 0, "returned": "nothing"}  # calls so far, and what the latest one returned
 
 
-def on_call(callback: Callable[[str], object] | None) -> None:
-    """Report every call of an implementation to `callback` (the time limit is per call)."""
+def on_call(callback: Callable[[str | None], object] | None) -> None:
+    """Tell `callback` when each call of the implementation starts (with what it is) and when
+    it ends (None): the time limit covers the implementation's own calls and nothing else."""
     global _progress
     _progress = callback
+
+
+@contextlib.contextmanager
+def calling(what: str):
+    """Code of the implementation runs inside (its forward, or its backward)."""
+    LAST["calls"] += 1
+    if _progress is not None:
+        _progress(what)
+    try:
+        with captured():
+            yield
+    finally:
+        if _progress is not None:
+            _progress(None)
+
+
+def returned(value) -> str:
+    """A short description of what an implementation returned, for messages."""
+    if isinstance(value, torch.Tensor):
+        return (f"{type(value).__name__}(shape={tuple(value.shape)}, dtype={value.dtype}, "
+                f"device={value.device}, layout={value.layout})")
+    if isinstance(value, tuple):
+        return "(" + ", ".join(returned(v) for v in value) + ")"
+    return type(value).__name__
 
 
 class PropertyFailed(AssertionError):
@@ -56,12 +89,13 @@ def require_support(impl: Implementation, case: Case) -> None:
 
 def invoke(impl: Implementation, what: str, *args, **kwargs):
     """Call impl.fn; whatever it raises becomes a verdict (unsupported, failed, out of memory)."""
-    if _progress is not None:
-        _progress(what)
     try:
-        return impl.fn(*args, **kwargs)
+        with calling(what):
+            result = impl.fn(*args, **kwargs)
+        LAST["returned"] = returned(result)
+        return result
     except NotImplementedError as exc:
-        raise Unsupported(f"NotImplementedError: {exc}") from None
+        raise Unsupported(f"NotImplementedError: {exc}", declined=True) from None
     except (MemoryError, torch.OutOfMemoryError) as exc:
         raise OutOfMemory(f"out of memory: {type(exc).__name__}: {str(exc)[:300]} [{what}]") from None
     except (SystemExit, KeyboardInterrupt) as exc:
@@ -83,7 +117,8 @@ def call(impl: Implementation, case: Case, tensors: tuple, **extra):
 def backward(out: torch.Tensor, inputs: list, grad_out: torch.Tensor, case: Case) -> tuple:
     """torch.autograd.grad through the implementation's backward; its errors are its failures."""
     try:
-        return torch.autograd.grad(out, inputs, grad_out, allow_unused=True)
+        with calling(f"backward of {case.call_text()}"):
+            return torch.autograd.grad(out, inputs, grad_out, allow_unused=True)
     except (MemoryError, torch.OutOfMemoryError) as exc:
         raise OutOfMemory(f"out of memory in backward: {exc} [{case.call_text()}]") from None
     except Exception as exc:  # noqa: BLE001
@@ -168,13 +203,18 @@ def forward_values(impl, case, reference: tuple | None = None) -> dict:
 def normwise_scale(case: Case, tensors: tuple) -> float:
     """The largest |terms| sum an output could have wherever its window lies: max |input| times
     the largest sum of |weights| of one output channel (plus |bias|); max |input| for pools."""
-    x, *rest = float64_cpu(tensors)
+    x, *rest = (None if t is None else finite(t) for t in float64_cpu(tensors))
     scale = float(x.abs().max()) if x.numel() else 0.0
     if case.op == "conv2d":
         weight, bias = rest
         scale *= float(weight.abs().flatten(1).sum(1).max()) if weight.numel() else 0.0
         scale += float(bias.abs().max()) if bias is not None and bias.numel() else 0.0
     return scale
+
+
+def finite(t: torch.Tensor) -> torch.Tensor:
+    """`t` with NaN and infinities as zeros: what tolerances are scaled by."""
+    return torch.where(t.isfinite(), t, 0.0)
 
 
 def expect_shape(out, case) -> None:

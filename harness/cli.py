@@ -97,9 +97,8 @@ def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
 
 def check_exit_code(records) -> int:
     """0 all conform, 1 an implementation failed something, 3 the harness itself failed."""
-    if any(r.status == "harness_error" for r in records):
-        return 3
-    return 1 if any(r.status not in ("pass", "unsupported", "undefined") for r in records) else 0
+    from harness.statuses import exit_code
+    return exit_code(r.status for r in records)
 
 
 def _live_line(record) -> str:

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from harness.frames import groups
-from harness.summary import MARKS, PROBLEMS, cell
+from harness.summary import LISTED, MARKS, PROBLEMS, cell
 
 esc = html.escape
 STYLE = """
@@ -20,6 +20,8 @@ table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}
 td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;white-space:nowrap}
 th{background:#f0f0f0}
 td.pass{background:#d9f2dc}td.fail,td.harness_error{background:#f8c9c4;font-weight:bold}
+td.nondeterministic{background:#d9f2dc;font-style:italic}td.xfail{background:#efe3f7}
+td.unchecked{background:#f8c9c4;font-style:italic;font-weight:bold}
 td.unsupported{background:#eee;color:#777}td.undefined{background:#e4e9f7}
 td.crashed,td.timeout,td.oom,td.error{background:#f5b971;font-weight:bold}
 td.not_run{background:#f3e3c3}
@@ -98,15 +100,15 @@ def matrix_html(checks: pd.DataFrame) -> str:
                 cells.append("<td></td>")
                 continue
             text = esc(cell(r))
-            if r.status in PROBLEMS:
+            if r.status in LISTED:
                 text = f"<a href='#{_anchor(impl, prop)}'>{text}</a>"
             cells.append(f"<td class='{esc(r.status)}' title='{esc(r.message[:300])}'>{text}</td>")
         run, unsup = got["passed"].sum(), got["unsupported"].sum()
         cells.append(f"<td>{round(100 * run / max(run + unsup, 1))}%</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     legend = "".join(f"<td class='{s}'>{esc(MARKS[s])}</td>" for s in (
-        "pass", "fail", "unsupported", "undefined", "crashed", "timeout", "oom", "not_run",
-        "harness_error"))
+        "pass", "nondeterministic", "xfail", "fail", "unchecked", "unsupported", "undefined",
+        "crashed", "timeout", "oom", "not_run", "harness_error"))
     return f"<table><tr><th>legend</th>{legend}</tr></table><table>{head}{''.join(rows)}</table>"
 
 
@@ -115,7 +117,7 @@ def failures_html(records) -> str:
     from harness.cases import Case, describe
     blocks = []
     for r in records:
-        if r.kind != "check" or r.status not in PROBLEMS:
+        if r.kind != "check" or r.status not in LISTED:
             continue
         lines = [r.message]
         if r.case:

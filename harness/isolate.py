@@ -2,8 +2,8 @@
 
 One worker per implementation runs task after task. The parent waits for progress with a time
 limit per call of the implementation (every call reports itself; starting the worker and
-importing the task's modules do not count): a call that does not return in time is a
-*timeout*, a worker that dies is *crashed* (with the case it was running), a worker whose
+importing the task's modules do not count, nor does the harness's own work between calls):
+a call that does not return in time is a *timeout*, a worker that dies is *crashed* (with the case it was running), a worker whose
 resident memory passes the limit is killed and recorded as *oom*; either way the worker is
 replaced and the run goes on.
 Ctrl-C reaches the parent only (the worker ignores SIGINT), so it ends the run; a KeyboardInterrupt
@@ -22,6 +22,7 @@ from harness.records import Record
 
 DEFAULT_TIMEOUT = 60.0  # seconds one call may take before it counts as hung
 STARTUP_S = 600.0  # starting a worker and importing a task's modules: slow on a loaded machine
+HARNESS_S = 1800.0  # the harness's own work between calls (oracle, shrinking): never the kernel's
 POLL_S = 0.2  # how often the parent looks at a busy worker's memory
 
 
@@ -84,7 +85,7 @@ def _serve(conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from harness import check
     check.CATCH_INTERRUPTS = True
-    check.on_call(lambda what: conn.send(("call", what)))
+    check.on_call(lambda what: conn.send(("call", what) if what else ("returned", None)))
     conn.send(("ready", None))
     while True:
         try:
@@ -142,12 +143,16 @@ class Worker:
                 return
         self._conn.send(task)
         last_case, last_call, limit = None, "loading the implementation", STARTUP_S
+        harness_work = False  # between calls: the harness's time, not the kernel's
         while True:
             kind, payload = self._next(limit)
             if kind in ("timeout", "oom", "died"):
+                if kind == "timeout" and harness_work:
+                    kind, payload = "harness_timeout", limit
                 yield from self._fault(task, kind, last_case, last_call, payload)
                 return
-            limit = self.timeout
+            harness_work = kind != "call"
+            limit = HARNESS_S if harness_work else self.timeout
             if kind == "case":
                 last_case = payload
             elif kind == "call":
@@ -171,6 +176,10 @@ class Worker:
             yield task.fault("oom", f"out of memory: the worker held {payload / 2**20:.0f} MiB, "
                              f"over the limit of {self.memory_limit / 2**20:.0f} MiB "
                              f"(--memory-limit), and was killed in {call}", case)
+            return
+        if kind == "harness_timeout":
+            yield task.fault("harness_error", f"the harness's own work between calls took over "
+                             f"{payload:g} s after {call}; the worker was replaced", case)
             return
         yield task.fault("timeout", f"no return within the time limit of {self.timeout:g} s "
                          f"per call; the worker was replaced; it hung in {call}", case)

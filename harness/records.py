@@ -7,8 +7,6 @@ import statistics
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-STATUSES = ("pass", "fail", "unsupported", "undefined", "wrong", "suspect", "skipped", "error",
-            "timeout", "crashed", "oom", "not_run", "harness_error")
 
 
 def check_key(impl: str, op: str, prop: str) -> str:
@@ -35,6 +33,7 @@ class Record:
     repro: str = ""
     host: str = ""  # where it was measured
     device_name: str = ""  # the model of the device: a GPU's name, a CPU's
+    notes: tuple = ()  # warnings and log notices the implementation raised while measured
 
     @property
     def median(self) -> float | None:
@@ -65,6 +64,7 @@ class Record:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["times"] = tuple(data.get("times", ()))
+        data["notes"] = tuple(data.get("notes", ()))
         return cls(**data)
 
 

@@ -25,6 +25,19 @@ class ImplementationError(ValueError):
 
 
 @dataclass(frozen=True)
+class KnownFailure:
+    """A failure an implementation declares, with its reason: where `applies(case)` holds for
+    the minimal case, the property is recorded as an expected failure (xfail), not a fail."""
+
+    reason: str
+    applies: Callable
+    props: tuple = ()  # the properties it concerns; () for every property
+
+    def matches(self, prop: str, case) -> bool:
+        return (not self.props or prop in self.props) and bool(self.applies(case))
+
+
+@dataclass(frozen=True)
 class Implementation:
     """A function under test and what it declares about itself."""
 
@@ -37,6 +50,10 @@ class Implementation:
     source: str = ""
     max_flops: float | None = None  # benchmarks skip (and record) cases above this much work
     flop_saving: bool = False  # fewer multiplies than direct convolution (FFT, Winograd)
+    known_failures: tuple = ()  # KnownFailure entries, shown as XFAIL with their reason
+
+    def known_failure(self, prop: str, case) -> KnownFailure | None:
+        return next((k for k in self.known_failures if k.matches(prop, case)), None)
 
     def supports(self, dtype: str, device: str) -> bool:
         return dtype in self.dtypes and device in self.devices
@@ -47,13 +64,14 @@ _REGISTERED: dict[str, Implementation] = {}
 
 def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtypes=ALL_DTYPES,
                differentiable: bool = True, max_flops: float | None = None,
-               flop_saving: bool = False):
+               flop_saving: bool = False, known_failures=()):
     """Register the decorated function as an implementation of `functional` (e.g. F.conv2d).
 
     The function is returned unchanged, with its metadata attached as `__convharness__`.
     `max_flops` marks a slow implementation: benchmark cases above it are skipped for budget.
     `flop_saving` declares an algorithm doing fewer multiplies than direct convolution (FFT,
     Winograd): its nominal GFLOP/s may pass the machine's matmul peak without being suspect.
+    `known_failures` (KnownFailure entries) are failures the implementation owns up to.
     """
     op = get_op(functional)
     bad = [d for d in dtypes if d not in DTYPES]
@@ -65,7 +83,7 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
         impl_name = name or f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
         impl = Implementation(impl_name, op.name, fn, tuple(devices), tuple(dtypes),
                               differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops,
-                              flop_saving)
+                              flop_saving, tuple(known_failures))
         setattr(fn, MARK, impl)
         known = _REGISTERED.get(impl_name)
         if known is not None and known.source != impl.source:

@@ -1,6 +1,7 @@
 """Run properties over implementations with hypothesis, producing one Record per (impl, property)."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -8,12 +9,13 @@ from typing import Callable, Iterable, Iterator
 from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis.errors import Flaky
 
+from harness.captured import NOTES
 from harness.cases import DTYPES, Case
-from harness.check import OutOfMemory, PropertyFailed, Undefined, Unsupported
+from harness.check import LAST, HarnessError, OutOfMemory, PropertyFailed, Undefined, Unsupported
 from harness.properties import Property, properties_for
 from harness.records import Record, check_key
 from harness.registry import Implementation
-from harness.strategies import cases
+from harness.strategies import cases, strata
 from harness.timing import pinned_flags
 
 _BASE = dict(deadline=None, report_multiple_bugs=False,
@@ -37,6 +39,7 @@ class CheckOptions:
     properties: tuple = ()
     quiet: bool = True
     case: Case | None = None  # run only this case (a reproduction)
+    deterministic: bool = False  # bits that differ between two calls fail (not only a remark)
 
 
 def check_property(impl: Implementation, prop: Property, options: CheckOptions,
@@ -49,13 +52,16 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
                        message=f"{impl.name} declares dtypes={impl.dtypes}, devices={impl.devices}")
     tally: Counter = Counter()
     failing: dict = {}
+    NOTES.drain()  # what was said before this property is not its implementation's
 
     def attempt(case: Case) -> None:
         on_case(case)
+        calls = LAST["calls"]
         try:
-            prop.fn(impl, case)
+            label = prop.fn(impl, case)
         except Unsupported as exc:
             tally["unsupported"] += 1
+            tally["declined"] += exc.declined
             failing.setdefault("why_unsupported", str(exc))
             return
         except Undefined:
@@ -64,19 +70,51 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
         except PropertyFailed as exc:
             failing.update(case=case, exc=exc)
             raise
-        except Exception as exc:  # not a verdict on the implementation: a fault of ours
-            failing.update(case=case, exc=exc, harness=True)
-            raise
+        except Exception as exc:  # noqa: BLE001
+            failing.update(case=case, exc=_blame(exc, case, LAST["calls"] > calls))
+            raise failing["exc"] from None
         tally["pass"] += 1
+        if isinstance(label, str):  # a pass with a remark: "nondeterministic"
+            tally[label] += 1
+            if label in STRICT and options.deterministic:
+                failing.update(case=case, exc=PropertyFailed(STRICT[label] + case.call_text()))
+                raise failing["exc"]
 
     try:
         with pinned_flags():  # float32 means float32: no TF32 on either side
             _drive(attempt, impl, prop, options, dtypes, devices)
     except Exception as exc:  # the property failed; `failing` holds the shrunk case
         return _failure(impl, prop, tally, failing, exc)
-    status = "pass" if tally["pass"] else "unsupported" if tally["unsupported"] else "undefined"
-    return _record(impl, prop, status, tally, message=failing.get("why_unsupported", "")
-                   if status == "unsupported" else "")
+    return _record(impl, prop, _passed(tally), tally, message=_remark(tally, failing))
+
+
+# Remarks a pass may carry, and the failure each becomes under --deterministic.
+STRICT = {"nondeterministic": "two calls with the same inputs differ in bits (within tolerance, "
+                              "but --deterministic asks for the same bits) ["}
+
+
+def _passed(tally: Counter) -> str:
+    if tally["pass"]:
+        return "nondeterministic" if tally["nondeterministic"] else "pass"
+    return "unsupported" if tally["unsupported"] else "undefined"
+
+
+def _remark(tally: Counter, failing: dict) -> str:
+    if tally["nondeterministic"]:
+        return (f"{tally['nondeterministic']} of {tally['pass']} case(s) gave other bits when "
+                f"called twice, each within tolerance")
+    return failing.get("why_unsupported", "") if not tally["pass"] else ""
+
+
+def _blame(exc: Exception, case: Case, called: bool) -> Exception:
+    """An exception outside the verdicts: the harness's own fault where it came before any call
+    of the implementation (or from the oracle), else the implementation's (reading its output,
+    differentiating it), naming what it returned."""
+    if isinstance(exc, HarnessError) or not called:
+        return exc
+    return PropertyFailed(f"the harness could not use what the implementation returned, "
+                          f"{LAST['returned']}: {type(exc).__name__}: {str(exc)[:500]} "
+                          f"[{case.call_text()}]")
 
 
 def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
@@ -87,29 +125,40 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
             for dtype in dtypes:
                 attempt(Case(impl.op, (1, 1, 1, 1), dtype=dtype, device=device))
         return None
-    strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
-                     dists=prop.dists_for(impl.op), mix=prop.mix)
     profile = settings.get_profile(f"convharness-{options.profile}")
-    verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
-    run = settings(profile, verbosity=verbosity, database=None,
-                   max_examples=max(1, round(profile.max_examples * prop.examples)))(
-        given(strategy)(attempt))
-    run()
+    tiers = strata(impl.op, prop.mix)
+    total = max(1, round(profile.max_examples * prop.examples))
+    for tier in tiers:  # each tier searched and shrunk on its own: every region is reached
+        strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
+                         dists=prop.dists_for(impl.op), mix=tier)
+        examples = total if tier == "tiny" or len(tiers) == 1 else \
+            max(MIN_PER_TIER, math.ceil(total * TIER_SHARE / len(tiers)))
+        verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
+        settings(profile, verbosity=verbosity, database=None, max_examples=examples)(
+            given(strategy)(attempt))()
     return None
 
 
+MIN_PER_TIER = 2  # examples of each tier, at the least
+TIER_SHARE = 1.0  # the examples of a stratified property, spread over its tiers
+
+
 def _failure(impl, prop, tally, failing: dict, exc: BaseException) -> Record:
-    """A failed property, or a harness error where the fault is not the implementation's."""
+    """A failed property, or a harness error where the fault is not the implementation's; an
+    expected failure where the implementation declares this one."""
     cause, case = failing.get("exc"), failing.get("case")
     if isinstance(exc, Flaky) and isinstance(cause, PropertyFailed):
         exc = PropertyFailed(f"{cause} (it did not fail again when the case was rerun: "
                              f"nondeterministic)", cause.figures)
-    elif not isinstance(exc, PropertyFailed) or failing.get("harness"):
+    elif not isinstance(exc, PropertyFailed) or not isinstance(cause, PropertyFailed):
         text = f"harness error: {type(exc).__name__}: {str(exc).strip()[:1500]}"
         return _record(impl, prop, "harness_error", tally, message=text, case=case)
     tally["fail"] += 1
-    status = "oom" if isinstance(exc, OutOfMemory) else "fail"
-    return _record(impl, prop, status, tally, message=str(exc).strip()[:2000], case=case,
+    status, message = "oom" if isinstance(exc, OutOfMemory) else "fail", str(exc).strip()[:2000]
+    known = impl.known_failure(prop.name, case) if case is not None else None
+    if known is not None and status == "fail":
+        status, message = "xfail", f"expected failure: {known.reason}\n{message}"
+    return _record(impl, prop, status, tally, message=message, case=case,
                    figures=getattr(exc, "figures", {}))
 
 
@@ -117,7 +166,7 @@ def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -
     return Record(kind="check", impl=impl.name, op=impl.op, prop=prop.name, status=status,
                   message=message, case=None if case is None else case.to_dict(),
                   device=case.device if case else "", dtype=case.dtype if case else "",
-                  counts=dict(tally), figures=figures or {},
+                  counts=dict(tally), figures=figures or {}, notes=tuple(NOTES.drain()),
                   repro=case.repro(impl.source or impl.name, prop.name) if case else "")
 
 

@@ -6,10 +6,7 @@ import pandas as pd
 from harness.cases import Case, describe
 from harness.records import Record
 
-MARKS = {"pass": "pass", "fail": "FAIL", "unsupported": "unsup", "undefined": "undef",
-         "error": "ERROR", "timeout": "TIMEOUT", "crashed": "CRASH", "oom": "OOM",
-         "not_run": "not run", "harness_error": "HARNESS"}
-PROBLEMS = ("fail", "error", "timeout", "crashed", "oom", "not_run", "harness_error")
+from harness.statuses import LISTED, MARKS, PASSING, PROBLEMS  # noqa: F401 (re-exported)
 
 
 def check_frame(records: list[Record]) -> pd.DataFrame:
@@ -24,9 +21,9 @@ def check_frame(records: list[Record]) -> pd.DataFrame:
 
 def cell(row) -> str:
     mark = MARKS.get(row.status, row.status)
-    if row.status == "pass" and row.unsupported:
+    if row.status in PASSING and row.unsupported:
         return f"{mark} {row.passed}/{row.passed + row.unsupported}"
-    return f"{mark} {row.passed}" if row.status == "pass" else mark
+    return f"{mark} {row.passed}" if row.status in PASSING else mark
 
 
 def matrix(frame: pd.DataFrame) -> pd.DataFrame:
@@ -47,8 +44,8 @@ def matrix(frame: pd.DataFrame) -> pd.DataFrame:
 def failure_lines(records: list[Record]) -> list[str]:
     lines = []
     for r in records:
-        if r.kind == "check" and r.status in PROBLEMS:
-            lines.append(f"{r.impl} / {r.prop}: {r.message}")
+        if r.kind == "check" and r.status in LISTED:
+            lines.append(f"{r.impl} / {r.prop} ({MARKS[r.status]}): {r.message}")
             if r.case:
                 lines.append(f"    minimal case: {describe(Case.from_dict(r.case))}")
             figures = {k: v for k, v in r.figures.items() if k in ("max_abs", "max_rel", "where",

@@ -51,23 +51,34 @@ def bound(expected: torch.Tensor, magnitude: torch.Tensor, dtype: torch.dtype,
             + torch.finfo(dtype).tiny * length)
 
 
+def exact_target(expected: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The float64 answer, except where the dtype cannot hold it: a finite answer past the
+    dtype's range is that infinity (as PyTorch rounds it)."""
+    rounded = expected.to(dtype).to(torch.float64)
+    return torch.where(expected.isfinite() & rounded.isinf(), rounded, expected)
+
+
 def figures(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor,
             dtype: torch.dtype) -> dict:
-    """Max abs and rel error, where the worst element is, and error in units of eps."""
-    err = (actual - expected).abs()
-    err = torch.where(torch.isnan(actual) ^ torch.isnan(expected), math.inf, err)
-    err = torch.where((actual == expected) | (actual.isnan() & expected.isnan()), 0.0, err)
-    ratio = err / allowed
-    worst = int(torch.argmax(torch.nan_to_num(ratio, nan=math.inf)))
+    """Max abs and rel error, where the worst element is, and error in units of eps.
+    NaN and infinities are compared by position and sign: a non-finite value on either side
+    is right only where the other side has the same one."""
+    same = (actual == expected) | (actual.isnan() & expected.isnan())
+    special = ~(actual.isfinite() & expected.isfinite())
+    err = torch.where(same, 0.0, torch.where(special, math.inf, (actual - expected).abs()))
+    allowed = torch.where(expected.isfinite(), allowed, 1.0)
+    ratio = torch.nan_to_num(err / allowed, nan=math.inf)
+    worst = int(torch.argmax(ratio))
     where = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), err.shape))
     eps = torch.finfo(dtype).eps
     rel = err / expected.abs().clamp_min(torch.finfo(dtype).tiny)
-    return {"max_abs": float(err.max()), "max_rel": float(rel.max()), "where": where,
-            "actual": float(actual.flatten()[worst]), "expected": float(expected.flatten()[worst]),
+    return {"max_abs": float(err.max()), "max_rel": float(rel.nan_to_num(nan=math.inf).max()),
+            "where": where, "actual": float(actual.flatten()[worst]),
+            "expected": float(expected.flatten()[worst]),
             "eps_units": float(err.flatten()[worst]
                                / (eps * max(abs(float(expected.flatten()[worst])), eps))),
-            "worst_over_allowed": float(ratio.flatten()[worst]), "mismatched": int((ratio > 1).sum()),
-            "elements": err.numel()}
+            "worst_over_allowed": float(ratio.flatten()[worst]),
+            "mismatched": int((ratio > 1).sum()), "elements": err.numel()}
 
 
 def assert_within(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch.Tensor, *,
@@ -78,8 +89,11 @@ def assert_within(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch
     if actual.numel() == 0:
         return {}
     actual = actual.detach().to("cpu", torch.float64)
-    allowed = bound(expected, magnitude, dtype, length, scale, squares)
-    fig = figures(actual, expected, allowed, dtype)
+    magnitude = torch.where(magnitude.isfinite(), magnitude, 0.0)
+    squares = None if squares is None else torch.where(squares.isfinite(), squares, 0.0)
+    allowed = bound(torch.where(expected.isfinite(), expected, 0.0), magnitude, dtype, length,
+                    scale, squares)
+    fig = figures(actual, exact_target(expected, dtype), allowed, dtype)
     if fig["mismatched"]:
         raise Mismatch(
             f"{what}: {fig['mismatched']}/{fig['elements']} elements off; worst at {fig['where']}: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from harness.cases import DISTRIBUTIONS, Case
+from harness.cases import DISTRIBUTIONS, LAYOUTS, Case
 from harness.properties import examples, gradients, integrity, invalid, memory, values
 from harness.registry import Implementation
 
@@ -25,7 +25,8 @@ class Property:
     layouts: tuple = ("contiguous",)
     dists: tuple = DISTRIBUTIONS
     grad: bool = False  # needs a differentiable implementation
-    mix: str = "mixed"  # sizes drawn: "mixed" (mostly tiny), "sizes" (tile boundaries only)
+    mix: str = "mixed"  # "mixed" (mostly tiny), "sizes" (every other tier, each searched on its
+    # own), "strata" (tiny and every other tier, each on its own), "tiny" (strategies.strata)
     examples: float = 1.0  # times the profile's max_examples
 
     def dists_for(self, op: str) -> tuple:
@@ -41,11 +42,16 @@ PROPERTIES = (
     Property("shape", values.prop_shape, "output shape follows the op's rule"),
     Property("dtype_device", values.prop_dtype_device, "output dtype and device match the input"),
     Property("values", values.forward_values, "values match the float64 oracle within tolerance"),
-    Property("sizes", values.prop_sizes, "values at tile-boundary sizes (partial last tiles in "
-             "each dimension, float16 reductions of thousands of terms)", mix="sizes",
-             examples=2.0),
+    Property("sizes", values.prop_sizes, "values in every region where kernels break: partial "
+             "last tiles in each dimension, past the CUDA grid limit, degenerate geometry, long "
+             "half-precision reductions; every layout", mix="sizes", examples=2.0,
+             layouts=LAYOUTS),
+    Property("special_values", values.prop_special_values, "NaN, +-inf, -0.0, subnormals and "
+             "near-max inputs give what PyTorch gives (NaN and inf where it has them)",
+             dists=("special",), mix="tiny"),
     Property("no_mutation", values.prop_no_mutation, "input tensors are not modified"),
-    Property("deterministic", values.prop_deterministic, "the same call twice gives the same bits"),
+    Property("deterministic", values.prop_deterministic, "the same call twice: both within "
+             "tolerance (bits may differ, shown as nondeterministic; --deterministic: same bits)"),
     Property("fresh_results", integrity.prop_fresh_results, "new values in the same or new "
              "tensors give new results (nothing cached by address or shape)"),
     Property("complete_on_return", integrity.prop_complete_on_return, "the output is complete "
@@ -55,7 +61,7 @@ PROPERTIES = (
     Property("bounds", integrity.prop_bounds, "no writes outside the input views (NaN sentinels "
              "before, after and between the elements)"),
     Property("gradients", gradients.prop_gradients, "gradients match the oracle's (shared "
-             "grad_output)", grad=True),
+             "grad_output), in every region `sizes` reaches too", grad=True, mix="strata"),
     Property("gradcheck", gradients.prop_gradcheck, "autograd.gradcheck in float64 (fast mode)",
              grad=True, dists=("normal",), mix="tiny"),  # sizes are for `gradients`
     Property("invalid_args", invalid.prop_invalid_args, "raises where the reference raises",
