@@ -166,6 +166,10 @@ SELECTION = (
 CHECK = (
     Option("--profile", f"hypothesis profile: {', '.join(PROFILE_NAMES)} (default quick)",
            dict(default=None), parse_profile),
+    Option("--deterministic", "two calls with the same inputs must give the same bits (as "
+           "torch.use_deterministic_algorithms); by default within tolerance is enough and "
+           "differing bits are shown as nondeterministic",
+           dict(action="store_true", default=False)),
     Option("--property", "only these properties (comma-separated)",
            dict(default=None, dest="properties"), parse_properties),
     Option("--case", "run one case given as JSON (from a reproduction line)",
@@ -204,7 +208,7 @@ BENCH = (
            "(a TorchDispatchMode over one call)", dict(action="store_true", default=False)),
 )
 
-PYTEST = SELECTION + CHECK[:1]  # the pytest door: what to check, and how hard
+PYTEST = SELECTION + CHECK[:2]  # the pytest door: what to check, and how hard
 
 
 def add_options(add, options, prefix: str = "") -> None:

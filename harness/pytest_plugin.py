@@ -80,10 +80,53 @@ def conformance_options(request):
     return check_options(_values(request.config))
 
 
-def assert_conforms(record) -> None:
-    """Skip what is unsupported or undefined; fail with the shrunk case and its reproduction."""
+RECORD_KEY = "convharness_record"  # a test's record, in its report's user_properties
+
+
+def assert_conforms(record, node=None) -> None:
+    """Skip what is unsupported or undefined; xfail what the implementation declares; fail with
+    the shrunk case and its reproduction. The record rides on the test's report (`node`), so
+    the session can tell an implementation that declined everything (xdist included)."""
+    from harness.statuses import PASSING
     from harness.summary import failure_lines
+    if node is not None:
+        node.user_properties.append((RECORD_KEY, record.to_json()))
     if record.status in ("unsupported", "undefined"):
         pytest.skip(f"{record.status}: {record.message}")
-    if record.status != "pass":
+    if record.status == "xfail":
+        pytest.xfail("\n".join(failure_lines([record])))
+    if record.status not in PASSING:
         pytest.fail("\n".join(failure_lines([record])), pytrace=False)
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "teardown":
+        return
+    for key, value in getattr(report, "user_properties", ()):
+        if key == RECORD_KEY:
+            _SEEN.append(value)
+
+
+_SEEN: list = []  # records of this session's conformance tests (on the xdist controller too)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """An implementation that declined every case was never checked: the session fails."""
+    if not _SEEN or hasattr(session.config, "workerinput"):
+        return
+    import json
+
+    from harness.records import Record
+    from harness.run import unchecked
+    records = [Record.from_dict(json.loads(text)) for text in _SEEN]
+    _SEEN.clear()
+    found = [unchecked(impl, op, [r for r in records if r.impl == impl])
+             for impl, op in dict.fromkeys((r.impl, r.op) for r in records)]
+    found = [r for r in found if r is not None]
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for record in found:
+            if reporter is not None:
+                reporter.write_line(f"convharness: {record.impl}: UNCHECKED: {record.message}",
+                                    red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -189,7 +189,8 @@ def check_options(v: dict) -> CheckOptions:
     case = v.get("case")
     return CheckOptions(devices=(case.device,) if case else v["device"],
                         dtypes=(case.dtype,) if case else v["dtypes"] or tuple(DTYPES),
-                        profile=v["profile"], properties=v.get("properties", ()), case=case)
+                        profile=v["profile"], properties=v.get("properties", ()), case=case,
+                        deterministic=bool(v.get("deterministic")))
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,32 @@ def check(impls: Iterable[Implementation], options: CheckOptions,
     whose records are in `done` are skipped (resume); `shard` (I, N) takes the I-th of N shares.
     """
     from harness.tasks import Local, run_tasks
+    impls = list(impls)
     tasks = [CheckTask(impl, prop.name, options) for impl in impls
              for prop in properties_for(impl.op, options.properties or None)]
-    return run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,
-                     progress=progress)
+    records = run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,
+                        progress=progress)
+    for impl in impls if shard is None else ():  # a shard sees only part of an implementation
+        found = unchecked(impl.name, impl.op, [r for r in records if r.impl == impl.name])
+        if found is not None:
+            sink(found)
+            records.append(found)
+    return records
+
+
+def unchecked(impl: str, op: str, records: list[Record]) -> Record | None:
+    """The verdict on an implementation that ran on none of the drawn cases: every property
+    unsupported or undefined, and at least one case declined by NotImplementedError (not by a
+    declared device or dtype). Nothing was checked, so it does not conform."""
+    if not records or any(r.counts.get("pass") or r.status not in ("unsupported", "undefined")
+                          for r in records):
+        return None
+    declined = sum(r.counts.get("declined", 0) for r in records)
+    if not declined:
+        return None
+    why = next((r.message for r in records if r.counts.get("declined")), "")
+    return Record(kind="check", impl=impl, op=op, prop="checked", status="unchecked",
+                  message=f"nothing was checked: the implementation declined all {declined} "
+                          f"case(s) it was given over {len(records)} properties ({why}); no "
+                          f"declared device or dtype restriction explains it",
+                  counts={"declined": declined})

@@ -31,7 +31,8 @@ DEGENERATE = {  # the geometry vendor libraries get wrong, one tier each
     "avg_pool2d": ("out1_strided", "gaps", "full_window", "pad_windows", "ceil_overhang"),
     "adaptive_avg_pool2d": ("out1_strided", "wide_windows"),
 }
-_COMMON = ("rows", "cols", "batch", "launch_planes", "launch_rows", "long_plane")
+_COMMON = ("rows", "cols", "batch", "launch_planes", "launch_rows", "launch_cols", "long_plane")
+_LAUNCH = ("launch_planes", "launch_rows", "launch_cols")
 TIERS = {op: (("out_channels", "in_channels", "reduction") if op == "conv2d" else
               ("channels", "window_rows")) + _COMMON + DEGENERATE[op] for op in DEGENERATE}
 TINY_SHARE = 3  # in the mixed strategy, "tiny" is drawn this many times as often as each tier
@@ -90,9 +91,11 @@ def _split(draw, total: int) -> tuple[int, int]:
 def _stride_for(draw, tier: str, kernel: tuple):
     """Strides of a tier: moving by one or two along the large side; gaps (stride > kernel) or a
     strided single output where the tier asks; otherwise anything small."""
-    if tier in ("rows", "cols", "launch_rows"):
+    if tier in ("launch_rows", "launch_cols"):
+        return 1
+    if tier in ("rows", "cols"):
         step = draw(st.integers(1, 2))
-        return (step, 1) if tier in ("rows", "launch_rows") else (1, step)
+        return (step, 1) if tier == "rows" else (1, step)
     if tier == "gaps":
         return tuple(k + draw(st.integers(1, 2)) for k in kernel)
     if tier == "out1_strided":
@@ -105,9 +108,10 @@ def _stride_for(draw, tier: str, kernel: tuple):
 def _plane(draw, tier: str, extent: tuple, stride: tuple, pads=(0, 0)) -> tuple[int, int]:
     """(H, W) of the input for a window of `extent` (dilated kernel) with `pads`."""
     need = [max(1, e - 2 * p) for e, p in zip(extent, pads)]
-    if tier == "launch_rows":  # one long row or one long column
-        long = need[0] + _past_grid(draw) - 1, need[1]
-        return long if draw(st.booleans()) else (need[0], need[1] + long[0] - need[0])
+    if tier == "launch_rows":  # one long column of rows
+        return need[0] + _past_grid(draw) - 1, need[1]
+    if tier == "launch_cols":  # one long row of columns
+        return need[0], need[1] + _past_grid(draw) - 1
     if tier == "long_plane":  # pools: one window over the whole map (conv draws its own)
         return need[0], need[1]
     if tier == "multiplier" and draw(st.booleans()):  # a single, strided output column
@@ -121,7 +125,7 @@ def _plane(draw, tier: str, extent: tuple, stride: tuple, pads=(0, 0)) -> tuple[
 @st.composite
 def conv2d_args(draw, tier="tiny"):
     long = tier == "reduction"
-    wide = tier in ("launch_planes", "launch_rows", "long_plane")
+    wide = tier in _LAUNCH + ("long_plane",)
     groups = 1 if long or wide else draw(st.sampled_from([1, 1, 2, 3]))
     depthwise = tier == "multiplier" or (groups > 1 and tier != "in_channels"
                                          and draw(st.booleans()))
@@ -174,7 +178,7 @@ def _window(draw, tier, low=1, high=4) -> tuple:
     if tier == "window_rows":
         kernel = (draw(st.sampled_from(WINDOW_ROWS)), draw(st.integers(1, 3)))
         return kernel, kernel
-    if tier in ("launch_planes", "launch_rows"):
+    if tier in _LAUNCH:
         kernel = draw(st.sampled_from([1, 2, (2, 1)]))
         return kernel, _pairs(kernel)
     kernel = draw(_int_or_pair(low, high))
@@ -183,7 +187,7 @@ def _window(draw, tier, low=1, high=4) -> tuple:
 
 def _pool_padding(draw, tier, k) -> tuple:
     """At most half the window (torch's rule); at exactly half where windows must hang out."""
-    if tier in ("launch_planes", "launch_rows", "long_plane", "out1_strided", "full_window"):
+    if tier in _LAUNCH + ("long_plane", "out1_strided", "full_window"):
         return (0, 0)
     if tier == "pad_windows":
         return (max(1, k[0] // 2) if k[0] > 1 else 0, max(1, k[1] // 2) if k[1] > 1 else 0)
@@ -211,7 +215,7 @@ def _ceil_side(draw, extent, pad, stride) -> int:
 
 @st.composite
 def max_pool2d_args(draw, tier="tiny"):
-    plain = tier in ("window_rows", "launch_planes", "launch_rows", "long_plane", "full_window")
+    plain = tier in ("window_rows", "long_plane", "full_window") + _LAUNCH
     kw, k, padding = _pool_kwargs(draw, tier)
     kw["dilation"] = 1 if plain else draw(st.one_of(st.just(1), _int_or_pair(1, 3)))
     d = _pairs(kw["dilation"])
@@ -265,13 +269,13 @@ def adaptive_avg_pool2d_args(draw, tier="tiny"):
         return _adaptive(n, c, h, w, (draw(st.integers(1, 2)), None))
     if tier == "long_plane":
         side = draw(st.sampled_from(LONG_PLANE))
-        return _adaptive(n, c, side, side, draw(st.sampled_from([1, (1, 1), 2, (2, 1)])))
+        return _adaptive(n, c, side, side, draw(st.sampled_from([1, (1, 1)])))  # SE blocks
     if tier == "out1_strided":
         return _adaptive(n, c, draw(st.integers(2, 9)), draw(st.integers(2, 9)), 1)
     h, w = _plane(draw, tier, (1, 1), (1, 1))
     if tier == "launch_planes":
         h, w = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    big = tier in ("rows", "cols", "launch_rows")
+    big = tier in ("rows", "cols", "launch_rows", "launch_cols")
     out_h = draw(st.integers(max(1, h - 2), h + 2)) if big else draw(st.integers(1, h + 2))
     out_w = draw(st.integers(max(1, w - 2), w + 2)) if big else draw(st.integers(1, w + 2))
     if tier == "wide_windows":  # a third as many outputs as inputs: windows of 3 to 4

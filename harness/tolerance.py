@@ -35,20 +35,22 @@ def bound(expected: torch.Tensor, magnitude: torch.Tensor, dtype: torch.dtype,
 
     `magnitude` is the sum of |terms| per element; `scale` the largest sum of |terms| the
     operands could give anywhere (default: the largest one they do give), which the normwise
-    term is relative to. With `squares` (the root of the sum of terms squared, known for forward
-    values), the accumulation is judged at the accumulator's precision (ACCUMULATOR); without
+    term is relative to. Underflow: each term may flush to zero at the accumulator's smallest
+    normal, the result (and one subnormal input) at the dtype's. With `squares` (the root of
+    the sum of terms squared, known for forward values), the accumulation is judged at the accumulator's precision (ACCUMULATOR); without
     it (gradients, whose backward kernels may sum in the dtype), at the dtype's own.
     """
     eps = torch.finfo(dtype).eps
     if scale is None:
         scale = float(magnitude.max()) if magnitude.numel() else 0.0
-    acc, local = eps, 2 * expected.abs()
+    accumulator, local = dtype, 2 * expected.abs()
     if squares is not None:
-        acc = torch.finfo(ACCUMULATOR.get(dtype, dtype)).eps
+        accumulator = ACCUMULATOR.get(dtype, dtype)
         local = local + squares
+    acc = torch.finfo(accumulator).eps
     summed = math.sqrt(length) * magnitude
     return (SLACK[dtype] * (eps * local + acc * summed) + acc * NORMWISE * scale
-            + torch.finfo(dtype).tiny * length)
+            + torch.finfo(accumulator).tiny * length + 2 * torch.finfo(dtype).tiny)
 
 
 def exact_target(expected: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

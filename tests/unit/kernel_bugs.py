@@ -154,3 +154,205 @@ def conv_assumes_contiguous(input, weight, bias=None, stride=1, padding=0, dilat
     if input.untyped_storage().nbytes() // input.element_size() >= input.storage_offset() + size:
         input = input.as_strided(input.shape, strides, input.storage_offset())
     return _conv(input, weight, bias, stride, padding, dilation, groups)
+
+
+# ---- regions: rows, grid limits, degenerate geometry, long half reductions, special values ----
+
+def conv_row_tail(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Leaves the last, partial tile of output rows unwritten (zeros)."""
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    y[..., _tail(y.shape[-2]):, :] = 0
+    return y
+
+
+def avg_pool_row_tail(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+                      count_include_pad=True, divisor_override=None):
+    """Ordinary windows, but the last, partial tile of output rows is left at zero."""
+    y = F.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+    y[..., _tail(y.shape[-2]):, :] = 0
+    return y
+
+
+def conv_grid_planes(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """One program per (image, output channel) plane on a 65,535-block grid axis: the planes
+    past it are never written."""
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    plane = torch.arange(y.shape[0] * y.shape[1]).view(y.shape[:2])
+    y[plane >= 65535] = 0
+    return y
+
+
+def max_pool_grid_rows(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                       return_indices=False):
+    """One program per output row on a 65,535-block grid axis: later rows are never written."""
+    out = F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    y = out[0] if return_indices else out
+    y[..., 65535:, :] = 0
+    return out
+
+
+def conv_single_output_unstrided(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                                 groups=1):
+    """A fast path for a one-element output plane that forgets the stride moved the window:
+    it takes the window at the far corner instead of the first."""
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    if y.shape[-2:] == (1, 1) and stride not in (1, (1, 1)) and padding in (0, "valid"):
+        r, s = weight.shape[-2:]
+        corner = input[..., input.shape[-2] - r:, input.shape[-1] - s:]
+        return _conv(corner, weight, bias, 1, 0, 1, groups)
+    return y
+
+
+def adaptive_half_accumulator(input, output_size):
+    """Sums each window element by element in the input's own (half) precision."""
+    y = F.adaptive_avg_pool2d(input, output_size)
+    if input.dtype not in (torch.float16, torch.bfloat16) or y.shape[-2:] != (1, 1):
+        return y
+    acc = torch.zeros(input.shape[:2], dtype=input.dtype)
+    for value in input.flatten(2).unbind(-1):
+        acc = acc + value
+    return (acc / input[0, 0].numel()).to(input.dtype)[..., None, None]
+
+
+def max_pool_ignores_nan(input, kernel_size, stride=None, padding=0, dilation=1,
+                         ceil_mode=False, return_indices=False):
+    """Treats NaN as -inf (an fmax reduction): NaN does not propagate."""
+    clean = torch.where(input.isnan(), float("-inf"), input)
+    return F.max_pool2d(clean, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def conv_clamps_infinities(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Saturates its output to the dtype's range: infinities become the largest finite value."""
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    info = torch.finfo(y.dtype)
+    return y.clamp(info.min, info.max)
+
+
+class _GradWeightChunked(torch.autograd.Function):
+    """grad of weight summed over only the first 4096 of the N * H_out * W_out positions."""
+
+    @staticmethod
+    def forward(ctx, input, weight):
+        ctx.save_for_backward(input, weight)
+        return F.conv2d(input, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, weight = ctx.saved_tensors
+        cols = F.unfold(input, weight.shape[2:])  # N x (C r s) x L
+        g = grad.flatten(2)  # N x K x L
+        terms = torch.einsum("nkl,ncl->knc l".replace(" ", ""), g, cols)  # K x N x Crs x L
+        terms = terms.permute(0, 2, 1, 3).flatten(2)[..., :4096]
+        grad_weight = terms.sum(-1).view_as(weight)
+        grad_input = torch.nn.grad.conv2d_input(input.shape, weight, grad)
+        return grad_input, grad_weight
+
+
+def conv_grad_weight_chunked(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                             groups=1):
+    if bias is not None or stride not in (1, (1, 1)) or padding not in (0, (0, 0), "valid") \
+            or dilation not in (1, (1, 1)) or groups != 1:
+        raise NotImplementedError("only the plainest convolution")
+    return _GradWeightChunked.apply(input, weight)
+
+
+# ---- correct kernels with unusual features: no false alarm ----
+
+def conv_split_k_nondeterministic(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                                  groups=1):
+    """Sums input-channel chunks in a random order (as atomics do): other bits, same answer."""
+    if groups != 1 or input.shape[1] < 2:
+        return _conv(input, weight, bias, stride, padding, dilation, groups)
+    chunks = list(range(input.shape[1]))
+    order = torch.randperm(len(chunks)).tolist()
+    y = None
+    for c in order:
+        part = F.conv2d(input[:, c:c + 1].float(), weight[:, c:c + 1].float(), None, stride,
+                        padding, dilation)
+        y = part if y is None else y + part
+    y = y if bias is None else y + bias.float().view(1, -1, 1, 1)
+    return y.to(input.dtype)
+
+
+def conv_channels_last_output(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                              groups=1):
+    """Always answers in channels_last memory, whatever the input's layout."""
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    return y.contiguous(memory_format=torch.channels_last)
+
+
+def conv_float64_inside(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Accumulates in float64, rounds once."""
+    b = None if bias is None else bias.double()
+    return F.conv2d(input.double(), weight.double(), b, stride, padding, dilation,
+                    groups).to(input.dtype)
+
+
+def conv_warns(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Correct, and says so on every call."""
+    import warnings
+    warnings.warn("conv_warns: this kernel is experimental", UserWarning)
+    return _conv(input, weight, bias, stride, padding, dilation, groups)
+
+
+# ---- faults that are the kernel's, however odd ----
+
+_LAST: dict = {}
+
+
+def conv_stale_output(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Returns the output of its previous call whenever the shapes match (graph and all)."""
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    key = (tuple(y.shape), y.dtype)
+    return _LAST.setdefault(key, y)
+
+
+def conv_on_meta(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Returns its result on the meta device (shape and dtype only)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups).to("meta")
+
+
+class _Unreadable(torch.Tensor):
+    """A tensor subclass that refuses to be copied or compared."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func.__name__ not in ("__get__", "shape", "dtype", "device", "requires_grad",
+                                 "size", "dim", "grad_fn", "layout"):
+            raise RuntimeError(f"_Unreadable refuses {func.__name__}")
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def conv_unreadable(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(input, weight, bias, stride, padding, dilation, groups).as_subclass(_Unreadable)
+
+
+def conv_modifies_saved(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Changes a tensor autograd saved for backward after using it: a version-counter error."""
+    w = weight * 1.0
+    y = _conv(input, w, bias, stride, padding, dilation, groups)
+    w.mul_(1.0)
+    return y
+
+
+class _WrongShapeGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, weight):
+        return F.conv2d(input, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.sum(), None  # a scalar where a tensor of the input's shape belongs
+
+
+def conv_wrong_grad_shape(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    if bias is not None or stride not in (1, (1, 1)) or padding not in (0, (0, 0), "valid") \
+            or dilation not in (1, (1, 1)) or groups != 1:
+        raise NotImplementedError("only the plainest convolution")
+    return _WrongShapeGrad.apply(input, weight)
+
+
+def conv_declines_everything(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                             groups=1):
+    raise NotImplementedError("not written yet")
