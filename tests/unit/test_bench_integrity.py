@@ -9,7 +9,6 @@ from harness.registry import Implementation, load
 from harness.suites import load as load_suite
 from harness.timing import QUICK
 from tests.unit import kernel_bugs
-from tests.unit.test_bench_report import tiny_suite  # noqa: F401 - a fixture
 
 OPTIONS = BenchOptions(budget=QUICK, threads=1)
 

@@ -18,25 +18,7 @@ from harness.report import write_report
 from harness.suites import load as load_suite
 from harness.timing import QUICK
 from tests.unit import broken
-
-TINY = "N,C,H,W,K,R,S,stride,pad,dilation,groups,count\n1,4,8,8,4,3,3,1,1,1,1,1\n1,8,6,6,8,1,1,1,0,1,1,1\n"
-HOSTILE = "<script>alert(1)</script>.conv2d"
-
-
-@pytest.fixture
-def tiny_suite(tmp_path):
-    path = tmp_path / "tiny.csv"
-    path.write_text(TINY)
-    return str(path)
-
-
-def _bench(tmp_path, impls, suite, passes=("forward",)):
-    run_dir = tmp_path / "run"
-    options = BenchOptions(passes=passes, budget=QUICK, threads=1)
-    with RecordWriter(run_dir / "records.jsonl") as writer:
-        run_bench(impls, load_suite(suite), options, writer.write)
-    return run_dir
-
+from tests.unit.conftest import HOSTILE, bench_run as _bench
 
 class _Refs(HTMLParser):
     def __init__(self):

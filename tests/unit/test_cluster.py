@@ -11,7 +11,6 @@ from harness.run import CheckOptions, check
 from harness.suites import load as load_suite
 from harness.timing import QUICK
 from tests.unit import faulty
-from tests.unit.test_bench_report import tiny_suite  # noqa: F401 - a fixture
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray

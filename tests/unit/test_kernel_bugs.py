@@ -7,7 +7,7 @@ import pytest
 from harness.run import CheckOptions
 from tests.unit import kernel_bugs as bugs
 from tests.unit import slow_kernels as slow
-from tests.unit.test_broken import PROPS, verdict
+from tests.unit.conftest import PROPS, verdict
 
 
 TINY_VALUES = replace(PROPS["values"], mix="tiny")

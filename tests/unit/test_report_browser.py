@@ -10,7 +10,7 @@ from harness.registry import Implementation, load
 from harness.report import write_report
 from harness.run import CheckOptions, check
 from tests.unit import broken
-from tests.unit.test_bench_report import HOSTILE, _bench, tiny_suite  # noqa: F401
+from tests.unit.conftest import HOSTILE, bench_run as _bench
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

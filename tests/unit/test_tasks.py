@@ -4,7 +4,6 @@ import pytest
 from harness.cli import main
 from harness.records import read_records
 from harness.tasks import ShardError, parse_shard, shard_of
-from tests.unit.test_bench_report import tiny_suite  # noqa: F401 - a fixture
 
 BENCH = ["bench", "--impl", "reference.conv2d", "--impl", "im2col.conv2d", "--quick",
          "--pass", "forward,both"]

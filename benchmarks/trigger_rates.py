@@ -1,0 +1,52 @@
+"""How often one `convharness check` reaches each region where kernels break, per op and property.
+
+For each op and property it draws the cases a check draws (shapes only: no kernel runs) RUNS
+times and prints, per region, the share of checks that reached it at least once. Every region
+of `sizes`, `gradients` (and `special_values`) should be at or above 99%.
+
+    python benchmarks/trigger_rates.py [--profile quick|ci|thorough] [--runs 50]
+"""
+import argparse
+from collections import Counter
+
+from harness.cases import DTYPES
+from harness.properties import PROPERTIES
+from harness.regions import regions
+from harness.registry import Implementation
+from harness.run import CheckOptions, _drive
+
+OPS = ("conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")
+PROPS = ("sizes", "gradients", "special_values")
+
+
+def reached(op: str, prop, profile: str) -> set:
+    """The regions one check of `prop` reaches."""
+    found: set = set()
+    impl = Implementation("shapes-only", op, lambda *a, **k: None)
+    _drive(lambda case: found.update(regions(case)), impl, prop, CheckOptions(profile=profile),
+           tuple(DTYPES), ("cpu",))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    worst = 1.0
+    for op in OPS:
+        for prop in (p for p in PROPERTIES if p.name in PROPS):
+            counts: Counter = Counter()
+            for _ in range(args.runs):
+                counts.update(reached(op, prop, args.profile))
+            shares = {region: n / args.runs for region, n in sorted(counts.items())}
+            if prop.name != "special_values":
+                worst = min([worst] + [v for k, v in shares.items() if k != "special_values"])
+            print(f"{op:<20} {prop.name:<15} " + "  ".join(f"{k} {v:.0%}"
+                                                           for k, v in shares.items()))
+    print(f"\nlowest share of checks reaching a region of sizes/gradients: {worst:.0%} "
+          f"({args.runs} checks per op and property, profile {args.profile})")
+
+
+if __name__ == "__main__":
+    main()

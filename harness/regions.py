@@ -1,0 +1,59 @@
+"""Which regions where kernels break a drawn case reaches, told from the case alone."""
+from __future__ import annotations
+
+from harness.cases import Case
+from harness.ops import conv_padding, pair, pool_geometry
+from harness.strategies import GRID
+
+TILE = 8  # past the first row or column tile of any kernel tiling by 8 or more
+
+
+def _geometry(case: Case) -> tuple:
+    """(kernel extent, stride, (pad before, pad after)) per spatial dimension."""
+    kw = case.kwargs
+    if case.op == "conv2d":
+        t, b, left, right = conv_padding(kw, case.weight_shape)
+        d = pair(kw.get("dilation", 1))
+        extent = [d[i] * (case.weight_shape[2 + i] - 1) + 1 for i in range(2)]
+        return extent, pair(kw.get("stride", 1)), [(t, b), (left, right)]
+    if case.op == "adaptive_avg_pool2d":
+        return [1, 1], (1, 1), [(0, 0), (0, 0)]
+    g = pool_geometry(kw)
+    extent = [g["dilation"][i] * (g["kernel"][i] - 1) + 1 for i in range(2)]
+    return extent, g["stride"], [(p, p) for p in g["padding"]]
+
+
+def regions(case: Case) -> set[str]:
+    """The regions this case is in (a case may be in several)."""
+    n, c, h, w = case.input_shape
+    out = case.output_shape()
+    extent, stride, pads = _geometry(case)
+    found = {"rows"} if out[2] > TILE else set()
+    found |= {"cols"} if out[3] > TILE else set()
+    if max(n * c, out[0] * out[1]) > GRID:
+        found.add("launch_planes")
+    if max(out[2], out[3], h, w) > GRID:
+        found.add("launch_rows_or_cols")
+    if any(o == 1 and s > 1 for o, s in zip(out[2:], stride)):
+        found.add("out1_strided")
+    if any(s > e for s, e in zip(stride, extent)):
+        found.add("gaps")
+    if any(e >= size + sum(p) for e, size, p in zip(extent, (h, w), pads)):
+        found.add("full_window")
+    if any(sum(p) for p in pads):
+        found.add("pad_windows")
+    if case.kwargs.get("ceil_mode") and any(
+            (o - 1) * s + e > size + sum(p) for o, s, e, size, p in
+            zip(out[2:], stride, extent, (h, w), pads)):
+        found.add("ceil_overhang")
+    if case.op == "conv2d":
+        groups = case.kwargs.get("groups", 1)
+        if groups > 1 and case.weight_shape[1] == 1 and case.weight_shape[0] > groups:
+            found.add("multiplier")
+        if out[0] * out[2] * out[3] >= 2048:
+            found.add("long_grad_weight")
+    elif case.dtype in ("float16", "bfloat16") and case.reduction_length() >= 2048:
+        found.add("long_half_pool")
+    if case.dist == "special":
+        found.add("special_values")
+    return found

@@ -1,0 +1,38 @@
+"""Helpers the unit tests share: a verdict on one property of a function, a tiny suite, a bench."""
+import pytest
+
+from harness.bench import BenchOptions, run_bench
+from harness.properties import PROPERTIES, Property
+from harness.records import RecordWriter
+from harness.registry import Implementation
+from harness.run import CheckOptions, check_property
+from harness.suites import load as load_suite
+from harness.timing import QUICK
+
+OPTIONS = CheckOptions(profile="ci")
+PROPS = {p.name: p for p in PROPERTIES}
+HOSTILE = "<script>alert(1)</script>.conv2d"  # an implementation name a report must escape
+TINY = "N,C,H,W,K,R,S,stride,pad,dilation,groups,count\n1,4,8,8,4,3,3,1,1,1,1,1\n1,8,6,6,8,1,1,1,0,1,1,1\n"
+
+
+def verdict(fn, op, prop, options=OPTIONS, **declared):
+    """The record of property `prop` (a name or a Property) of `fn` as an implementation of op."""
+    impl = Implementation(f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}", op, fn,
+                          **declared)
+    return check_property(impl, prop if isinstance(prop, Property) else PROPS[prop], options)
+
+
+@pytest.fixture
+def tiny_suite(tmp_path):
+    path = tmp_path / "tiny.csv"
+    path.write_text(TINY)
+    return str(path)
+
+
+def bench_run(tmp_path, impls, suite, passes=("forward",)):
+    """A quick bench of `impls` over `suite` into tmp_path/run; the run directory."""
+    run_dir = tmp_path / "run"
+    options = BenchOptions(passes=passes, budget=QUICK, threads=1)
+    with RecordWriter(run_dir / "records.jsonl") as writer:
+        run_bench(impls, load_suite(suite), options, writer.write)
+    return run_dir
