@@ -130,6 +130,17 @@ def failures_html(records) -> str:
     return "<h3>Failures</h3>" + "".join(blocks) if blocks else ""
 
 
+def notes_html(records) -> str:
+    """What implementations said while checked (warnings, torch's notices), per property."""
+    rows = [f"<tr><th>{esc(r.impl)}</th><td>{esc(r.prop)}</td><td>"
+            + "<br>".join(esc(note) for note in r.notes) + "</td></tr>"
+            for r in records if r.kind == "check" and r.notes]
+    if not rows:
+        return ""
+    return ("<h3>Warnings the implementations raised</h3><table><tr><th>impl</th>"
+            "<th>property</th><th>messages (xN: how often)</th></tr>" + "".join(rows) + "</table>")
+
+
 def _heat(speedup: float) -> str:
     """Green for faster than the reference, red for slower, stronger the further from 1x."""
     strength = min(abs(math.log2(speedup)) / 3, 1.0)

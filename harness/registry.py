@@ -37,6 +37,18 @@ class KnownFailure:
         return (not self.props or prop in self.props) and bool(self.applies(case))
 
 
+def special_inputs(case) -> bool:
+    """The case's input holds NaN, infinities and other special values."""
+    return case.dist == "special"
+
+
+# Transform algorithms (FFT, Winograd) mix every input of a tile into every output of it.
+SPREADS_SPECIAL_VALUES = KnownFailure(
+    "a transform algorithm mixes every input of a tile into every output of it: one NaN or "
+    "infinity spreads to outputs whose windows do not hold it", special_inputs,
+    ("special_values",))
+
+
 @dataclass(frozen=True)
 class Implementation:
     """A function under test and what it declares about itself."""

@@ -90,7 +90,8 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     body = ["<h1>convharness report</h1>", f"<p class='meta'>{meta}</p>",
             page.headline(checks, frame)]
     if not checks.empty:
-        body += ["<h2>Conformance</h2>", page.matrix_html(checks), page.failures_html(records)]
+        body += ["<h2>Conformance</h2>", page.matrix_html(checks), page.failures_html(records),
+                 page.notes_html(records)]
     for (op, device, dtype, pass_), rows in groups(frame):
         body += [f"<h2>{esc(f'{op} {pass_}, {device}, {dtype}')}</h2>",
                  "<p>median time per call (speedup against reference: green faster, red "

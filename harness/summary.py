@@ -66,4 +66,9 @@ def format_check(records: list[Record]) -> str:
     failures = failure_lines(records)
     if failures:
         text += "\n\nFailures (minimal cases after shrinking):\n" + "\n".join(failures)
+    said = [f"{r.impl} / {r.prop}: {r.notes[0]}" + (f" (and {len(r.notes) - 1} more)"
+                                                  if len(r.notes) > 1 else "")
+            for r in records if r.kind == "check" and r.notes]
+    if said:
+        text += "\n\nWarnings the implementations raised (in the report):\n" + "\n".join(said)
     return text

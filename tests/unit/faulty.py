@@ -84,3 +84,27 @@ def exits_on_invalid(input, output_size):
     if any(s is not None and s <= 0 for s in sizes):
         raise SystemExit(2)
     return F.adaptive_avg_pool2d(input, output_size)
+
+
+class SlowHarnessTask:
+    """A task whose calls of the implementation are quick (or, with `hang`, never return) while
+    the harness's own work between them is slow: only the calls may count against --timeout."""
+
+    def __init__(self, harness_s: float, call_s: float = 0.0):
+        self.harness_s, self.call_s = harness_s, call_s
+        self.key = f"slow-harness-{harness_s}-{call_s}"
+
+    def execute(self, on_case):
+        from harness.check import calling
+        from harness.records import Record
+        with calling("a quick call"):
+            pass
+        time.sleep(self.harness_s)  # the oracle, shrinking: the harness's time
+        with calling("the second call"):
+            time.sleep(self.call_s)
+        yield Record(kind="check", impl="slow", op="conv2d", prop="shape", status="pass")
+
+    def fault(self, status, message, case):
+        from harness.records import Record
+        return Record(kind="check", impl="slow", op="conv2d", prop="shape", status=status,
+                      message=message)

@@ -29,12 +29,20 @@ def test_a_memoised_result_is_wrong_after_timing(tiny_suite):  # noqa: F811
     assert (frame[frame["impl"] == "reference.conv2d"]["status"] == "ok").all()
 
 
-def test_pytorch_itself_is_never_suspect(tiny_suite):  # noqa: F811
-    records = _records([load("reference.conv2d"), load("reference.max_pool2d")], tiny_suite)
-    frame = bench_frame(records)
-    assert (frame["status"] == "ok").all(), frame[["impl", "status", "gflops"]]
-    roof = peaks(records)["cpu"]
+def test_the_machine_peak_is_measured(tiny_suite):  # noqa: F811
+    roof = peaks(_records([load("reference.conv2d")], tiny_suite))["cpu"]
     assert roof["gflops"] > 0 and roof["gbs"] > 0
+
+
+def test_pytorch_own_best_floors_a_peak_measured_low():
+    """A busy machine measures a low peak: PyTorch's own best in the run then sets the bar, so
+    neither PyTorch nor a kernel near it is suspect, while one far past it still is."""
+    rows = pd.DataFrame({"impl": ["reference.conv2d", "near.conv2d", "cheat.conv2d"],
+                         "op": ["conv2d"] * 3, "device": ["cpu"] * 3, "status": ["ok"] * 3,
+                         "gflops": [100.0, 120.0, 1000.0], "gbs": [1.0, 1.0, 1.0],
+                         "flop_saving": [False] * 3, "message": [""] * 3})
+    marked = mark_suspect(rows, {"cpu": {"gflops": 10.0, "gbs": 100.0}})
+    assert list(marked["status"]) == ["ok", "ok", "suspect"]
 
 
 def test_throughput_past_the_peak_is_suspect(tiny_suite):  # noqa: F811
@@ -63,6 +71,5 @@ def test_trace_ops_names_the_operators_called(tiny_suite):  # noqa: F811
                                  options))
     ops = dict(zip(frame["impl"], frame["aten_ops"]))
     assert "convolution" in ops["reference.conv2d"]
-    assert "convolution" not in ops["im2col.conv2d"] and "im2col" in ops["im2col.conv2d"] or \
-        "mm" in ops["im2col.conv2d"]
-    assert isinstance(frame, pd.DataFrame)
+    assert "convolution" not in ops["im2col.conv2d"]
+    assert "im2col" in ops["im2col.conv2d"] or "mm" in ops["im2col.conv2d"]

@@ -77,9 +77,9 @@ def test_builtins_raise_no_false_alarm_on_random_draws(impl):
         pytest.skip(f"{impl.name} runs on {impl.devices} only")  # the one allowed skip
     options = CheckOptions(profile="quick", devices=("cpu",) if "cpu" in impl.devices
                            else ("cuda",))
-    for name in ("values", "sizes", "gradients", "layouts", "bounds"):
+    for name in ("values", "sizes", "special_values", "gradients", "layouts", "bounds"):
         record = check_property(impl, PROPS[name], options)
-        assert record.status == "pass", record
+        assert record.status in ("pass", "xfail"), record  # xfail: declared, with its reason
 
 
 def test_noise_within_tolerance_is_nondeterministic_not_a_failure():
