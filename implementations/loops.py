@@ -20,13 +20,15 @@ def corr2d(X, K):
 MAX_POSITIONS = 2**14  # output positions per plane this loop visits one by one in Python
 
 
-def _grid(out, window_value):
-    """Stack window_value(i, j) (each N x C) into an N x C x Ho x Wo tensor."""
+def _within_budget(out) -> None:
     if out[0] * out[1] > MAX_POSITIONS:
         raise NotImplementedError(f"the textbook loop visits output positions one at a time: "
                                   f"{out[0]}x{out[1]} is more than {MAX_POSITIONS}")
-    if window_value is None:
-        return None
+
+
+def _grid(out, window_value):
+    """Stack window_value(i, j) (each N x C) into an N x C x Ho x Wo tensor."""
+    _within_budget(out)
     return torch.stack([torch.stack([window_value(i, j) for j in range(out[1])], dim=-1)
                         for i in range(out[0])], dim=-2)
 
@@ -61,7 +63,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     (ph, pw), kw = g.padding, g.kernel[1]
     x = F.pad(input, (pw, g.right_pad(w, 1), ph, g.right_pad(h, 0)), value=float("-inf"))
     (sh, sw), (dh, dw) = g.stride, g.dilation
-    _grid(g.out, None)  # declines as the other loops do past MAX_POSITIONS
+    _within_budget(g.out)
     values, indices = [], []
     for i in range(g.out[0]):
         for j in range(g.out[1]):

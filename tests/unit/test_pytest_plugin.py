@@ -12,6 +12,9 @@ KERNELS = textwrap.dedent("""
 
     def bad(input, output_size):
         return torch.zeros_like(F.adaptive_avg_pool2d(input, output_size))
+
+    def declines(input, output_size):
+        raise NotImplementedError("not written yet")
     """)
 
 
@@ -46,3 +49,34 @@ def test_bad_impl_is_a_usage_error(kernels):
         "--convharness-op", "conv2d", "-p", "no:cacheprovider")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*has no attribute 'missing'*"])
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_an_implementation_that_declines_everything_fails_the_session(kernels, workers):
+    """Every test skips (unsupported), yet nothing was checked: the session exits 1."""
+    result = kernels.runpytest_subprocess(
+        "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:declines",
+        "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider", *workers)
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["*mykernels:declines: UNCHECKED: nothing was checked*"])
+
+
+def test_a_declared_failure_is_an_xfail(pytester):
+    pytester.makepyfile(mykernels=textwrap.dedent("""
+        import torch.nn.functional as F
+        from harness.registry import KnownFailure, implements
+
+        def always(case):
+            return True
+
+        @implements(F.adaptive_avg_pool2d, name="mine.zeros",
+                    known_failures=(KnownFailure("returns zeros on purpose", always, ("values",)),))
+        def zeros(input, output_size):
+            return 0 * F.adaptive_avg_pool2d(input, output_size)
+        """))
+    pytester.syspathinsert()
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:zeros",
+        "-p", "no:cacheprovider", "-k", "values and not special", "-rx")
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["*returns zeros on purpose*"])

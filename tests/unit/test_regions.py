@@ -106,8 +106,8 @@ def test_declining_everything_is_unchecked_and_exits_1(tmp_path, monkeypatch):
 
 
 def test_pytorch_own_bug_is_reported_as_an_expected_failure_with_its_case():
-    """PyTorch 2.13's CPU conv in bfloat16, depthwise with a multiplier, strided along W with
-    one output column: reference.conv2d fails against the float64 oracle, shown as XFAIL."""
+    """PyTorch 2.13's CPU conv in bfloat16 (here depthwise with a multiplier), strided along W
+    with one output column: reference.conv2d fails against the float64 oracle, shown as XFAIL."""
     prop = replace(PROPS["sizes"], mix="multiplier", examples=10, layouts=("channels_last",))
     record = verdict(load("reference.conv2d").fn, "conv2d", prop,
                      CheckOptions(profile="ci", dtypes=("bfloat16",)),
@@ -115,4 +115,4 @@ def test_pytorch_own_bug_is_reported_as_an_expected_failure_with_its_case():
     assert record.status == "xfail", record
     assert "PyTorch 2.13" in record.message and record.case["dtype"] == "bfloat16"
     case = Case.from_dict(record.case)
-    assert case.output_shape()[3] == 1 and case.weight_shape[0] > case.kwargs["groups"]
+    assert case.output_shape()[3] == 1 and case.weight_shape[0] > case.kwargs["groups"] > 1
