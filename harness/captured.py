@@ -29,33 +29,51 @@ class Notes:
 NOTES = Notes()
 
 
-class _Keep(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
+class _Divert(logging.Filter):
+    """On torch's log handlers: while an implementation runs, its notices go to NOTES (warnings
+    and above) and none reach the console."""
+
+    active = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.active:
+            return True
         if record.levelno >= logging.WARNING:
             NOTES.add(f"{record.name}: {record.getMessage()}")
+        return False
 
 
-def _torch_loggers() -> list[logging.Logger]:
-    names = [n for n in logging.Logger.manager.loggerDict if n == "torch" or
-             n.startswith("torch.")]
-    found = [logging.getLogger(n) for n in names]
-    return [log for log in found if log.handlers]
+_DIVERT = _Divert()
+_SEEN_LOGGERS = [-1]  # how many loggers existed at the last scan
+
+
+def _install() -> None:
+    """Put the filter on every handler of torch's loggers (again when new loggers appeared):
+    a scan per new logger, not per call."""
+    loggers = logging.Logger.manager.loggerDict
+    if len(loggers) == _SEEN_LOGGERS[0]:
+        return
+    _SEEN_LOGGERS[0] = len(loggers)
+    for name in list(loggers):
+        log = loggers[name]
+        if (name == "torch" or name.startswith("torch.")) and isinstance(log, logging.Logger):
+            for handler in log.handlers:
+                if _DIVERT not in handler.filters:
+                    handler.addFilter(_DIVERT)
 
 
 @contextlib.contextmanager
 def captured():
     """Warnings and torch's warning-level log records raised inside go to NOTES, not to the
-    console (where they would land between progress lines)."""
-    keep = _Keep()
-    swapped = [(log, log.handlers) for log in _torch_loggers()]
-    for log, _ in swapped:
-        log.handlers = [keep]
+    console (where they would land between progress lines). A few microseconds a call."""
+    _install()
+    _Divert.active = True
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
     finally:
-        for log, handlers in swapped:
-            log.handlers = handlers
+        _Divert.active = False
+        _install()  # loggers the call itself created (a first torch.compile) are diverted next time
         for w in caught:
             NOTES.add(f"{w.category.__name__}: {w.message}")

@@ -80,12 +80,29 @@ def _cuda_healthy() -> bool:
         return False
 
 
-def _serve(conn) -> None:
+def _heartbeat(conn, beat):
+    """The worker's side of the per-call clock: beat[0] is when the running call started (0
+    between calls), beat[1] when the last one ended; a call's name crosses the pipe only when
+    it changes, so a timing loop of one call pays two stores a call, not a message."""
+    last = [None]
+
+    def on_call(what: str | None) -> None:
+        if what is None:
+            beat[1], beat[0] = time.monotonic(), 0.0
+            return
+        if what != last[0]:
+            conn.send(("call", what))
+            last[0] = what
+        beat[0] = time.monotonic()
+    return on_call
+
+
+def _serve(conn, beat) -> None:
     """The worker's loop: run each task, streaming its progress and records back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from harness import check
     check.CATCH_INTERRUPTS = True
-    check.on_call(lambda what: conn.send(("call", what) if what else ("returned", None)))
+    check.on_call(_heartbeat(conn, beat))
     conn.send(("ready", None))
     while True:
         try:
@@ -111,23 +128,30 @@ class Worker:
         self.memory_limit = memory_limit or default_memory_limit()
         self._proc = None
         self._conn = None
+        self._beat = None
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self._beat = ctx.Array("d", 2, lock=False)  # (call started, last call ended)
+        self._proc = ctx.Process(target=_serve, args=(child, self._beat), daemon=True)
         self._proc.start()
         child.close()
 
     def _next(self, limit: float):
-        """The worker's next message, or ("timeout"|"oom"|"died", detail)."""
-        deadline = time.monotonic() + limit
+        """The worker's next message, or ("timeout"|"stalled"|"oom"|"died", detail): timeout,
+        a call of the implementation ran past the per-call limit; stalled, nothing happened
+        for `limit` seconds outside any call."""
+        since = time.monotonic()
         while not self._conn.poll(POLL_S):
             used = resident(self._proc.pid)
             if used > self.memory_limit:
                 return "oom", used
-            if time.monotonic() > deadline:
+            now, (started, ended) = time.monotonic(), self._beat
+            if started and now - started > self.timeout:
                 return "timeout", None
+            if not started and now - max(since, ended) > limit:
+                return "stalled", limit
         try:
             return self._conn.recv()
         except (EOFError, OSError):
@@ -143,16 +167,14 @@ class Worker:
                 return
         self._conn.send(task)
         last_case, last_call, limit = None, "loading the implementation", STARTUP_S
-        harness_work = False  # between calls: the harness's time, not the kernel's
         while True:
             kind, payload = self._next(limit)
-            if kind in ("timeout", "oom", "died"):
-                if kind == "timeout" and harness_work:
-                    kind, payload = "harness_timeout", limit
+            if kind == "stalled":  # importing the implementation is its own; the rest is ours
+                kind = "timeout" if limit == STARTUP_S else "harness_timeout"
+            if kind in ("timeout", "harness_timeout", "oom", "died"):
                 yield from self._fault(task, kind, last_case, last_call, payload)
                 return
-            harness_work = kind != "call"
-            limit = HARNESS_S if harness_work else self.timeout
+            limit = HARNESS_S
             if kind == "case":
                 last_case = payload
             elif kind == "call":

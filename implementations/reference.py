@@ -17,13 +17,15 @@ def bf16_special_inputs(case) -> bool:
 
 
 # Found by this harness against the float64 oracle, torch 2.13 CPU (oneDNN kernels).
+TORCH_BF16_NONFINITE = KnownFailure(
+    "PyTorch 2.13's CPU kernels in bfloat16 give NaN where the sum is an infinity, and in "
+    "outputs whose windows hold no NaN or infinity", bf16_special_inputs)
 TORCH_CPU_CONV_BUGS = (
     KnownFailure("PyTorch 2.13's CPU conv2d in bfloat16 is wrong with stride_w > 1 and one output "
                  "column (seen from 5 output rows on, in every layout; depthwise convolutions "
                  "with a channel multiplier too, most often in channels_last)",
                  bf16_strided_single_column),
-    KnownFailure("PyTorch 2.13's CPU conv2d in bfloat16 gives NaN where the sum is an infinity, "
-                 "and in outputs whose windows hold no NaN or infinity", bf16_special_inputs),
+    TORCH_BF16_NONFINITE,
 )
 
 
