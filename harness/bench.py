@@ -9,7 +9,7 @@ import torch
 from harness.cases import Case
 from harness.check import (PropertyFailed, Unsupported, assert_values, call, expected_values,
                            forward_values, output_of, require_support, reseeded, write_values)
-from harness.records import Record
+from harness.records import Record, peak_rates
 from harness.registry import Implementation
 from harness.suites import SuiteCase
 from harness.timing import (LEAK_BYTES, Budget, measure, peak_copy, peak_matmul, pinned_flags,
@@ -27,22 +27,89 @@ class BenchOptions:
     threads: int = field(default_factory=torch.get_num_threads)
     budget: Budget = Budget()
     trace_ops: bool = False  # record which torch operators each implementation calls
+    cache: str = "hot"  # "cold": caches flushed before every timed call
+    peaks: dict = field(default_factory=dict)  # {device: {"gflops", "gbs"}}: the suspect bar
 
 
-def _timed_call(impl: Implementation, case: Case, pass_: str, tensors: tuple
-                ) -> Callable[[], object]:
-    """The function to time: a forward call, a backward from a kept graph, or both."""
-    if pass_ == "forward":
-        return lambda: call(impl, case, tensors)
-    leaves = tuple(None if t is None else t.requires_grad_() for t in tensors)
-    used = [t for t in leaves if t is not None]
-    out = output_of(call(impl, case, leaves), case)
-    if not out.requires_grad:
-        raise Unsupported("not differentiable: no backward to time")
-    grad = torch.randn_like(out)
-    if pass_ == "backward":
-        return lambda: torch.autograd.grad(out, used, grad, retain_graph=True)
-    return lambda: torch.autograd.grad(call(impl, case, leaves), used, grad)
+ROTATION = 2  # input sets the timed calls take turns with
+
+
+class Timed:
+    """The function to time and what it must answer for. Its calls take turns over ROTATION
+    input sets with different values, prepared (and their oracles computed) before timing;
+    each call also moves its inputs' version counters on, so a result cached by address,
+    storage or version cannot be served. `verify` checks the latest output of each set
+    against its oracle, outside the timed region: after every timed block on the CPU, after
+    the synchronize on CUDA."""
+
+    def __init__(self, impl: Implementation, case: Case, pass_: str):
+        self.impl, self.pass_ = impl, pass_
+        self.cases = [reseeded(case, step) if step else case for step in range(ROTATION)]
+        self.sets = [c.tensors() for c in self.cases]
+        self.references = [_reference(c) for c in self.cases] if pass_ != "backward" else []
+        self.outs: list = [None] * ROTATION
+        self.turn, self.blocks = 0, 0
+        self._call = self._prepare(case, pass_)
+
+    def _prepare(self, case: Case, pass_: str) -> Callable[[int], object]:
+        if pass_ == "forward":
+            return lambda i: call(self.impl, self.cases[i], self.sets[i])
+        self.sets = [tuple(None if t is None else t.requires_grad_() for t in s)
+                     for s in self.sets]
+        used = [[t for t in s if t is not None] for s in self.sets]
+        out = output_of(call(self.impl, case, self.sets[0]), case)
+        if not out.requires_grad:
+            raise Unsupported("not differentiable: no backward to time")
+        grad = torch.randn_like(out)
+        if pass_ == "backward":  # from one kept graph: nothing new to verify until recheck
+            def backward(i):
+                torch.autograd.grad(out, used[0], grad, retain_graph=True)
+            return backward
+
+        def both(i):
+            result = call(self.impl, self.cases[i], self.sets[i])
+            torch.autograd.grad(result, used[i], grad)
+            return result
+        return both
+
+    def __call__(self) -> None:
+        i = self.turn = (self.turn + 1) % ROTATION
+        if self.pass_ != "backward":
+            for t in self.sets[i]:
+                if t is not None:
+                    torch.autograd.graph.increment_version(t)
+        self.outs[i] = self._call(i)
+
+    def verify(self, *_) -> None:
+        """The latest output of each input set, against that set's oracle."""
+        self.blocks += 1
+        if self.cases[0].device == "cuda":
+            _no_late_streams()
+        for i, out in enumerate(self.outs):
+            if out is None:
+                continue
+            try:
+                assert_values(output_of(out, self.cases[i]).detach(), self.cases[i],
+                              self.references[i])
+            except PropertyFailed as exc:
+                raise PropertyFailed(f"an output of timed block {self.blocks} (input set {i + 1} "
+                                     f"of {ROTATION}) is wrong: {exc}") from None
+
+
+LATE_S = 1e-3  # device work still running this long after the timed stream finished: a cheat
+
+
+def _no_late_streams() -> None:
+    """The timed stream is done; the whole device must be done too: work left on a side stream
+    was never inside the CUDA events, so its time was not counted."""
+    import time
+    torch.cuda.current_stream().synchronize()
+    start = time.perf_counter()
+    torch.cuda.synchronize()
+    late = time.perf_counter() - start
+    if late > LATE_S:
+        raise PropertyFailed(f"work was still running on another stream {late * 1e3:.1f} ms "
+                             f"after the timed stream finished: its time was not counted")
 
 
 def recheck(impl: Implementation, case: Case, tensors: tuple) -> None:
@@ -78,12 +145,16 @@ def traced_ops(impl: Implementation, case: Case) -> dict:
     return seen
 
 
-def _record(impl, sc: SuiteCase, case: Case, pass_: str, status: str, *, message="", times=(),
-            figures=None) -> Record:
-    work = {"label": sc.label, "count": sc.count,
-            "flops": case.spec.flops(case.shapes, case.kwargs) * PASS_FLOPS[pass_],
+def _work(case: Case, pass_: str) -> dict:
+    """FLOPs and compulsory bytes of one timed call of `pass_`."""
+    return {"flops": case.spec.flops(case.shapes, case.kwargs) * PASS_FLOPS[pass_],
             "bytes": case.spec.bytes_moved(case.shapes, case.kwargs,
                                            torch.finfo(case.torch_dtype).bits // 8)}
+
+
+def _record(impl, sc: SuiteCase, case: Case, pass_: str, status: str, *, message="", times=(),
+            figures=None) -> Record:
+    work = {"label": sc.label, "count": sc.count, **_work(case, pass_)}
     return Record(kind="bench", impl=impl.name, op=case.op, prop=pass_, status=status,
                   message=message[:1000], case={"label": sc.label, **case.to_dict()},
                   device=case.device, dtype=case.dtype, figures={**work, **(figures or {})},
@@ -96,7 +167,7 @@ _ORACLE: dict = {}  # the last cases' oracle values: every implementation of a c
 def _reference(case: Case) -> tuple:
     key = case.with_(device="cpu").to_json()
     if key not in _ORACLE:
-        while len(_ORACLE) >= 2:  # the case before timing and the one after it
+        while len(_ORACLE) >= ROTATION + 1:  # the case, its rotation, and the last case's
             _ORACLE.pop(next(iter(_ORACLE)))
         _ORACLE[key] = expected_values(case, case.with_(device="cpu").tensors())
     return _ORACLE[key]
@@ -140,13 +211,14 @@ def bench_case(impl: Implementation, sc: SuiteCase, device: str,
 def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Record:
     try:
         with pinned_flags() as flags:
-            tensors = case.tensors()
-            fn = _timed_call(impl, case, pass_, tensors)
+            timed = Timed(impl, case, pass_)
             before = resident_bytes(case.device)
-            times, peak = measure(fn, case.device, threads=options.threads,
-                                  budget=options.budget)
+            times, peak = measure(timed, case.device, threads=options.threads,
+                                  budget=options.budget, cache=options.cache,
+                                  on_block=timed.verify)
             growth = resident_bytes(case.device) - before
-            recheck(impl, case, tensors)
+            recheck(impl, case, timed.sets[0])
+            status, why, roof = judge(impl, case, pass_, times, options)
     except Unsupported as exc:
         return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
     except PropertyFailed as exc:
@@ -155,12 +227,54 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
         return _record(impl, sc, case, pass_, "error", message=f"{type(exc).__name__}: {exc}")
     leak = growth > LEAK_BYTES
     extra = {"aten_ops": ops} if ops is not None else {}
-    return _record(impl, sc, case, pass_, "ok", times=times, message=f"memory grew by "
-                   f"{growth / 2**20:.0f} MiB while timing: possible leak" if leak else "",
+    message = why or (f"memory grew by {growth / 2**20:.0f} MiB while timing: possible leak"
+                      if leak else "")
+    return _record(impl, sc, case, pass_, status, times=times, message=message,
                    figures={"threads": options.threads, "peak_bytes": peak, **flags,
-                            "mem_growth_bytes": growth, "leak": leak,
+                            "mem_growth_bytes": growth, "leak": leak, "cache": options.cache,
                             "flop_saving": impl.flop_saving, "accuracy": accuracy or {},
-                            **extra})
+                            "judged_against": roof, "verified_blocks": timed.blocks, **extra})
+
+
+SUSPECT = 1.5  # throughput above this many times the machine's (or PyTorch's) best: not believed
+
+
+def _rates(case: Case, pass_: str, seconds: float) -> dict:
+    work = _work(case, pass_)
+    return {"gflops": work["flops"] / seconds / 1e9, "gbs": work["bytes"] / seconds / 1e9}
+
+
+def _over(rates: dict, roof: dict, flop_saving: bool) -> bool:
+    """Past SUSPECT x the roof in GB/s, or in GFLOP/s for an algorithm that does every multiply."""
+    keys = ("gbs",) if flop_saving else ("gflops", "gbs")
+    return any(roof.get(k) and rates[k] > SUSPECT * roof[k] for k in keys)
+
+
+def judge(impl: Implementation, case: Case, pass_: str, times, options) -> tuple[str, str, dict]:
+    """('ok' or 'suspect', why, the roof it was judged against), decided here, once. The roof is
+    the machine's measured peak; a busy machine measures a low one, so where a kernel passes it,
+    PyTorch's own kernel is timed on the same case now and its rate floors the roof."""
+    import statistics
+    rates = _rates(case, pass_, statistics.median(times))
+    roof = dict(options.peaks.get(case.device, {}), source="measured peak")
+    if not _over(rates, roof, impl.flop_saving) or impl.name == f"reference.{case.op}":
+        return "ok", "", roof
+    own = _reference_rates(case, pass_, options)
+    roof = {k: max(roof.get(k, 0.0), own[k]) for k in rates}
+    roof["source"] = f"the measured peak, floored by reference.{case.op} on this case"
+    if _over(rates, roof, impl.flop_saving):
+        return "suspect", (f"{rates['gflops']:.3g} GFLOP/s, {rates['gbs']:.3g} GB/s: above "
+                           f"{SUSPECT:g}x {roof['source']} ({roof['gflops']:.3g} GFLOP/s, "
+                           f"{roof['gbs']:.3g} GB/s): not believed"), roof
+    return "ok", "", roof
+
+
+def _reference_rates(case: Case, pass_: str, options) -> dict:
+    from harness.registry import load
+    timed = Timed(load(f"reference.{case.op}"), case, pass_)
+    times, _ = measure(timed, case.device, threads=options.threads, budget=options.budget)
+    import statistics
+    return _rates(case, pass_, statistics.median(times))
 
 
 def _peak(device: str, name: str, **measured) -> Record:
@@ -192,6 +306,7 @@ def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOpt
     from harness.timing import QUICK
     options = BenchOptions(devices=v["device"], dtype=v["dtype"], passes=v["passes"],
                            budget=QUICK if v["quick"] else Budget(), trace_ops=v["trace_ops"],
+                           cache=v.get("cache") or "hot",
                            **({} if v["threads"] is None else {"threads": v["threads"]}))
     if v["forward_only"] and set(options.passes) - {"forward"}:
         raise UsageError(f"--forward-only conflicts with --pass={','.join(options.passes)!r}: "
@@ -244,6 +359,10 @@ def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: Benc
     tasks = [BenchTask(impl, sc, device, p, options) for device in options.devices
              for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
     executor = executor or Local(workers)
-    for record in executor.peaks(options.devices, options.threads, options.dtype, done):
+    measured = list(executor.peaks(options.devices, options.threads, options.dtype, done))
+    for record in measured:
         sink(record)
+    if set(options.devices) - set(peak_rates(measured)):  # a resumed run: measure them again
+        measured += executor.peaks(options.devices, options.threads, options.dtype, frozenset())
+    options = replace(options, peaks=peak_rates(measured))
     run_tasks(tasks, executor, sink, done=done, shard=shard, progress=progress)

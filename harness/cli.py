@@ -162,7 +162,7 @@ def compare(base, new, *, factor=1.1, out=print) -> int:
     if factor < 1:
         raise opt.UsageError(f"--factor={factor}, but should be >= 1")
     table = compare_runs(base, new)
-    if table.empty:
+    if table["ratio"].isna().all():
         raise NoRecords(f"runs {str(base)!r} and {str(new)!r} share no successful measurement")
     out(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     path = Path(new) / f"compare-{Path(base).name}.csv"
@@ -185,8 +185,12 @@ def run_all(*, device=None, out_root="reports", out=print) -> int:
 
 
 def _bench_verb(**kwargs) -> int:
-    report(bench(**kwargs))
-    return 0
+    """0 when every measurement is believed (or skipped, unsupported), 1 when one is wrong,
+    suspect or failed: the statuses the records hold."""
+    from harness.statuses import exit_code
+    run_dir = bench(**kwargs)
+    report(run_dir)
+    return exit_code(r.status for r in read_records(run_dir) if r.kind == "bench")
 
 
 def _report_verb(run_dir) -> int:

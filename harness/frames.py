@@ -1,14 +1,11 @@
 """Records -> tidy pandas frames: one row per implementation x case x pass x device x dtype."""
 from __future__ import annotations
 
-import statistics
-
 import pandas as pd
 
-from harness.records import Record
+from harness.records import Record, peak_rates as peaks  # noqa: F401 (the report's roofline)
 
 NOISY = 0.10  # IQR / median above this is flagged
-SUSPECT = 1.5  # throughput above this many times the measured peak is not believed
 COLUMNS = ["impl", "op", "case", "pass", "device", "device_name", "host", "dtype", "status", "median_s", "iqr_s",
            "min_s", "samples", "noisy", "flops", "bytes", "gflops", "gbs", "speedup",
            "peak_bytes", "count", "message", "aten_ops", "err_tol", "err_eps"]
@@ -45,46 +42,8 @@ def bench_frame(records: list[Record]) -> pd.DataFrame:
     ref = ref.rename(columns={"median_s": "reference_s"}).drop_duplicates(keys, keep="last")
     frame = frame.merge(ref, on=keys, how="left")
     frame["speedup"] = frame["reference_s"] / frame["median_s"]
-    frame = mark_suspect(frame, peaks(records))
-    frame.loc[frame["status"] != "ok", ["speedup"]] = None  # a wrong answer is never ranked
+    frame.loc[frame["status"] != "ok", ["speedup"]] = None  # only a verified, believed time ranks
     return frame[COLUMNS].reset_index(drop=True)
-
-
-def mark_suspect(frame: pd.DataFrame, peak: dict) -> pd.DataFrame:
-    """Status 'suspect' where GFLOP/s or GB/s pass SUSPECT x the device's measured peak (or
-    PyTorch's own best in the run, if higher): no honest kernel does that (flop-saving
-    algorithms are judged by bandwidth only)."""
-    frame = frame.copy()
-    for device, roof in peak.items():
-        rows = (frame["device"] == device) & (frame["status"] == "ok")
-        # the machine may have been busier while its peak was measured than later on: what
-        # PyTorch itself reached in this run is a floor under the peak
-        own = frame[rows & (frame["impl"] == "reference." + frame["op"])]
-        roof = {key: max(value, own[key].max()) if own[key].notna().any() else value
-                for key, value in roof.items()}
-        fast = pd.Series(False, index=frame.index)
-        if "gflops" in roof:
-            fast |= (frame["gflops"] > SUSPECT * roof["gflops"]) & ~frame["flop_saving"]
-        if "gbs" in roof:
-            fast |= frame["gbs"] > SUSPECT * roof["gbs"]
-        hit = rows & fast.fillna(False)
-        frame.loc[hit, "status"] = "suspect"
-        frame.loc[hit, "message"] = (f"throughput above {SUSPECT:g}x the measured peak of "
-                                     f"{device}: not believed")
-    return frame
-
-
-def peaks(records: list[Record]) -> dict:
-    """{device: {"gflops": measured matmul peak, "gbs": measured copy bandwidth}}."""
-    out: dict = {}
-    for r in records:
-        if r.kind == "peak" and r.times:
-            best = statistics.median(r.times)
-            unit, key = ("flops", "gflops") if r.prop == "matmul" else ("bytes", "gbs")
-            rate = r.figures[unit] / best / 1e9
-            roof = out.setdefault(r.device, {})
-            roof[key] = max(rate, roof.get(key, 0.0))
-    return out
 
 
 def timing_table(frame: pd.DataFrame) -> pd.DataFrame:

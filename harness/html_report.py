@@ -25,6 +25,7 @@ td.unchecked{background:#f8c9c4;font-style:italic;font-weight:bold}
 td.unsupported{background:#eee;color:#777}td.undefined{background:#e4e9f7}
 td.crashed,td.timeout,td.oom,td.error{background:#f5b971;font-weight:bold}
 td.not_run{background:#f3e3c3}
+td.wrong,td.suspect{background:#f8c9c4;font-weight:bold}td.skipped{background:#eee;color:#777}
 td.best{outline:2px solid #222;font-weight:bold}
 td a{color:inherit}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:12px}

@@ -100,6 +100,12 @@ def parse_passes(text: str) -> tuple:
     return passes
 
 
+def _choice(flag: str, text, choices: tuple) -> str:
+    if text not in choices:
+        raise UsageError(f"{flag}={text!r}, but should be one of {', '.join(choices)}")
+    return text
+
+
 def parse_timeout(timeout) -> float:
     if timeout is None or float(timeout) <= 0:
         raise UsageError(f"--timeout={timeout}, but should be a positive number of seconds")
@@ -204,6 +210,9 @@ BENCH = (
            dict(action="store_true", default=False)),
     Option("--threads", "CPU threads to pin (default: torch's current count)",
            dict(type=int, default=None), parse_threads),
+    Option("--cache", "hot (default: repeated calls find their data in the caches) or cold "
+           "(caches flushed before every timed call; CUDA flushes L2 either way)",
+           dict(default="hot"), lambda text: _choice("--cache", text, ("hot", "cold"))),
     Option("--trace-ops", "note which torch operators each implementation calls "
            "(a TorchDispatchMode over one call)", dict(action="store_true", default=False)),
 )

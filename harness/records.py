@@ -68,6 +68,17 @@ class Record:
         return cls(**data)
 
 
+def peak_rates(records) -> dict:
+    """{device: {"gflops": measured matmul peak, "gbs": measured copy bandwidth}}."""
+    out: dict = {}
+    for r in records:
+        if r.kind == "peak" and r.times:
+            unit, key = ("flops", "gflops") if r.prop == "matmul" else ("bytes", "gbs")
+            roof = out.setdefault(r.device, {})
+            roof[key] = max(r.figures[unit] / r.median / 1e9, roof.get(key, 0.0))
+    return out
+
+
 class RecordWriter:
     """Appends one JSON line per record and flushes it, so a killed run keeps every full line."""
 

@@ -9,7 +9,12 @@ class Status:
     name: str
     mark: str  # how the matrix and the summary show it
     problem: bool  # a finding against the implementation (or the harness): listed, coloured
-    exit_code: int  # what `convharness check` exits with when this is the worst status seen
+    exit_code: int  # what `check` (or `bench`) exits with when this is the worst status seen
+
+    @property
+    def css(self) -> str:
+        """The class of its cells in index.html (coloured by html_report.STYLE)."""
+        return self.name
 
 
 TABLE = (

@@ -21,11 +21,39 @@ class Budget:
 QUICK = Budget(min_run_time=0.1, warmup=0.01, max_samples=50)
 
 
-def time_cpu(fn: Callable[[], object], *, threads: int, budget: Budget = Budget()) -> list[float]:
-    """Seconds per call, one sample per block of calls (torch.utils.benchmark.blocked_autorange)."""
+def time_cpu(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(),
+             on_block: Callable[[], object] = lambda: None) -> list[float]:
+    """Seconds per call, one sample per block of calls (torch.utils.benchmark.blocked_autorange);
+    `on_block` runs after each block, outside the timed region."""
     timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
-    measurement = timer.blocked_autorange(min_run_time=budget.min_run_time)
+    measurement = timer.blocked_autorange(callback=lambda number, seconds: on_block(),
+                                          min_run_time=budget.min_run_time)
     return list(measurement.times)[: budget.max_samples]
+
+
+_CPU_FLUSH: dict = {}  # 64 MiB: more than the last-level cache of the CPUs it is meant for
+
+
+def time_cpu_cold(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(),
+                  on_block: Callable[[], object] = lambda: None) -> list[float]:
+    """Seconds of single calls, each after the caches were flushed (a buffer larger than any
+    CPU's last-level cache written), the flush not timed."""
+    import time
+    flush = _CPU_FLUSH.setdefault("buffer", torch.zeros(16 * 2**20, dtype=torch.int32))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        times, spent = [], 0.0
+        while spent < budget.min_run_time and len(times) < budget.max_samples or len(times) < 5:
+            flush.add_(1)
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+            spent += times[-1]
+        on_block()
+        return times
+    finally:
+        torch.set_num_threads(saved)
 
 
 LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged
@@ -96,18 +124,26 @@ def pinned_flags():
          torch.backends.cudnn.benchmark) = saved
 
 
-def measure(fn: Callable[[], object], device: str, *, threads: int,
-            budget: Budget = Budget()) -> tuple[list[float], int | None]:
-    """(seconds per call samples, peak bytes allocated during one call or None on CPU)."""
+CACHES = ("hot", "cold")
+
+
+def measure(fn: Callable[[], object], device: str, *, threads: int, budget: Budget = Budget(),
+            cache: str = "hot", on_block: Callable[[], object] = lambda: None
+            ) -> tuple[list[float], int | None]:
+    """(seconds per call samples, peak bytes allocated during one call or None on CPU).
+    `on_block` runs after each timed block, outside the timed region (verification); `cache`
+    "cold" flushes the caches before every call on the CPU (CUDA always flushes L2)."""
     if device == "cuda":
         times = time_cuda(fn, budget=budget)
+        on_block()
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         fn()
         torch.cuda.synchronize()
         return times, torch.cuda.max_memory_allocated() - base
-    return time_cpu(fn, threads=threads, budget=budget), None
+    timer = time_cpu_cold if cache == "cold" else time_cpu
+    return timer(fn, threads=threads, budget=budget, on_block=on_block), None
 
 
 def _fastest(samples: list[tuple[list[float], int]]) -> tuple[list[float], int]:

@@ -261,18 +261,22 @@ def conv_grad_weight_chunked(input, weight, bias=None, stride=1, padding=0, dila
 
 def conv_split_k_nondeterministic(input, weight, bias=None, stride=1, padding=0, dilation=1,
                                   groups=1):
-    """Sums input-channel chunks in a random order (as atomics do): other bits, same answer."""
-    if groups != 1 or input.shape[1] < 2:
-        return _conv(input, weight, bias, stride, padding, dilation, groups)
+    """Sums input-channel chunks in an order drawn from the OS (as atomics land, outside any
+    seeded generator): other bits from call to call, the same answer within tolerance. Where
+    there are too few channels to reorder, a partial sum of a quarter of the largest output
+    comes and goes first, as a reduction in another order would round it."""
+    import random
     acc = torch.float64 if input.dtype == torch.float64 else torch.float32
-    bounds = torch.linspace(0, input.shape[1], 4).long().unique().tolist()
-    chunks = list(zip(bounds[:-1], bounds[1:]))
-    y = None
-    for i in torch.randperm(len(chunks)).tolist():
-        lo, hi = chunks[i]
-        part = F.conv2d(input[:, lo:hi].to(acc), weight[:, lo:hi].to(acc), None, stride,
-                        padding, dilation)
-        y = part if y is None else y + part
+    if groups != 1 or input.shape[1] < 3:
+        y = F.conv2d(input.to(acc), weight.to(acc), None, stride, padding, dilation, groups)
+        shift = y.nan_to_num(0, 0, 0).abs().amax() * 0.25 * random.SystemRandom().random()
+        y = (y + shift) - shift
+    else:
+        bounds = torch.linspace(0, input.shape[1], min(input.shape[1], 16) + 1).long().tolist()
+        chunks = list(zip(bounds[:-1], bounds[1:]))
+        random.SystemRandom().shuffle(chunks)
+        y = sum(F.conv2d(input[:, lo:hi].to(acc), weight[:, lo:hi].to(acc), None, stride,
+                         padding, dilation) for lo, hi in chunks)
     y = y if bias is None else y + bias.to(acc).view(1, -1, 1, 1)
     return y.to(input.dtype)
 
@@ -358,3 +362,56 @@ def conv_wrong_grad_shape(input, weight, bias=None, stride=1, padding=0, dilatio
 def conv_declines_everything(input, weight, bias=None, stride=1, padding=0, dilation=1,
                              groups=1):
     raise NotImplementedError("not written yet")
+
+
+# ---- kernels that cheat only while they are timed ----
+
+def conv_lazy_when_timed(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Finds the benchmark on its call stack and skips the work there."""
+    import inspect
+    timed = any("benchmark" in f.filename or "timeit" in f.filename
+                for f in inspect.stack(context=0))
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    return torch.zeros_like(y) if timed else y
+
+
+_CALLS: dict = {}
+
+
+def conv_lazy_after_a_few_calls(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                                groups=1):
+    """Right for its first two calls of a shape (the checks before timing), zeros after."""
+    key = (tuple(input.shape), tuple(weight.shape))
+    _CALLS[key] = _CALLS.get(key, 0) + 1
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+    return y if _CALLS[key] <= 2 else torch.zeros_like(y)
+
+
+_MEMO: dict = {}
+MEMO_HITS = [0]
+
+
+def conv_memo_by_version(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Serves its last result again while the inputs' storage and version counters are the same
+    (no write since): what a timing loop of unchanged inputs would reward."""
+    key = (input.untyped_storage().data_ptr(), input._version,
+           weight.untyped_storage().data_ptr(), weight._version,
+           repr((stride, padding, dilation, groups, bias is None)))
+    if key in _MEMO:
+        MEMO_HITS[0] += 1
+        return _MEMO[key]
+    _MEMO.clear()
+    _MEMO[key] = _conv(input, weight, bias, stride, padding, dilation, groups)
+    return _MEMO[key]
+
+
+_PREVIOUS: dict = {}
+
+
+def conv_returns_previous_output(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                                 groups=1):
+    """Computes once per shape and hands the same output object back ever after."""
+    key = (tuple(input.shape), tuple(weight.shape), input.dtype)
+    if key not in _PREVIOUS:
+        _PREVIOUS[key] = _conv(input, weight, bias, stride, padding, dilation, groups)
+    return _PREVIOUS[key]

@@ -1,0 +1,73 @@
+"""Kernels that cheat only while timed are never ranked: the timed calls take turns over input
+sets with different values, every timed block's outputs are verified, a stale object is caught;
+every honest built-in is ranked. Statuses are asserted, never speeds."""
+import pytest
+
+from harness.bench import BenchOptions, run_bench
+from harness.registry import Implementation, discover
+from harness.suites import load as load_suite
+from harness.timing import QUICK
+from tests.unit import kernel_bugs as bugs
+
+OPTIONS = BenchOptions(budget=QUICK, threads=1)
+RESNET18 = load_suite("resnet18", batch=1, quick=True)
+
+
+def _statuses(impls) -> list:
+    records = []
+    run_bench(impls, RESNET18, OPTIONS, records.append)
+    return [r for r in records if r.kind == "bench"]
+
+
+CHEATS = [(bugs.conv_lazy_when_timed, "timed block"),
+          (bugs.conv_lazy_after_a_few_calls, "timed block"),
+          (bugs.conv_returns_previous_output, "")]
+
+
+@pytest.mark.parametrize("fn, words", CHEATS, ids=[c[0].__name__ for c in CHEATS])
+def test_a_kernel_that_cheats_while_timed_is_never_ranked(fn, words):
+    records = _statuses([Implementation(fn.__name__, "conv2d", fn)])
+    assert records and all(r.status == "wrong" for r in records), \
+        [(r.figures.get("label"), r.status) for r in records]
+    assert all(words in r.message for r in records), records[0].message
+
+
+def test_a_memo_keyed_by_version_is_never_served_while_timed():
+    """Each timed call moves its inputs' version counters on: the memo misses every time, so
+    what is timed is the real work, and the outputs are verified."""
+    bugs.MEMO_HITS[0] = 0
+    records = _statuses([Implementation("memo", "conv2d", bugs.conv_memo_by_version)])
+    assert all(r.status == "ok" and r.figures["verified_blocks"] >= 1 for r in records)
+    assert bugs.MEMO_HITS[0] == 0
+
+
+def test_every_honest_builtin_is_ranked_where_it_runs():
+    impls = [i for i in discover().values() if "cpu" in i.devices and i.op == "conv2d"]
+    records = _statuses(impls)
+    bad = [(r.impl, r.figures.get("label"), r.status, r.message[:200]) for r in records
+           if r.status not in ("ok", "skipped", "unsupported")]
+    assert not bad, bad
+    assert {r.impl for r in records if r.status == "ok"} >= {"reference.conv2d", "im2col.conv2d"}
+
+
+def _side_stream_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Returns at once; the work runs on a side stream the caller's stream does not wait for."""
+    import torch
+    import torch.nn.functional as F
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(10**8)  # a long kernel on the side stream
+        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def test_cuda_work_left_on_a_side_stream_is_never_ranked():
+    import torch
+    if not torch.cuda.is_available():
+        pytest.skip("needs a GPU")
+    options = BenchOptions(devices=("cuda",), budget=QUICK, threads=1)
+    records = []
+    run_bench([Implementation("side", "conv2d", _side_stream_conv)], RESNET18[:1], options,
+              records.append)
+    bench = [r for r in records if r.kind == "bench"]
+    assert bench and all(r.status == "wrong" for r in bench), [r.message for r in bench]
