@@ -46,7 +46,7 @@ def special_inputs(case) -> bool:
 SPREADS_SPECIAL_VALUES = KnownFailure(
     "a transform algorithm mixes every input of a tile into every output of it: one NaN or "
     "infinity spreads to outputs whose windows do not hold it", special_inputs,
-    ("special_values",))
+    ("special_values", "special_gradients"))
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,9 @@ PROPERTIES = (
              "before, after and between the elements)"),
     Property("gradients", gradients.prop_gradients, "gradients match the oracle's (shared "
              "grad_output), in every region `sizes` reaches too", grad=True, mix="strata"),
+    Property("special_gradients", gradients.prop_gradients, "gradients with NaN, +-inf, -0.0, "
+             "subnormal and near-max inputs: NaN and inf where PyTorch's have them", grad=True,
+             dists=("special",), mix="tiny"),
     Property("gradcheck", gradients.prop_gradcheck, "autograd.gradcheck in float64 (fast mode)",
              grad=True, dists=("normal",), mix="tiny"),  # sizes are for `gradients`
     Property("invalid_args", invalid.prop_invalid_args, "raises where the reference raises",

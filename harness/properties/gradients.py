@@ -9,7 +9,7 @@ import torch
 from torch.autograd.gradcheck import GradcheckError
 
 from harness.cases import Case
-from harness.check import (PropertyFailed, Unsupported, backward, call, expect_shape,
+from harness.check import (PropertyFailed, Unsupported, backward, call, expect_shape, finite,
                            output_of, require_defined)
 from harness.ops import float64_cpu, magnitude
 from harness.registry import Implementation
@@ -44,7 +44,8 @@ def reduction_lengths(case: Case) -> tuple:
 
 
 def _max(t) -> float:
-    return float(t.detach().abs().max()) if t is not None and t.numel() else 0.0
+    """The largest finite magnitude (NaN and infinities are compared by position instead)."""
+    return float(finite(t.detach()).abs().max()) if t is not None and t.numel() else 0.0
 
 
 def grad_scales(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
@@ -55,7 +56,7 @@ def grad_scales(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
     if case.op != "conv2d":
         return (g * lengths[0],)
     x, w = tensors[0], tensors[1]
-    per_channel = float(w.detach().abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0.0
+    per_channel = float(finite(w.detach()).abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0.0
     return (g * per_channel, g * _max(x) * lengths[1], g * lengths[2])
 
 

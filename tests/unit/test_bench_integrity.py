@@ -2,11 +2,9 @@
 the machine's peak is suspect and never ranked, and --trace-ops shows what a kernel really calls."""
 from dataclasses import replace
 
-import pandas as pd
 
 from harness.bench import BenchOptions, _over, judge, run_bench
 from harness.frames import bench_frame, peaks
-from harness.records import Record
 from harness.registry import Implementation, load
 from harness.suites import load as load_suite
 from harness.timing import QUICK

@@ -38,6 +38,8 @@ REGIONS = [
      lambda r: r.case["dtype"] == "float16" and r.case["input_shape"][2] >= 56),
     (bugs.max_pool_ignores_nan, "max_pool2d", "special_values", lambda r: "nan" in r.message),
     (bugs.conv_clamps_infinities, "conv2d", "special_values", lambda r: "inf" in r.message),
+    (bugs.conv_clamps_infinities, "conv2d", "special_gradients",
+     lambda r: "grad of" in r.message),
     (bugs.conv_grad_weight_chunked, "conv2d", "gradients",
      lambda r: "grad of weight" in r.message and _output(r)[0] * _output(r)[2] * _output(r)[3]
      > 4096),
@@ -58,7 +60,7 @@ CORRECT = [bugs.conv_split_k_nondeterministic, bugs.conv_channels_last_output,
 
 @pytest.mark.parametrize("fn", CORRECT, ids=[f.__name__ for f in CORRECT])
 def test_correct_kernels_with_unusual_features_pass(fn):
-    for prop in ("sizes", "deterministic", "special_values", "gradients"):
+    for prop in ("sizes", "deterministic", "special_values", "gradients", "special_gradients"):
         record = verdict(fn, "conv2d", _lean(prop), NO_BF16)
         assert record.status in ("pass", "nondeterministic"), record
 
