@@ -1,7 +1,7 @@
 """Which regions where kernels break a drawn case reaches, told from the case alone."""
 from __future__ import annotations
 
-from harness.cases import Case
+from harness.cases import Case, special_kinds
 from harness.ops import conv_padding, pair, pool_geometry
 from harness.strategies import GRID
 
@@ -54,6 +54,5 @@ def regions(case: Case) -> set[str]:
             found.add("long_grad_weight")
     elif case.dtype in ("float16", "bfloat16") and case.reduction_length() >= 2048:
         found.add("long_half_pool")
-    if case.dist == "special":
-        found.add("special_values")
+    found |= {f"special:{kind}" for kind in special_kinds(case)}
     return found
