@@ -1,6 +1,7 @@
 """Benchmarks: check each implementation's output on a suite case, then time it; one Record each."""
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
 
@@ -299,7 +300,6 @@ def judge(impl: Implementation, case: Case, pass_: str, times, options) -> tuple
     """('ok' or 'suspect', why, the roof it was judged against), decided here, once. The roof is
     the machine's measured peak; a busy machine measures a low one, so where a kernel passes it,
     PyTorch's own kernel is timed on the same case now and its rate floors the roof."""
-    import statistics
     rates = _rates(case, pass_, statistics.median(times))
     roof = dict(options.peaks.get(case.device, {}), source="measured peak")
     if not _over(rates, roof, impl.flop_saving) or impl.name == f"reference.{case.op}":
@@ -318,7 +318,6 @@ def _reference_rates(case: Case, pass_: str, options) -> dict:
     from harness.registry import load
     timed = Timed(load(f"reference.{case.op}"), case, pass_)
     times, _ = measure(timed, case.device, threads=options.threads, budget=options.budget)
-    import statistics
     return _rates(case, pass_, statistics.median(times))
 
 

@@ -132,15 +132,14 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
         strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
                          dists=prop.dists_for(impl.op), mix=tier)
         examples = total if tier == "tiny" or len(tiers) == 1 else \
-            max(MIN_PER_TIER, math.ceil(total * TIER_SHARE / len(tiers)))
+            max(MIN_PER_TIER, math.ceil(total / len(tiers)))
         verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
         settings(profile, verbosity=verbosity, database=None, max_examples=examples)(
             given(strategy)(attempt))()
     return None
 
 
-MIN_PER_TIER = 2  # examples of each tier, at the least
-TIER_SHARE = 1.0  # the examples of a stratified property, spread over its tiers
+MIN_PER_TIER = 2  # examples of each tier, at the least (the property's examples are spread)
 
 
 def _failure(impl, prop, tally, failing: dict, exc: BaseException) -> Record:

@@ -229,6 +229,14 @@ def conv_clamps_infinities(input, weight, bias=None, stride=1, padding=0, dilati
     return y.clamp(info.min, info.max)
 
 
+def _plainest_only(bias, stride, padding, dilation, groups) -> None:
+    """What the hand-written autograd Functions below handle: no bias, stride, padding,
+    dilation or groups."""
+    if bias is not None or stride not in (1, (1, 1)) or padding not in (0, (0, 0), "valid") \
+            or dilation not in (1, (1, 1)) or groups != 1:
+        raise NotImplementedError("only the plainest convolution")
+
+
 class _GradWeightChunked(torch.autograd.Function):
     """grad of weight summed over only the first 4096 of the N * H_out * W_out positions."""
 
@@ -242,7 +250,7 @@ class _GradWeightChunked(torch.autograd.Function):
         input, weight = ctx.saved_tensors
         cols = F.unfold(input, weight.shape[2:])  # N x (C r s) x L
         g = grad.flatten(2)  # N x K x L
-        terms = torch.einsum("nkl,ncl->knc l".replace(" ", ""), g, cols)  # K x N x Crs x L
+        terms = torch.einsum("nkl,ncl->kncl", g, cols)  # K x N x Crs x L
         terms = terms.permute(0, 2, 1, 3).flatten(2)[..., :4096]
         grad_weight = terms.sum(-1).view_as(weight)
         grad_input = torch.nn.grad.conv2d_input(input.shape, weight, grad)
@@ -251,9 +259,7 @@ class _GradWeightChunked(torch.autograd.Function):
 
 def conv_grad_weight_chunked(input, weight, bias=None, stride=1, padding=0, dilation=1,
                              groups=1):
-    if bias is not None or stride not in (1, (1, 1)) or padding not in (0, (0, 0), "valid") \
-            or dilation not in (1, (1, 1)) or groups != 1:
-        raise NotImplementedError("only the plainest convolution")
+    _plainest_only(bias, stride, padding, dilation, groups)
     return _GradWeightChunked.apply(input, weight)
 
 
@@ -353,9 +359,7 @@ class _WrongShapeGrad(torch.autograd.Function):
 
 
 def conv_wrong_grad_shape(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    if bias is not None or stride not in (1, (1, 1)) or padding not in (0, (0, 0), "valid") \
-            or dilation not in (1, (1, 1)) or groups != 1:
-        raise NotImplementedError("only the plainest convolution")
+    _plainest_only(bias, stride, padding, dilation, groups)
     return _WrongShapeGrad.apply(input, weight)
 
 
