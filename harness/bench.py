@@ -7,10 +7,11 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from harness.captured import captured
 from harness.cases import Case
 from harness.check import (PropertyFailed, Unsupported, assert_values, call, expected_values,
-                           forward_values, invoke, output_of, require_support, reseeded,
-                           write_values)
+                           forward_values, output_of, require_support, reseeded,
+                           timed_caller, write_values)
 from harness.records import Record, peak_rates
 from harness.registry import Implementation
 from harness.suites import SuiteCase
@@ -60,10 +61,12 @@ class Timed:
         self._call = self._prepare(case, pass_)
 
     def _prepare(self, case: Case, pass_: str) -> Callable[[int], object]:
-        if pass_ == "forward":  # support was checked before timing; the call's text made once
-            what, kwargs = case.call_text(), case.kwargs
+        """The call of turn i; support was checked before timing, the call's text made once."""
+        what, kwargs = case.call_text(), case.kwargs
+        fn = timed_caller(self.impl.fn, what)
+        if pass_ == "forward":
             args = [[t for t in s if t is not None] for s in self.sets]
-            return lambda i: invoke(self.impl, what, *args[i], **kwargs)
+            return lambda i: fn(*args[i], **kwargs)
         self.sets = [tuple(None if t is None else t.requires_grad_() for t in s)
                      for s in self.sets]
         used = [[t for t in s if t is not None] for s in self.sets]
@@ -71,14 +74,13 @@ class Timed:
         if not out.requires_grad:
             raise Unsupported("not differentiable: no backward to time")
         grad = torch.randn_like(out)
+        grads = timed_caller(torch.autograd.grad, f"backward of {what}")
         if pass_ == "backward":  # from one kept graph: nothing new to verify until recheck
-            def backward(i):
-                torch.autograd.grad(out, used[0], grad, retain_graph=True)
-            return backward
+            return lambda i: grads(out, used[0], grad, retain_graph=True)
 
         def both(i):
-            result = call(self.impl, case, self.sets[i])
-            torch.autograd.grad(result, used[i], grad)
+            result = fn(*used[i], **kwargs)
+            grads(output_of(result, case), used[i], grad)
             return result
         return both
 
@@ -257,10 +259,11 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
         with pinned_flags() as flags:
             timed = Timed(impl, case, pass_)
             before = resident_bytes(case.device)
-            times, peak = measure(timed, case.device, threads=options.threads,
-                                  budget=options.budget, cache=options.cache,
-                                  on_block=timed.verify if case.device == "cuda" else
-                                  timed.check_block)
+            with captured():  # once around the loop: per call it would be timed
+                times, peak = measure(timed, case.device, threads=options.threads,
+                                      budget=options.budget, cache=options.cache,
+                                      on_block=timed.verify if case.device == "cuda" else
+                                      timed.check_block)
             timed.verify()  # the last outputs, by the full comparison
             growth = resident_bytes(case.device) - before
             recheck(impl, case, timed.sets[0])
