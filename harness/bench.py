@@ -43,8 +43,10 @@ class Timed:
     """The function to time and what it must answer for. Its calls take turns over ROTATION
     inputs with different values (the weights are shared: caching a prepared weight is fair),
     prepared with their oracles before timing; each call moves its input's version counter on,
-    so a result cached by address, storage or version cannot be served. Outside the timed
-    region the latest output of each input is checked against its oracle: after every timed
+    so a result cached by address, storage or version cannot be served. Only the latest output
+    is kept (freed before the next call, as an untimed loop would), so the rotation doubles the
+    inputs' footprint and nothing else. Outside the timed region it is checked against its
+    input's oracle: after every timed
     block on the CPU (`check_block`, which then warms the caches again), after the events and
     a synchronize on CUDA, and by the full comparison after timing (`verify`)."""
 
@@ -55,7 +57,7 @@ class Timed:
                                for step in range(1, ROTATION)]
         self.references = [_reference(case, step) for step in range(ROTATION)] \
             if pass_ != "backward" else []
-        self.outs: list = [None] * ROTATION
+        self.last: tuple | None = None  # (turn, output) of the latest call
         self.turn, self.blocks = 0, 0
         self._bounds: dict = {}  # input -> (expected, allowed) in the output's precision
         self._call = self._prepare(case, pass_)
@@ -88,15 +90,17 @@ class Timed:
         i = self.turn = (self.turn + 1) % ROTATION
         if self.pass_ != "backward":
             torch.autograd.graph.increment_version(self.sets[i][0])
-        self.outs[i] = self._call(i)
+        self.last = None  # freed first, so the call may reuse its memory
+        self.last = (i, self._call(i))
 
     def check_block(self, *_) -> None:
-        """After each timed CPU block: the latest output of each input within its tolerance,
+        """After each timed CPU block: the block's last output within its input's tolerance,
         by a comparison of a few passes over the output (a full one would chill the caches
         for the next block); any doubt goes to the full comparison, which names the error."""
         self.blocks += 1
-        for i, out in enumerate(self.outs):
-            if out is not None and not self._within(i, output_of(out, self.case).detach()):
+        if self.last is not None and self.references:  # backward: verified by the recheck
+            i, out = self.last
+            if not self._within(i, output_of(out, self.case).detach()):
                 self.verify()
         self._warm()
 
@@ -112,13 +116,12 @@ class Timed:
             (out.to(expected.dtype) - expected).abs_().le_(allowed).all())
 
     def verify(self, *_) -> None:
-        """The latest output of each input against its oracle, by the full comparison."""
+        """The latest output against its input's oracle, by the full comparison."""
         if self.case.device == "cuda":
             self.blocks += 1
             _no_late_streams()
-        for i, out in enumerate(self.outs):
-            if out is None:
-                continue
+        if self.last is not None and self.references:
+            i, out = self.last
             try:
                 assert_values(output_of(out, self.case).detach(), self.case, self.references[i])
             except PropertyFailed as exc:
