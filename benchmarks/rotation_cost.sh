@@ -32,7 +32,7 @@ for k in labels:
 r = sorted(ratio.values())
 print(f"median {statistics.median(r):.3f}, range {r[0]:.3f}..{r[-1]:.3f}, "
       f"above 1.05: {sum(x > 1.05 for x in r)}/{len(r)}")
-for side, ms in (("old", old), ("new", new)):
+for side, ms in (("old", old), ("new", new)) if len(old) > 1 else ():
     rs = [a[k] / b[k] for i, a in enumerate(ms) for b in ms[i + 1:] for k in labels]
     print(f"{side} against itself: {min(rs):.3f}..{max(rs):.3f}")
 PY
