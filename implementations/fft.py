@@ -46,16 +46,18 @@ def _correlate(x, w):
     return torch.complex(real, imag)
 
 
+LONG_PLANE = 2**14  # positions; past it the FFT's error, which grows with log(length), shows
+
+
 def _long_transform(case) -> bool:
     """The input plane is long enough for the transform's rounding to outgrow the tolerance."""
     h, w = case.input_shape[-2:]
     return h * w > LONG_PLANE
 
 
-LONG_PLANE = 2**14  # positions; past it the FFT's error, which grows with log(length), shows
 LONG_TRANSFORM = KnownFailure(
     "an FFT's rounding error grows with the log of the transform length and with the norm of the "
-    "whole plane: on planes of tens of thousands of positions it passes the fixed normwise "
+    "whole plane: on planes of tens of thousands of positions it exceeds the fixed normwise "
     "tolerance where the direct sum would be exact", _long_transform, ("sizes", "gradients"))
 
 
