@@ -9,13 +9,11 @@ import torch
 
 from harness.captured import captured
 from harness.cases import Case
-from harness.check import (PropertyFailed, Unsupported, assert_values, call, expected_values,
-                           forward_values, output_of, require_support, reseeded,
-                           timed_caller, write_values)
+from harness.check import PropertyFailed, Unsupported, call, forward_values, require_support
 from harness.records import Record, peak_rates
 from harness.registry import Implementation
 from harness.suites import SuiteCase
-from harness.tolerance import bound
+from harness.timed import Timed, reference
 from harness.timing import (LEAK_BYTES, Budget, measure, peak_copy, peak_matmul, pinned_flags,
                             resident_bytes)
 
@@ -33,142 +31,6 @@ class BenchOptions:
     trace_ops: bool = False  # record which torch operators each implementation calls
     cache: str = "hot"  # "cold": caches flushed before every timed call
     peaks: dict = field(default_factory=dict)  # {device: {"gflops", "gbs"}}: the suspect bar
-
-
-ROTATION = 2  # input sets the timed calls take turns with
-WARM_CALLS, WARM_S = 10, 0.02  # untimed calls after each verification: at most, or for so long
-
-
-class Timed:
-    """The function to time and what it must answer for. Its calls take turns over ROTATION
-    inputs with different values (the weights are shared: caching a prepared weight is fair),
-    prepared with their oracles before timing; each call moves its input's version counter on,
-    so a result cached by address, storage or version cannot be served. Only the latest output
-    is kept (freed before the next call, as an untimed loop would), so the rotation doubles the
-    inputs' footprint and nothing else. Outside the timed region it is checked against its
-    input's oracle: after every timed
-    block on the CPU (`check_block`, which then warms the caches again), after the events and
-    a synchronize on CUDA, and by the full comparison after timing (`verify`)."""
-
-    def __init__(self, impl: Implementation, case: Case, pass_: str):
-        self.impl, self.pass_, self.case = impl, pass_, case
-        first = case.tensors()
-        self.sets = [first] + [(reseeded(case, step).tensors()[0], *first[1:])
-                               for step in range(1, ROTATION)]
-        self.references = [_reference(case, step) for step in range(ROTATION)] \
-            if pass_ != "backward" else []
-        self.last: tuple | None = None  # (turn, output) of the latest call
-        self.turn, self.blocks = 0, 0
-        self._bounds: dict = {}  # input -> (expected, allowed) in the output's precision
-        self._call = self._prepare(case, pass_)
-
-    def _prepare(self, case: Case, pass_: str) -> Callable[[int], object]:
-        """The call of turn i; support was checked before timing, the call's text made once."""
-        what, kwargs = case.call_text(), case.kwargs
-        fn = timed_caller(self.impl.fn, what)
-        if pass_ == "forward":
-            args = [[t for t in s if t is not None] for s in self.sets]
-            return lambda i: fn(*args[i], **kwargs)
-        self.sets = [tuple(None if t is None else t.requires_grad_() for t in s)
-                     for s in self.sets]
-        used = [[t for t in s if t is not None] for s in self.sets]
-        out = output_of(call(self.impl, case, self.sets[0]), case)
-        if not out.requires_grad:
-            raise Unsupported("not differentiable: no backward to time")
-        grad = torch.randn_like(out)
-        grads = timed_caller(torch.autograd.grad, f"backward of {what}")
-        if pass_ == "backward":  # from one kept graph: nothing new to verify until recheck
-            return lambda i: grads(out, used[0], grad, retain_graph=True)
-
-        def both(i):
-            result = fn(*used[i], **kwargs)
-            grads(output_of(result, case), used[i], grad)
-            return result
-        return both
-
-    def __call__(self) -> None:
-        i = self.turn = (self.turn + 1) % ROTATION
-        if self.pass_ != "backward":
-            torch.autograd.graph.increment_version(self.sets[i][0])
-        self.last = None  # freed first, so the call may reuse its memory
-        self.last = (i, self._call(i))
-
-    def check_block(self, *_) -> None:
-        """After each timed CPU block: the block's last output within its input's tolerance,
-        by a comparison of a few passes over the output (a full one would chill the caches
-        for the next block); any doubt goes to the full comparison, which names the error."""
-        self.blocks += 1
-        if self.last is not None and self.references:  # backward: verified by the recheck
-            i, out = self.last
-            if not self._within(i, output_of(out, self.case).detach()):
-                self.verify()
-        self._warm()
-
-    def _within(self, i: int, out: torch.Tensor) -> bool:
-        if i not in self._bounds:
-            expected, mag, sq, scale = self.references[i]
-            kind = torch.float64 if out.dtype == torch.float64 else torch.float32
-            allowed = bound(expected, mag, self.case.torch_dtype, self.case.reduction_length(),
-                            scale, sq) + torch.finfo(kind).eps * expected.abs()
-            self._bounds[i] = (expected.to(out.device, kind), allowed.to(out.device, kind))
-        expected, allowed = self._bounds[i]
-        return out.shape == expected.shape and bool(
-            (out.to(expected.dtype) - expected).abs_().le_(allowed).all())
-
-    def verify(self, *_) -> None:
-        """The latest output against its input's oracle, by the full comparison."""
-        if self.case.device == "cuda":
-            self.blocks += 1
-            _no_late_streams()
-        if self.last is not None and self.references:
-            i, out = self.last
-            try:
-                assert_values(output_of(out, self.case).detach(), self.case, self.references[i])
-            except PropertyFailed as exc:
-                raise PropertyFailed(f"an output of timed block {self.blocks} (input {i + 1} "
-                                     f"of {ROTATION}) is wrong: {exc}") from None
-
-    def _warm(self) -> None:
-        """A pause between blocks lets the caches (and the core's clock) go cold: a few calls,
-        not timed, before the next block. Measured on resnet50 batch 1 on a 2-core VM: without
-        them, a 50 ms pause made the next block's calls up to 1.7x slower."""
-        import time
-        deadline = time.perf_counter() + WARM_S
-        for done in range(WARM_CALLS):
-            self()
-            if done >= ROTATION and time.perf_counter() > deadline:
-                break
-
-
-LATE_S = 1e-3  # device work still running this long after the timed stream finished: a cheat
-
-
-def _no_late_streams() -> None:
-    """The timed stream is done; the whole device must be done too: work left on a side stream
-    was never inside the CUDA events, so its time was not counted."""
-    import time
-    torch.cuda.current_stream().synchronize()
-    start = time.perf_counter()
-    torch.cuda.synchronize()
-    late = time.perf_counter() - start
-    if late > LATE_S:
-        raise PropertyFailed(f"work was still running on another stream {late * 1e3:.1f} ms "
-                             f"after the timed stream finished: its time was not counted")
-
-
-def recheck(impl: Implementation, case: Case, tensors: tuple) -> None:
-    """After timing: new values written into the same input tensors must give new results, so
-    a memoised or lazy result cannot have been timed as a fast one."""
-    new = reseeded(case)
-    write_values(tensors, new.with_(device="cpu").tensors())
-    reference = _reference(new)
-    out = output_of(call(impl, case, tensors), case)
-    if case.device == "cuda":
-        torch.cuda.synchronize()
-    try:
-        assert_values(out.detach(), new, reference)
-    except PropertyFailed as exc:
-        raise PropertyFailed(f"after timing, on new values in the same inputs: {exc}") from None
 
 
 def traced_ops(impl: Implementation, case: Case) -> dict:
@@ -205,23 +67,6 @@ def _record(impl, sc: SuiteCase, case: Case, pass_: str, status: str, *, message
                   times=tuple(times))
 
 
-_ORACLE: dict = {}  # the last cases' oracle values: every implementation of a case shares them
-
-
-def _reference(case: Case, step: int = 0) -> tuple:
-    """The oracle of `case`, or of its `step`-th rotation: the input of reseeded(case, step)
-    with the case's own weight and bias."""
-    key = f"{case.with_(device='cpu').to_json()}|{step}"
-    if key not in _ORACLE:
-        while len(_ORACLE) >= ROTATION + 1:  # this case's rotation, and the recheck's values
-            _ORACLE.pop(next(iter(_ORACLE)))
-        tensors = case.with_(device="cpu").tensors()
-        if step:
-            tensors = (reseeded(case, step).with_(device="cpu").tensors()[0], *tensors[1:])
-        _ORACLE[key] = expected_values(case, tensors)
-    return _ORACLE[key]
-
-
 ACCURACY = ("worst_over_allowed", "eps_units", "max_abs")
 
 
@@ -229,7 +74,7 @@ def verify(impl: Implementation, case: Case) -> tuple[str, str, dict]:
     """Check the output before timing: ('ok', '', error figures), ('wrong', why, {})..."""
     try:
         require_support(impl, case)  # before the oracle is computed for nothing
-        fig = forward_values(impl, case, _reference(case))
+        fig = forward_values(impl, case, reference(case))
     except Unsupported as exc:
         return "unsupported", str(exc), {}
     except PropertyFailed as exc:
@@ -266,10 +111,10 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
                 times, peak = measure(timed, case.device, threads=options.threads,
                                       budget=options.budget, cache=options.cache,
                                       on_block=timed.verify if case.device == "cuda" else
-                                      timed.check_block)
+                                      timed.check_block, before=timed.before)
             timed.verify()  # the last outputs, by the full comparison
             growth = resident_bytes(case.device) - before
-            recheck(impl, case, timed.sets[0])
+            timed.recheck()
             status, why, roof = judge(impl, case, pass_, times, options)
     except Unsupported as exc:
         return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
@@ -323,7 +168,8 @@ def judge(impl: Implementation, case: Case, pass_: str, times, options) -> tuple
 def _reference_rates(case: Case, pass_: str, options) -> dict:
     from harness.registry import load
     timed = Timed(load(f"reference.{case.op}"), case, pass_)
-    times, _ = measure(timed, case.device, threads=options.threads, budget=options.budget)
+    times, _ = measure(timed, case.device, threads=options.threads, budget=options.budget,
+                       before=timed.before)
     return _rates(case, pass_, statistics.median(times))
 
 

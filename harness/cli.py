@@ -49,28 +49,22 @@ class Progress:
 
 
 def _executor(v: dict, out, threads: int = 1):
-    """Where tasks run: a Ray cluster (--cluster), worker processes, or this process."""
-    from harness.tasks import Local
-    if v["cluster"]:
-        from harness.cluster import RayExecutor
-        return RayExecutor(v["cluster"], timeout=v["timeout"], memory_limit=v["memory_limit"],
-                           threads=threads, log=out)
-    if not opt.wants_isolation(v["isolate"], v["impl"]):
-        return Local()
-    from harness.isolate import WorkerPool
-    return Local(WorkerPool(v["timeout"], out, v["memory_limit"]))
+    """Where a bench's tasks run: a Ray cluster, worker processes, or this process."""
+    from harness.tasks import executor_for
+    return executor_for(cluster=v["cluster"], isolate=opt.wants_isolation(v["isolate"], v["impl"]),
+                        timeout=v["timeout"], memory_limit=v["memory_limit"], log=out,
+                        threads=threads)
 
 
 @contextlib.contextmanager
-def open_run(verb: str, v: dict, out_root, run_dir, out, threads: int = 1):
-    """(run directory, keys already done, record writer, executor) for a check or a bench;
-    run.json gets this machine's environment and, on a cluster, every node's."""
-    run_dir, done = _run_dir(v["resume"], run_dir, out_root, verb)
-    write_environment(run_dir)
-    executor = _executor(v, out, threads)
+def open_run(verb: str, resume, executor, out_root, run_dir):
+    """(run directory, keys already done, record writer) for a check or a bench; run.json gets
+    this machine's environment and, on a cluster, every node's; the executor is closed after."""
     try:
+        run_dir, done = _run_dir(resume, run_dir, out_root, verb)
+        write_environment(run_dir)
         with RecordWriter(run_dir / "records.jsonl") as writer:
-            yield run_dir, done, writer, executor
+            yield run_dir, done, writer
         add_nodes(run_dir, executor.environments())
     finally:
         executor.close()
@@ -79,16 +73,18 @@ def open_run(verb: str, v: dict, out_root, run_dir, out, threads: int = 1):
 def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
     """Run the conformance properties; print the matrix and each failure, write the report;
     0 all conform, 1 something failed, 3 the harness itself failed."""
-    from harness.run import check as run_check, plan_check
+    from harness.run import check as run_check
     from harness.summary import format_check
-    v = opt.values(raw, opt.CHECK_OPTIONS)
-    impls, options = plan_check(v)
-    with open_run("check", v, out_root, run_dir, out) as (run_dir, done, writer, executor):
-        out(f"checking {len(impls)} implementation(s), profile {options.profile}, devices "
-            f"{','.join(options.devices)} -> {run_dir}")
+    from harness.tasks import executor_for
+    plan = opt.check_plan(raw)
+    executor = executor_for(cluster=plan.cluster, isolate=plan.isolate, timeout=plan.timeout,
+                            memory_limit=plan.memory_limit, log=out)
+    with open_run("check", plan.resume, executor, out_root, run_dir) as (run_dir, done, writer):
+        out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}, "
+            f"devices {','.join(plan.options.devices)} -> {run_dir}")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
-        run_check(impls, options, writer.write, done=done, executor=executor, shard=v["shard"],
-                  progress=progress)
+        run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
+                  shard=plan.shard, progress=progress)
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
     report(run_dir, out=out)
@@ -113,8 +109,8 @@ def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
     from harness.bench import plan_bench, run_bench
     v = opt.values(raw, opt.BENCH_OPTIONS)
     impls, cases, options = plan_bench(v)
-    with open_run("bench", v, out_root, run_dir, out, options.threads) as (
-            run_dir, done, writer, executor):
+    executor = _executor(v, out, options.threads)
+    with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
         out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
             f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> "
             f"{run_dir}")

@@ -197,6 +197,12 @@ ISOLATION = (
            dict(default=None)),
 )
 
+OUT = Option("--out", "where run directories go (default reports)",
+             dict(default="reports", dest="out_root"))
+
+# The pytest door: what to check, how hard, how safely, and where its report goes.
+PYTEST = SELECTION + CHECK[:2] + ISOLATION[:4] + (OUT,)
+
 BENCH = (
     Option("--suite", "suite name (see `convharness list`) or a CSV path; "
            "repeatable (default resnet50)", dict(action="append")),
@@ -217,7 +223,6 @@ BENCH = (
            "(a TorchDispatchMode over one call)", dict(action="store_true", default=False)),
 )
 
-PYTEST = SELECTION + CHECK[:2]  # the pytest door: what to check, and how hard
 
 
 def add_options(add, options, prefix: str = "") -> None:
@@ -269,3 +274,29 @@ def wants_isolation(isolate, impls_named) -> bool:
     if isolate is not None:
         return isolate
     return any(":" in spec for spec in impls_named or ())
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """What a check runs and how, decided once from either door's options: the selected
+    implementations (registry.Implementation), run.CheckOptions, and where the calls run."""
+
+    impls: tuple
+    options: Any
+    isolate: bool  # module:attr implementations in worker processes (isolate.WorkerPool)
+    timeout: float  # seconds one call may take in a worker
+    memory_limit: int | None  # bytes a worker may hold (None: half the machine's RAM)
+    out_root: str = "reports"
+    resume: str | None = None
+    shard: tuple | None = None
+    cluster: str | None = None
+
+
+def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
+    """The CheckPlan of raw option values (argparse's or pytest's, names prefixed)."""
+    from harness.run import plan_check
+    v = values(raw, options, prefix)
+    impls, check_options = plan_check(v)
+    return CheckPlan(tuple(impls), check_options, wants_isolation(v["isolate"], v["impl"]),
+                     v["timeout"], v["memory_limit"], v.get("out_root") or "reports",
+                     v.get("resume"), v.get("shard"), v.get("cluster"))

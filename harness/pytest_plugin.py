@@ -21,25 +21,49 @@ def pytest_addoption(parser):
     opt.add_options(group.addoption, opt.PYTEST, prefix=PREFIX)
 
 
-def _values(config) -> dict:
-    key = PREFIX.replace("-", "_")
-    raw = {key + o.dest: config.getoption(key + o.dest) for o in opt.PYTEST}
-    try:
-        return opt.values(raw, opt.PYTEST, prefix=PREFIX)
-    except opt.UsageError as exc:
-        raise pytest.UsageError(str(exc).replace("--", f"--{PREFIX}", 1)) from None
+PLAN = pytest.StashKey()  # options.CheckPlan, built once per process from the options
+RUN = pytest.StashKey()  # pytest_session.SessionRun, in the process that reports
+RUN_DIR = "convharness_run_dir"  # the run directory, as xdist workers are told it
+
+
+def _plan(config):
+    """The session's CheckPlan: the implementations selected once, options checked once."""
+    from harness.registry import ImplementationError
+    if PLAN not in config.stash:
+        key = PREFIX.replace("-", "_")
+        raw = {key + o.dest: config.getoption(key + o.dest) for o in opt.PYTEST}
+        try:
+            config.stash[PLAN] = opt.check_plan(raw, opt.PYTEST, prefix=PREFIX)
+        except opt.UsageError as exc:
+            raise pytest.UsageError(str(exc).replace("--", f"--{PREFIX}", 1)) from None
+        except ImplementationError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return config.stash[PLAN]
 
 
 def _ours(config) -> bool:
     """A session that runs convharness's conformance suite (not someone else's tests)."""
     named = config.getoption(PREFIX.replace("-", "_") + "impl")
-    return bool(named) or any("harness.conformance" in str(a) for a in config.args)
+    where = ("harness.conformance", os.path.join("harness", "conformance"))
+    return bool(named) or any(w in str(a) for a in config.args for w in where)
 
 
 def pytest_configure(config):
-    if _ours(config):
-        _values(config)  # a bad value is a usage error now, not at collection
-        _one_gpu_per_worker(os.environ)
+    if not _ours(config):
+        return
+    plan = _plan(config)  # a bad value is a usage error now, not at collection
+    _one_gpu_per_worker(os.environ)
+    if not hasattr(config, "workerinput"):
+        from harness.pytest_session import SessionRun
+        config.stash[RUN] = SessionRun(plan.out_root)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: each worker learns the session's run directory."""
+    run = node.config.stash.get(RUN, None)
+    if run is not None:
+        node.workerinput[RUN_DIR] = str(run.dir)
 
 
 def _one_gpu_per_worker(env) -> None:
@@ -53,15 +77,8 @@ def _one_gpu_per_worker(env) -> None:
 
 def _pairs(config) -> list:
     from harness.properties import PROPERTIES, properties_for
-    from harness.registry import ImplementationError, select
-    v = _values(config)
-    try:
-        impls = select(v["impl"] or (), op=v["op"], dtypes=v["dtypes"],
-                       forward_only=v["forward_only"])
-    except (opt.UsageError, ImplementationError) as exc:
-        raise pytest.UsageError(str(exc)) from None
     order = {p.name: i for i, p in enumerate(PROPERTIES)}
-    pairs = [(impl, prop) for impl in sorted(impls, key=lambda i: i.name)
+    pairs = [(impl, prop) for impl in sorted(_plan(config).impls, key=lambda i: i.name)
              for prop in properties_for(impl.op)]
     return sorted(pairs, key=lambda pair: order[pair[1].name])  # worked examples first
 
@@ -75,9 +92,20 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
-def conformance_options(request):
-    from harness.run import check_options
-    return check_options(_values(request.config))
+def conformance_runner(request):
+    """Runs each (implementation, property) as `check` does: module:attr implementations in
+    worker processes (unless --convharness-no-isolate), under the time and memory limits."""
+    from harness.pytest_session import Runner
+    config = request.config
+    if hasattr(config, "workerinput") and RUN_DIR in config.workerinput:
+        run_dir = config.workerinput[RUN_DIR]
+    else:
+        if RUN not in config.stash:
+            pytest_configure(config)
+        run_dir = config.stash[RUN].dir
+    runner = Runner(_plan(config), run_dir)
+    yield runner
+    runner.close()
 
 
 RECORD_KEY = "convharness_record"  # a test's record, in its report's user_properties
@@ -100,33 +128,45 @@ def assert_conforms(record, node=None) -> None:
 
 
 def pytest_runtest_logreport(report):
-    if report.when != "teardown":
-        return
-    for key, value in getattr(report, "user_properties", ()):
-        if key == RECORD_KEY:
-            _SEEN.append(value)
-
-
-_SEEN: list = []  # records of this session's conformance tests (on the xdist controller too)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """An implementation that declined every case was never checked: the session fails."""
-    if not _SEEN or hasattr(session.config, "workerinput"):
+    """In the process that reports: each test's record appended to records.jsonl as it ends."""
+    if report.when != "teardown" or not _REPORTING:
         return
     import json
 
     from harness.records import Record
-    from harness.run import unchecked
-    records = [Record.from_dict(json.loads(text)) for text in _SEEN]
-    _SEEN.clear()
-    found = [unchecked(impl, op, [r for r in records if r.impl == impl])
-             for impl, op in dict.fromkeys((r.impl, r.op) for r in records)]
-    found = [r for r in found if r is not None]
-    if found:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        for record in found:
-            if reporter is not None:
-                reporter.write_line(f"convharness: {record.impl}: UNCHECKED: {record.message}",
-                                    red=True)
+    for key, value in getattr(report, "user_properties", ()):
+        if key == RECORD_KEY:
+            _REPORTING[0].add(Record.from_dict(json.loads(value)))
+
+
+_REPORTING: list = []  # [the SessionRun] while a session that reports is on
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    run = session.config.stash.get(RUN, None)
+    if run is not None:
+        _REPORTING[:] = [run]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Write the report; an implementation that declined every case was never checked: the
+    session fails."""
+    run = session.config.stash.get(RUN, None)
+    if run is None:
+        return
+    _REPORTING.clear()
+    found = run.finish()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for record in found:
+        if reporter is not None:
+            reporter.write_line(f"convharness: {record.impl}: UNCHECKED: {record.message}",
+                                red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    run = config.stash.get(RUN, None)
+    if run is not None and run.report is not None:
+        terminalreporter.write_line(f"convharness: records {run.dir / 'records.jsonl'}; "
+                                    f"report: {run.report}")

@@ -173,7 +173,7 @@ def plan_check(v: dict) -> tuple[list[Implementation], CheckOptions]:
     """The implementations and CheckOptions of checked option values (options.values)."""
     from harness.options import UsageError
     from harness.registry import select
-    case, op = v["case"], v["op"]
+    case, op = v.get("case"), v["op"]
     if case and op and op != case.op:
         raise UsageError(f"--op={op!r} conflicts with --case, whose op is {case.op!r}")
     op = case.op if case else op

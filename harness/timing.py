@@ -34,22 +34,32 @@ def time_cpu(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(
 _CPU_FLUSH: dict = {}  # 64 MiB: more than the last-level cache of the CPUs it is meant for
 
 
-def time_cpu_cold(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(),
-                  on_block: Callable[[], object] = lambda: None) -> list[float]:
-    """Seconds of single calls, each after the caches were flushed (a buffer larger than any
-    CPU's last-level cache written), the flush not timed."""
+def time_calls(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(),
+               on_block: Callable[[], object] = lambda: None,
+               before: Callable[[], object] | None = None, cold: bool = False) -> list[float]:
+    """Seconds of single calls, each after `before()` (the next backward's fresh graph) and,
+    when `cold`, after the caches were flushed (a buffer larger than any CPU's last-level
+    cache written); neither is timed. Blocks of about a tenth of the budget, `on_block` after
+    each."""
     import time
-    flush = _CPU_FLUSH.setdefault("buffer", torch.zeros(16 * 2**20, dtype=torch.int32))
+    flush = _CPU_FLUSH.setdefault("buffer", torch.zeros(16 * 2**20, dtype=torch.int32)) \
+        if cold else None
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        times, spent = [], 0.0
+        times, spent, block = [], 0.0, 0.0
         while spent < budget.min_run_time and len(times) < budget.max_samples or len(times) < 5:
-            flush.add_(1)
+            if before is not None:
+                before()
+            if flush is not None:
+                flush.add_(1)
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
-            spent += times[-1]
+            spent, block = spent + times[-1], block + times[-1]
+            if block > budget.min_run_time / 10:
+                on_block()
+                block = 0.0
         on_block()
         return times
     finally:
@@ -82,31 +92,27 @@ def _l2_flush_buffer(device) -> torch.Tensor:
     return _FLUSH[device]
 
 
-def time_cuda(fn: Callable[[], object], *, budget: Budget = Budget()) -> list[float]:
-    """Seconds per call from CUDA events, L2 flushed before each; counts from time budgets."""
+def time_cuda(fn: Callable[[], object], *, budget: Budget = Budget(),
+              before: Callable[[], object] = lambda: None) -> list[float]:
+    """Seconds per call from CUDA events, L2 flushed and `before()` run (untimed) before each;
+    counts from time budgets."""
     flush = _l2_flush_buffer(torch.cuda.current_device())
-    fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(5):
-        flush.zero_()
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    estimate = max(start.elapsed_time(end) / 5 / 1e3, 1e-6)
-    for _ in range(max(1, int(budget.warmup / estimate))):
-        fn()
-    reps = max(5, min(budget.max_samples, int(budget.min_run_time / estimate)))
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    for s, e in zip(starts, ends):
-        flush.zero_()
-        s.record()
-        fn()
-        e.record()
-    torch.cuda.synchronize()
-    return [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)]
+
+    def evented(reps: int) -> list[float]:
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        for s, e in zip(starts, ends):
+            before()
+            flush.zero_()
+            s.record()
+            fn()
+            e.record()
+        torch.cuda.synchronize()
+        return [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)]
+
+    estimate = max(sum(evented(5)) / 5, 1e-6)
+    evented(max(1, min(1000, int(budget.warmup / estimate))))
+    return evented(max(5, min(budget.max_samples, int(budget.min_run_time / estimate))))
 
 
 @contextlib.contextmanager
@@ -128,22 +134,27 @@ CACHES = ("hot", "cold")
 
 
 def measure(fn: Callable[[], object], device: str, *, threads: int, budget: Budget = Budget(),
-            cache: str = "hot", on_block: Callable[[], object] = lambda: None
-            ) -> tuple[list[float], int | None]:
+            cache: str = "hot", on_block: Callable[[], object] = lambda: None,
+            before: Callable[[], object] | None = None) -> tuple[list[float], int | None]:
     """(seconds per call samples, peak bytes allocated during one call or None on CPU).
-    `on_block` runs after each timed block, outside the timed region (verification); `cache`
+    `on_block` runs after each timed block, outside the timed region (verification); `before`,
+    where given, runs before every call, untimed (so calls are timed one by one); `cache`
     "cold" flushes the caches before every call on the CPU (CUDA always flushes L2)."""
     if device == "cuda":
-        times = time_cuda(fn, budget=budget)
+        times = time_cuda(fn, budget=budget, before=before or (lambda: None))
         on_block()
         torch.cuda.synchronize()
+        if before is not None:
+            before()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         fn()
         torch.cuda.synchronize()
         return times, torch.cuda.max_memory_allocated() - base
-    timer = time_cpu_cold if cache == "cold" else time_cpu
-    return timer(fn, threads=threads, budget=budget, on_block=on_block), None
+    if cache == "cold" or before is not None:
+        return time_calls(fn, threads=threads, budget=budget, on_block=on_block, before=before,
+                          cold=cache == "cold"), None
+    return time_cpu(fn, threads=threads, budget=budget, on_block=on_block), None
 
 
 def _fastest(samples: list[tuple[list[float], int]]) -> tuple[list[float], int]:

@@ -60,11 +60,6 @@ def grad_scales(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
     return (g * per_channel, g * _max(x) * lengths[1], g * lengths[2])
 
 
-def _grad_output(case: Case, shape) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(case.seed + 1)
-    return torch.randn(shape, generator=gen, dtype=torch.float64)
-
-
 def _oracle_grads(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
     """Reference gradients in float64, and bounds on the sum of |terms| of each."""
     def grads(inputs, g):
@@ -79,28 +74,44 @@ def _oracle_grads(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
     return exact, [None if m is None else m.abs() for m in mags]
 
 
+def expected_grads(case: Case, tensors: tuple, grad_out: torch.Tensor) -> list[tuple]:
+    """Per tensor input used: (name, oracle gradient, sum of |terms|, terms summed by one
+    element, normwise scale), the gradients' answer for `grad_out` (float64)."""
+    exact, mags = _oracle_grads(case, tensors, grad_out)
+    lengths, scales = reduction_lengths(case), grad_scales(case, tensors, grad_out)
+    return [(name, exact[i], mags[i], lengths[i], scales[i])
+            for i, (name, t) in enumerate(zip(case.spec.tensor_args, tensors)) if t is not None]
+
+
+def assert_grads(got, expected: list[tuple], case: Case) -> None:
+    """Gradients `got` (one per used input) against expected_grads(), or PropertyFailed."""
+    for g, (name, exact, mag, length, scale) in zip(got, expected):
+        if g is None:
+            raise PropertyFailed(f"grad of {name} is None, but {name} is used "
+                                 f"[{case.call_text()}]")
+        try:
+            assert_within(g, exact, mag, dtype=case.torch_dtype, length=length,
+                          what=f"grad of {name}", scale=scale)
+        except Mismatch as exc:
+            raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+
+
+def grad_output(case: Case, shape) -> torch.Tensor:
+    """The seeded float64 grad_output the gradients of `case` are judged with."""
+    gen = torch.Generator().manual_seed(case.seed + 1)
+    return torch.randn(shape, generator=gen, dtype=torch.float64)
+
+
 def prop_gradients(impl: Implementation, case: Case) -> None:
     """Gradients of every tensor input against the oracle's, with one shared grad_output."""
     require_defined(case)
     leaves = _leaves(case.tensors())
-    grad_out = _grad_output(case, case.output_shape())
-    exact, mags = _oracle_grads(case, leaves, grad_out)  # before the call, which may mutate
+    grad_out = grad_output(case, case.output_shape())
+    expected = expected_grads(case, leaves, grad_out)  # before the call, which may mutate
     out = differentiable_output(impl, case, leaves)
     expect_shape(out, case)
     used = [t for t in leaves if t is not None]
-    got = backward(out, used, grad_out.to(out.dtype).to(out.device), case)
-    names = [n for n, t in zip(case.spec.tensor_args, leaves) if t is not None]
-    lengths = reduction_lengths(case)
-    scales = grad_scales(case, leaves, grad_out)
-    for i, name in enumerate(names):
-        if got[i] is None:
-            raise PropertyFailed(f"grad of {name} is None, but {name} is used "
-                                 f"[{case.call_text()}]")
-        try:
-            assert_within(got[i], exact[i], mags[i], dtype=case.torch_dtype, length=lengths[i],
-                          what=f"grad of {name}", scale=scales[i])
-        except Mismatch as exc:
-            raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+    assert_grads(backward(out, used, grad_out.to(out.dtype).to(out.device), case), expected, case)
 
 
 class _Recomputed(torch.autograd.Function):

@@ -419,3 +419,56 @@ def conv_returns_previous_output(input, weight, bias=None, stride=1, padding=0, 
     if key not in _PREVIOUS:
         _PREVIOUS[key] = _conv(input, weight, bias, stride, padding, dilation, groups)
     return _PREVIOUS[key]
+
+
+# ---- kernels whose backward cheats only while it is timed ----
+
+_BACKWARDS: dict = {}
+
+
+def conv_backward_lazy_after_a_few_calls(input, weight, bias=None, stride=1, padding=0,
+                                         dilation=1, groups=1):
+    """A right forward; its backward is right twice per shape, then passes zeros on."""
+    key = (tuple(input.shape), tuple(weight.shape))
+    y = _conv(input, weight, bias, stride, padding, dilation, groups)
+
+    def hook(grad):
+        _BACKWARDS[key] = _BACKWARDS.get(key, 0) + 1
+        return grad if _BACKWARDS[key] <= 2 else torch.zeros_like(grad)
+    if y.requires_grad:
+        y.register_hook(hook)
+    return y
+
+
+class _GradsByAddress(torch.autograd.Function):
+    """conv2d whose backward serves the gradients it gave before for the same addresses of
+    grad_output and input, whatever their values now."""
+
+    memo: dict = {}
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, geometry):
+        ctx.save_for_backward(input, weight)
+        ctx.geometry, ctx.has_bias = geometry, bias is not None
+        return F.conv2d(input, weight, bias, *geometry)
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, weight = ctx.saved_tensors
+        key = (grad.data_ptr(), input.data_ptr(), tuple(grad.shape))
+        if key not in _GradsByAddress.memo:
+            stride, padding, dilation, groups = ctx.geometry
+            _GradsByAddress.memo[key] = (
+                torch.nn.grad.conv2d_input(input.shape, weight, grad, stride, padding, dilation,
+                                           groups),
+                torch.nn.grad.conv2d_weight(input, weight.shape, grad, stride, padding, dilation,
+                                            groups),
+                grad.sum((0, 2, 3)) if ctx.has_bias else None)
+        return (*_GradsByAddress.memo[key], None)
+
+
+def conv_backward_cached_by_address(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                                    groups=1):
+    if isinstance(padding, str):
+        raise NotImplementedError("padding given as a string")
+    return _GradsByAddress.apply(input, weight, bias, (stride, padding, dilation, groups))

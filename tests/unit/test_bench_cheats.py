@@ -1,6 +1,8 @@
 """Kernels that cheat only while timed are never ranked: the timed calls take turns over input
 sets with different values, every timed block's outputs are verified, a stale object is caught;
 every honest built-in is ranked. Statuses are asserted, never speeds."""
+from dataclasses import replace
+
 import pytest
 
 from harness.bench import BenchOptions, run_bench
@@ -13,9 +15,9 @@ OPTIONS = BenchOptions(budget=QUICK, threads=1)
 RESNET18 = load_suite("resnet18", batch=1, quick=True)
 
 
-def _statuses(impls) -> list:
+def _statuses(impls, suite=RESNET18, options=OPTIONS) -> list:
     records = []
-    run_bench(impls, RESNET18, OPTIONS, records.append)
+    run_bench(impls, suite, options, records.append)
     return [r for r in records if r.kind == "bench"]
 
 
@@ -48,6 +50,33 @@ def test_every_honest_builtin_is_ranked_where_it_runs():
            if r.status not in ("ok", "skipped", "unsupported")]
     assert not bad, bad
     assert {r.impl for r in records if r.status == "ok"} >= {"reference.conv2d", "im2col.conv2d"}
+
+
+BACKWARD = replace(OPTIONS, passes=("backward", "both"))
+BACKWARD_CHEATS = [(bugs.conv_backward_lazy_after_a_few_calls, "timed block"),
+                   (bugs.conv_backward_cached_by_address, "after timing, on new values")]
+
+
+@pytest.mark.parametrize("fn, words", BACKWARD_CHEATS, ids=[c[0].__name__ for c in BACKWARD_CHEATS])
+def test_a_backward_that_cheats_while_timed_is_never_ranked(fn, words):
+    """The gradients of the timed calls are verified too (a new grad_output each turn, its
+    version moved on), and after timing new values go into the same grad_output tensor."""
+    records = _statuses([Implementation(fn.__name__, "conv2d", fn)], RESNET18[:2], BACKWARD)
+    assert {r.prop for r in records} == {"backward", "both"}
+    assert all(r.status == "wrong" and "grad of" in r.message for r in records), \
+        [(r.prop, r.status, r.message[:200]) for r in records]
+    assert all(words in r.message for r in records), records[0].message
+
+
+def test_every_honest_builtin_backward_is_ranked(tiny_suite):
+    impls = [i for i in discover().values() if "cpu" in i.devices and i.op == "conv2d"
+             and i.max_flops is None]
+    records = _statuses(impls, load_suite(tiny_suite)[:1], BACKWARD)  # 3x3 stride 1: all run
+    bad = [(r.impl, r.prop, r.status, r.message[:200]) for r in records if r.status != "ok"]
+    assert not bad, bad
+    assert {r.impl for r in records} >= {"reference.conv2d", "compiled.conv2d", "fft.conv2d",
+                                          "winograd.conv2d", "im2col.conv2d"}
+    assert all(r.figures["verified_blocks"] >= 1 for r in records)
 
 
 def _side_stream_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

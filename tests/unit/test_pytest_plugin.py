@@ -47,8 +47,8 @@ def test_bad_impl_is_a_usage_error(kernels):
     result = kernels.runpytest_subprocess(
         "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:missing",
         "--convharness-op", "conv2d", "-p", "no:cacheprovider")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*has no attribute 'missing'*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*has no attribute 'missing'*"])
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])

@@ -1,0 +1,261 @@
+"""The call a benchmark times, and what each of its outputs must answer for (forward and backward)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from harness.cases import Case
+from harness.check import (PropertyFailed, Unsupported, assert_values, call, expected_values,
+                           output_of, reseeded, timed_caller, write_values)
+from harness.properties.gradients import assert_grads, expected_grads, grad_output
+from harness.registry import Implementation
+from harness.tolerance import bound
+
+ROTATION = 2  # input sets the timed calls take turns with
+WARM_CALLS, WARM_S = 10, 0.02  # untimed calls after each verification: at most, or for so long
+LATE_S = 1e-3  # device work still running this long after the timed stream finished: a cheat
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the outputs of one call must be: the forward output's oracle values (as
+    check.expected_values), the gradients' (as gradients.expected_grads), or both."""
+
+    values: tuple | None = None
+    grads: tuple = ()
+
+    def check(self, outputs: list, case: Case) -> None:
+        """The full comparison: PropertyFailed naming the worst element."""
+        if self.values is not None:
+            assert_values(outputs[0].detach(), case, self.values)
+        if self.grads:
+            assert_grads(outputs[-len(self.grads):], list(self.grads), case)
+
+    def targets(self, dtype: torch.dtype) -> list[tuple]:
+        """(expected, allowed |error|) per output, for the quick comparison."""
+        out = []
+        if self.values is not None:
+            expected, mag, sq, scale = self.values
+            out.append((expected, mag, scale, sq, None))
+        out += [(exact, mag, scale, None, length) for _, exact, mag, length, scale in self.grads]
+        return out
+
+
+_ORACLE: dict = {}  # the last cases' answers: every implementation of a case shares them
+
+
+def _cached(key: str, make: Callable[[], object]):
+    if key not in _ORACLE:
+        while len(_ORACLE) >= 2 * (ROTATION + 1):  # a case's rotation and recheck, both passes
+            _ORACLE.pop(next(iter(_ORACLE)))
+        _ORACLE[key] = make()
+    return _ORACLE[key]
+
+
+SHIFT = 64  # elements between the rotation's input windows: 64-byte aligned in any dtype
+
+
+def rotation_inputs(case: Case, count: int) -> list[torch.Tensor]:
+    """`count` inputs of the case's shape and layout, each with other values: windows of one
+    buffer, each SHIFT elements past the one before, so that the rotation holds no more data
+    in the caches than one input does (two separate inputs of a 56x56x256 map cost up to 15%
+    on the CPU). The first window is the case's own input. An input that is not dense (a
+    strided view) gets separate tensors instead."""
+    first = case.tensors()[0]
+    dense = first.is_contiguous() or first.is_contiguous(memory_format=torch.channels_last)
+    if count == 1 or not dense:
+        return [first, *(reseeded(case, step).tensors()[0] for step in range(1, count))]
+    n, need = first.numel(), SHIFT * (count - 1)
+    tail = reseeded(case).with_(input_shape=(need,), layout="contiguous").tensors()[0]
+    buffer = torch.empty(n + need, dtype=first.dtype, device=first.device)
+    windows = [buffer.as_strided(first.shape, first.stride(), k * SHIFT) for k in range(count)]
+    with torch.no_grad():
+        buffer[n:] = tail
+        windows[0].copy_(first)
+    return windows
+
+
+def _step_tensors(case: Case, step: int) -> tuple:
+    """Inputs of turn `step` on the CPU: the rotation's `step`-th input, the case's weights."""
+    tensors = case.with_(device="cpu").tensors()
+    if step:
+        window = rotation_inputs(case.with_(device="cpu"), step + 1)[step]
+        tensors = (window.clone(memory_format=torch.preserve_format), *tensors[1:])
+    return tensors
+
+
+def reference(case: Case, step: int = 0) -> tuple:
+    """check.expected_values of `case`'s turn `step`."""
+    key = f"{case.with_(device='cpu').to_json()}|{step}"
+    return _cached(key, lambda: expected_values(case, _step_tensors(case, step)))
+
+
+def step_grad_output(case: Case, step: int) -> torch.Tensor:
+    """The float64 grad_output of turn `step`: other values each turn."""
+    return grad_output(reseeded(case, step), case.output_shape())
+
+
+def answer(case: Case, step: int, pass_: str) -> Answer:
+    """What turn `step` of a timed `pass_` must give."""
+    values = reference(case, step) if pass_ != "backward" else None
+    if pass_ == "forward":
+        return Answer(values)
+    key = f"{case.with_(device='cpu').to_json()}|{step}|grads"
+    grads = _cached(key, lambda: tuple(expected_grads(case, _step_tensors(case, step),
+                                                      step_grad_output(case, step))))
+    return Answer(values, grads)
+
+
+class Timed:
+    """The function to time and what it must answer for. Its calls take turns over `rotation`
+    inputs with different values (`rotation_inputs`; the weights are shared: caching a
+    prepared weight is fair)
+    and, where there is a backward, grad_outputs with different values, all prepared with their
+    oracles before timing; each call moves its input's (or grad_output's) version counter on,
+    so a result cached by address, storage or version cannot be served. Only the latest call's
+    outputs are kept (freed before the next call, as an untimed loop would). Outside the timed
+    region they are checked, forward output and gradients, against their turn's oracle: after
+    every timed block on the CPU (`check_block`, which then warms the caches again), after the
+    events and a synchronize on CUDA, and by the full comparison after timing (`verify`)."""
+
+    def __init__(self, impl: Implementation, case: Case, pass_: str, *, rotation: int = ROTATION):
+        self.impl, self.pass_, self.case, self.rotation = impl, pass_, case, rotation
+        first = case.tensors()
+        self.sets = [(x, *first[1:]) for x in rotation_inputs(case, rotation)]
+        self.answers = [answer(case, step, pass_) for step in range(rotation)]
+        self.last: tuple | None = None  # (turn, outputs) of the latest call
+        self.turn, self.blocks = 0, 0
+        self._targets: dict = {}  # turn -> [(expected, allowed)] in the outputs' precision
+        self.before: Callable[[], None] | None = None  # untimed work before each call
+        self._graph: dict = {}  # backward: {turn: the forward output its backward runs on}
+        self._call = self._prepare(case, pass_)
+
+    def _prepare(self, case: Case, pass_: str) -> Callable[[int], list]:
+        """The call of turn i, returning its outputs; support was checked before timing."""
+        what, kwargs = case.call_text(), case.kwargs
+        fn = timed_caller(self.impl.fn, what)
+        if pass_ == "forward":
+            args = [[t for t in s if t is not None] for s in self.sets]
+            return lambda i: [output_of(fn(*args[i], **kwargs), case)]
+        self.sets = [tuple(None if t is None else t.requires_grad_() for t in s)
+                     for s in self.sets]
+        used = [[t for t in s if t is not None] for s in self.sets]
+        out = output_of(call(self.impl, case, self.sets[0]), case)
+        if not out.requires_grad:
+            raise Unsupported("not differentiable: no backward to time")
+        self.grad_outs = [step_grad_output(case, step).to(out.device, out.dtype)
+                          for step in range(self.rotation)]
+        grads = timed_caller(torch.autograd.grad, f"backward of {what}")
+        if pass_ == "backward":  # on the graph before() made: one backward a graph, as in
+            self._forward = lambda i: output_of(fn(*used[i], **kwargs), case)  # training
+            self.before = self._next_graph
+            return lambda i: list(grads(self._graph.pop(i), used[i], self.grad_outs[i]))
+
+        def both(i):
+            out = output_of(fn(*used[i], **kwargs), case)
+            return [out, *grads(out, used[i], self.grad_outs[i])]
+        return both
+
+    def _next_graph(self) -> None:
+        """Before each timed backward, untimed: a fresh forward of the next turn, whose graph
+        that backward consumes (torch.compile'd functions allow one backward per graph)."""
+        i = (self.turn + 1) % self.rotation
+        self._graph = {i: self._forward(i)}
+
+    def __call__(self) -> None:
+        i = self.turn = (self.turn + 1) % self.rotation
+        if self.pass_ != "backward":
+            torch.autograd.graph.increment_version(self.sets[i][0])
+        if self.pass_ != "forward":
+            torch.autograd.graph.increment_version(self.grad_outs[i])
+        self.last = None  # freed first, so the call may reuse its memory
+        self.last = (i, self._call(i))
+
+    def check_block(self, *_) -> None:
+        """After each timed CPU block: the block's last outputs within their turn's tolerance,
+        by a comparison of a few passes over them (a full one would chill the caches for the
+        next block); any doubt goes to the full comparison, which names the error."""
+        self.blocks += 1
+        if self.last is not None and not self._within(*self.last):
+            self.verify()
+        self._warm()
+
+    def _within(self, i: int, outputs: list) -> bool:
+        if i not in self._targets:
+            self._targets[i] = [self._target(*t, like=o)
+                                for t, o in zip(self.answers[i].targets(self.case.torch_dtype),
+                                                outputs)]
+        return len(outputs) == len(self._targets[i]) and all(
+            o is not None and o.shape == e.shape
+            and bool((o.detach().to(e.dtype) - e).abs_().le_(a).all())
+            for o, (e, a) in zip(outputs, self._targets[i]))
+
+    def _target(self, expected, mag, scale, sq, length, *, like) -> tuple:
+        kind = torch.float64 if like is not None and like.dtype == torch.float64 else torch.float32
+        length = self.case.reduction_length() if length is None else length
+        allowed = bound(expected, mag, self.case.torch_dtype, length, scale, sq) \
+            + torch.finfo(kind).eps * expected.abs()
+        device = self.case.device if like is None else like.device
+        return expected.to(device, kind), allowed.to(device, kind)
+
+    def verify(self, *_) -> None:
+        """The latest outputs against their turn's oracle, by the full comparison."""
+        if self.case.device == "cuda":
+            self.blocks += 1
+            _no_late_streams()
+        if self.last is not None:
+            i, outputs = self.last
+            try:
+                self.answers[i].check(outputs, self.case)
+            except PropertyFailed as exc:
+                raise PropertyFailed(f"an output of timed block {self.blocks} (input {i + 1} "
+                                     f"of {self.rotation}) is wrong: {exc}") from None
+
+    def recheck(self) -> None:
+        """After timing: new values written into the first turn's tensors must give new results
+        (forward, and gradients for a new grad_output), so a memoised or lazy result cannot
+        have been timed as a fast one."""
+        new = reseeded(self.case, self.rotation)
+        tensors = self.sets[0]
+        write_values(tensors, new.with_(device="cpu").tensors())
+        outputs = [output_of(call(self.impl, self.case, tensors), self.case)]
+        if self.pass_ != "forward":  # new values in the same grad_output tensor too
+            grad = self.grad_outs[0]
+            write_values((grad,), (step_grad_output(new, 0),))
+            used = [t for t in tensors if t is not None]
+            outputs += timed_caller(torch.autograd.grad, f"backward of "
+                                    f"{self.case.call_text()}")(outputs[0], used, grad)
+        if self.case.device == "cuda":
+            torch.cuda.synchronize()
+        try:
+            Answer(reference(new), answer(new, 0, self.pass_).grads).check(outputs, self.case)
+        except PropertyFailed as exc:
+            raise PropertyFailed(f"after timing, on new values in the same inputs: {exc}") \
+                from None
+
+    def _warm(self) -> None:
+        """A pause between blocks lets the caches (and the core's clock) go cold: a few calls,
+        not timed, before the next block. Measured on resnet50 batch 1 on a 2-core VM: without
+        them, a 50 ms pause made the next block's calls up to 1.7x slower."""
+        deadline = time.perf_counter() + WARM_S
+        for done in range(WARM_CALLS):
+            if self.before is not None:
+                self.before()
+            self()
+            if done >= self.rotation and time.perf_counter() > deadline:
+                break
+
+
+def _no_late_streams() -> None:
+    """The timed stream is done; the whole device must be done too: work left on a side stream
+    was never inside the CUDA events, so its time was not counted."""
+    torch.cuda.current_stream().synchronize()
+    start = time.perf_counter()
+    torch.cuda.synchronize()
+    late = time.perf_counter() - start
+    if late > LATE_S:
+        raise PropertyFailed(f"work was still running on another stream {late * 1e3:.1f} ms "
+                             f"after the timed stream finished: its time was not counted")

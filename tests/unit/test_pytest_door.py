@@ -1,0 +1,125 @@
+"""The pytest door is as safe as `check`: kernels that crash, hang, eat memory or exit fail their
+own tests, in worker processes, and the session goes on, writes its records and report, and ends."""
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+KERNELS = textwrap.dedent("""
+    import ctypes
+    import os
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    _KEPT = []
+
+    def good(input, output_size):
+        return F.adaptive_avg_pool2d(input, output_size)
+
+    def zeros(input, output_size):
+        return 0 * F.adaptive_avg_pool2d(input, output_size)
+
+    def segfault(input, output_size):
+        ctypes.string_at(0)
+
+    def hangs(input, output_size):
+        time.sleep(3600)
+
+    def eats_memory(input, output_size):
+        while True:
+            _KEPT.append(torch.ones(2**26))  # 256 MiB a step, resident
+
+    def exits(input, output_size):
+        os._exit(3)
+
+    def system_exit(input, output_size):
+        raise SystemExit(1)
+    """)
+FAULTY = ("good", "segfault", "hangs", "eats_memory", "exits", "system_exit")
+PROPS = ("shape", "dtype_device")
+# The time limit is per call of the kernel: only `hangs` comes near it, however busy the machine.
+LIMITS = ("--convharness-timeout", "20", "--convharness-memory-limit", "1500M")
+SESSION_S = 900  # a session that does not end by then is a failure of the door
+
+
+@pytest.fixture
+def kernels(pytester):
+    pytester.makepyfile(mykernels=KERNELS)
+    pytester.syspathinsert()
+    return pytester
+
+
+def _session(pytester, names, *extra, cache=False):
+    impls = [a for name in names for a in ("--convharness-impl", f"mykernels:{name}")]
+    return pytester.runpytest_subprocess(
+        "--pyargs", "harness.conformance", *impls, "--convharness-op", "adaptive_avg_pool2d",
+        "--convharness-out", "out", *LIMITS, *([] if cache else ["-p", "no:cacheprovider"]),
+        *extra, timeout=SESSION_S)
+
+
+def _records(pytester) -> dict:
+    (run,) = (pytester.path / "out").iterdir()
+    assert (run / "index.html").is_file()
+    rows = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    return {(r["impl"].split(":")[-1], r["prop"]): r for r in rows if r["kind"] == "check"}
+
+
+def _junit(path: Path) -> dict:
+    cases = ET.parse(path).getroot().iter("testcase")
+    return {c.get("name"): "failed" if c.find("failure") is not None else "passed" for c in cases}
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_faulty_kernels_fail_their_own_tests_and_the_session_goes_on(kernels, workers):
+    result = _session(kernels, FAULTY, "-k", " or ".join(PROPS), "--junitxml", "junit.xml",
+                      *workers)
+    assert result.ret == 1, result.stdout.str()
+    result.assert_outcomes(passed=2, failed=2 * (len(FAULTY) - 1))
+    records = _records(kernels)
+    status = {key: r["status"] for key, r in records.items()}
+    for prop in PROPS:
+        assert status["good", prop] == "pass"
+        assert status["segfault", prop] == "crashed"
+        assert status["exits", prop] == "crashed"
+        assert status["eats_memory", prop] == "oom"
+        assert status["system_exit", prop] == "fail"
+    hang = [status["hangs", p] for p in PROPS]
+    assert "timeout" in hang and set(hang) <= {"timeout", "not_run"}
+    if not workers:  # one process: the second property is not run, at once
+        assert hang == ["timeout", "not_run"]
+    assert "SIGSEGV" in records["segfault", "shape"]["message"]
+    assert records["segfault", "shape"]["case"], "a crash names the case it was running"
+    assert "adaptive_avg_pool2d" in records["hangs", "shape"]["message"], "and the call"
+    junit = _junit(kernels.path / "junit.xml")
+    assert len(junit) == len(FAULTY) * len(PROPS)
+    assert [n for n, v in junit.items() if v == "passed"] == [
+        f"test_conforms[mykernels:good-{p}]" for p in PROPS] or workers
+    result.stdout.fnmatch_lines(["*convharness: records *records.jsonl; report: *index.html"])
+
+
+def test_a_hang_under_no_isolate_is_for_debugging_only(kernels):
+    """--convharness-no-isolate runs in this process (pdb works); a good kernel passes there."""
+    result = _session(kernels, ["good"], "-k", "shape", "--convharness-no-isolate")
+    result.assert_outcomes(passed=1)
+    assert _records(kernels)["good", "shape"]["status"] == "pass"
+
+
+def test_exitfirst_stops_after_the_first_failure_and_still_reports(kernels):
+    result = _session(kernels, ["segfault", "good"], "-x", "-q", "-k", " or ".join(PROPS))
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, passed=1)  # good-shape runs first: names sort before
+    assert set(_records(kernels)) == {("good", "shape"), ("segfault", "shape")}
+
+
+def test_last_failed_reruns_only_the_failures(kernels):
+    first = _session(kernels, ["good", "zeros"], "-k", "values and not special", cache=True)
+    first.assert_outcomes(passed=1, failed=1)
+    again = _session(kernels, ["good", "zeros"], "-k", "values and not special", "--lf",
+                     cache=True)
+    outcomes = again.parseoutcomes()
+    assert outcomes.get("failed") == 1 and "passed" not in outcomes, outcomes
+    again.stdout.fnmatch_lines(["*reproduce: convharness check --impl mykernels:zeros*"])
