@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,27 @@ def _executor(v: dict, out, threads: int = 1):
                         threads=threads)
 
 
+def planned(verb: str, raw: dict, options) -> dict:
+    """The raw options to run with: as given, or for --resume, the resumed run's own plan
+    (plan-<verb>.json, written when the run began)."""
+    if not raw.get("resume"):
+        return raw
+    path = Path(raw["resume"]) / f"plan-{verb}.json"
+    if not path.is_file():
+        if not Path(raw["resume"]).is_dir():
+            raise NoRecords(f"--resume={raw['resume']!r} does not exist (expected a run "
+                            f"directory)")
+        return raw  # a run from before plans were saved: the options given now
+    return opt.resumed(raw, json.loads(path.read_text()), options)
+
+
+def _save_plan(run_dir: Path, verb: str, raw: dict) -> None:
+    path = run_dir / f"plan-{verb}.json"
+    if not path.exists():
+        keep = {k: v for k, v in raw.items() if k not in opt.HOW}
+        path.write_text(json.dumps(keep, indent=2, sort_keys=True))
+
+
 @contextlib.contextmanager
 def open_run(verb: str, resume, executor, out_root, run_dir):
     """(run directory, keys already done, record writer) for a check or a bench; run.json gets
@@ -76,10 +98,12 @@ def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
     from harness.run import check as run_check
     from harness.summary import format_check
     from harness.tasks import executor_for
+    raw = planned("check", raw, opt.CHECK_OPTIONS)
     plan = opt.check_plan(raw)
     executor = executor_for(cluster=plan.cluster, isolate=plan.isolate, timeout=plan.timeout,
                             memory_limit=plan.memory_limit, log=out)
     with open_run("check", plan.resume, executor, out_root, run_dir) as (run_dir, done, writer):
+        _save_plan(run_dir, "check", raw)
         out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}, "
             f"devices {','.join(plan.options.devices)} -> {run_dir}")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
@@ -107,10 +131,12 @@ def _live_line(record) -> str:
 def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
     """Time implementations over suites; append records as measured; return the run directory."""
     from harness.bench import plan_bench, run_bench
+    raw = planned("bench", raw, opt.BENCH_OPTIONS)
     v = opt.values(raw, opt.BENCH_OPTIONS)
     impls, cases, options = plan_bench(v)
     executor = _executor(v, out, options.threads)
     with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
+        _save_plan(run_dir, "bench", raw)
         out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
             f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> "
             f"{run_dir}")

@@ -3,7 +3,8 @@
 One worker per implementation runs task after task. The parent waits for progress with a time
 limit per call of the implementation (every call reports itself; starting the worker and
 importing the task's modules do not count, nor does the harness's own work between calls):
-a call that does not return in time is a *timeout*, a worker that dies is *crashed* (with the case it was running), a worker whose
+a call that does not return in time (wall time less what a busy machine kept it waiting for a
+CPU: `Clock`) is a *timeout*, a worker that dies is *crashed* (with the case it was running), a worker whose
 resident memory passes the limit is killed and recorded as *oom*; either way the worker is
 replaced and the run goes on.
 Ctrl-C reaches the parent only (the worker ignores SIGINT), so it ends the run; a KeyboardInterrupt
@@ -49,6 +50,31 @@ def resident(pid: int) -> int:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the process's main thread has spent runnable but waiting for a CPU (the second
+    field of /proc/<pid>/schedstat): time a busy machine took from it. 0 where unreadable."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Clock:
+    """Seconds since a moment that the worker had: the wall time less what it spent waiting
+    for a CPU since (sampled when the moment is first seen). A call running, or blocked in
+    sleep or a lock, counts; a call held back by other processes on a busy machine does not,
+    so a correct kernel is never a timeout because the machine is loaded."""
+
+    def __init__(self, pid: int):
+        self.pid, self.moment, self.delay = pid, None, 0.0
+
+    def since(self, moment: float, now: float) -> float:
+        if moment != self.moment:
+            self.moment, self.delay = moment, run_delay(self.pid)
+        return now - moment - (run_delay(self.pid) - self.delay)
 
 
 class Task(Protocol):
@@ -142,15 +168,15 @@ class Worker:
         """The worker's next message, or ("timeout"|"stalled"|"oom"|"died", detail): timeout,
         a call of the implementation ran past the per-call limit; stalled, nothing happened
         for `limit` seconds outside any call."""
-        since = time.monotonic()
+        since, clock = time.monotonic(), Clock(self._proc.pid)
         while not self._conn.poll(POLL_S):
             used = resident(self._proc.pid)
             if used > self.memory_limit:
                 return "oom", used
             now, (started, ended) = time.monotonic(), self._beat
-            if started and now - started > self.timeout:
+            if started and clock.since(started, now) > self.timeout:
                 return "timeout", None
-            if not started and now - max(since, ended) > limit:
+            if not started and clock.since(max(since, ended), now) > limit:
                 return "stalled", limit
         try:
             return self._conn.recv()

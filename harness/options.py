@@ -276,6 +276,28 @@ def wants_isolation(isolate, impls_named) -> bool:
     return any(":" in spec for spec in impls_named or ())
 
 
+HOW = ("resume", "isolate", "timeout", "memory_limit")  # how a run goes, not what it measures
+
+
+def resumed(raw: dict, recorded: dict, options) -> dict:
+    """The raw options of the run being resumed (`recorded`, as it saved them), where the
+    options given now agree with them or were left at their defaults; a contradiction is a
+    UsageError naming both values. Time and memory limits and isolation may be given anew."""
+    out = dict(recorded, resume=raw.get("resume"))
+    for option in options:
+        given, default = raw.get(option.dest), option.kwargs.get("default")
+        if option.dest in HOW:
+            if given not in (None, default):
+                out[option.dest] = given
+            continue
+        if given in (None, default, []) or given == recorded.get(option.dest, default):
+            continue
+        raise UsageError(f"{option.flag}={given!r} conflicts with the run being resumed, which "
+                         f"has {option.flag}={recorded.get(option.dest, default)!r}; leave it "
+                         f"out to finish that run as it was planned")
+    return out
+
+
 @dataclass(frozen=True)
 class CheckPlan:
     """What a check runs and how, decided once from either door's options: the selected

@@ -1,4 +1,9 @@
 """Helpers the unit tests share: a verdict on one property of a function, a tiny suite, a bench."""
+import contextlib
+import os
+import subprocess
+import sys
+
 import pytest
 
 from harness.bench import BenchOptions, run_bench
@@ -36,3 +41,20 @@ def bench_run(tmp_path, impls, suite, passes=("forward",)):
     with RecordWriter(run_dir / "records.jsonl") as writer:
         run_bench(impls, load_suite(suite), options, writer.write)
     return run_dir
+
+
+@contextlib.contextmanager
+def crowded_cpu(burners: int):
+    """This process and what it starts pinned to one CPU beside `burners` busy loops: each gets
+    a small share of that core, whatever the machine had free. Everything is undone after."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+             for _ in range(burners)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+        os.sched_setaffinity(0, saved)

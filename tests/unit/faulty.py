@@ -108,3 +108,11 @@ class SlowHarnessTask:
         from harness.records import Record
         return Record(kind="check", impl="slow", op="conv2d", prop="shape", status=status,
                       message=message)
+
+
+def burns_cpu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """A correct conv2d after a quarter of a second of one core's work on every call."""
+    end = time.thread_time() + 0.25
+    while time.thread_time() < end:
+        pass
+    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)

@@ -10,6 +10,7 @@ from harness.suites import SuiteCase
 from harness.cases import Case
 from harness.timing import QUICK
 from tests.unit import faulty
+from tests.unit.conftest import TINY, crowded_cpu
 
 OPTIONS = CheckOptions(properties=("shape",), dtypes=("float32",), profile="quick")
 
@@ -142,3 +143,24 @@ def test_a_fault_of_the_harness_is_a_harness_error(monkeypatch):
     (record,) = check([impl(faulty.good)], CheckOptions(properties=("values",),
                                                         dtypes=("float32",)))
     assert record.status == "harness_error" and "the oracle broke" in record.message
+
+
+def test_a_busy_machine_never_times_out_a_correct_kernel(tmp_path):
+    """Crowded onto one core with six busy loops, a call that needs a quarter of a second of CPU
+    takes about two seconds of wall time, past the 1.5 s limit; the limit counts only what the
+    call ran (and slept), not what the machine kept it waiting, so check and bench pass it."""
+    burns = Implementation("faulty.burns_cpu", "conv2d", faulty.burns_cpu)
+    case = Case("conv2d", (1, 2, 4, 4), (2, 2, 3, 3))
+    suite = tmp_path / "one.csv"
+    suite.write_text(TINY.splitlines()[0] + "\n" + TINY.splitlines()[1] + "\n")
+    from harness.bench import BenchTask
+    from harness.suites import load as load_suite
+    from harness.tasks import Local
+    with crowded_cpu(burners=6), WorkerPool(timeout=1.5) as pool:
+        checked = check([burns], CheckOptions(properties=("shape",), case=case), workers=pool)
+        task = BenchTask(burns, load_suite(str(suite))[0], "cpu", "forward",
+                         BenchOptions(budget=QUICK, threads=1))
+        timed = list(Local(pool).run([task], lambda t: None))
+    assert [(r.prop, r.status) for r in checked] == [("shape", "pass")], checked[0].message
+    assert [(r.prop, r.status) for r in timed if r.kind == "bench"] == [("forward", "ok")], \
+        [r.message for r in timed]
