@@ -120,9 +120,13 @@ def test_module_in_the_working_directory_is_found(capsys, tmp_path, monkeypatch)
 
 
 def test_check_resume_adds_only_what_is_missing(capsys, tmp_path):
-    base = ["check", "--impl", "reference.avg_pool2d", "--out", str(tmp_path)]
-    run(capsys, *base, "--property", "shape")
+    run(capsys, "check", "--impl", "reference.avg_pool2d", "--out", str(tmp_path), "--property",
+        "shape,values")
     (run_dir,) = tmp_path.iterdir()
-    code, out, _ = run(capsys, *base, "--property", "shape,values", "--resume", str(run_dir))
+    records = run_dir / "records.jsonl"
+    first = records.read_text().splitlines()[0]
+    records.write_text(first + "\n")  # as if killed after its first record
+    code, out, _ = run(capsys, "check", "--resume", str(run_dir))
     assert code == 0
     assert sorted(r.prop for r in read_records(run_dir)) == ["shape", "values"]
+    assert records.read_text().splitlines()[0] == first  # kept, not measured again

@@ -71,7 +71,8 @@ SLOW = [(slow.python_conv2d, "conv2d"), (slow.numpy_conv2d, "conv2d"),
 SLOW_PROPS = ("values", "sizes", "fresh_results", "no_aliasing", "bounds", "gradients")
 
 
-@pytest.mark.parametrize("profile", ["ci", "quick"])
+# The ci profile draws twice the examples of quick for the same properties: `tox -e slow`.
+@pytest.mark.parametrize("profile", [pytest.param("ci", marks=pytest.mark.slow), "quick"])
 @pytest.mark.parametrize("fn, op", SLOW, ids=[s[0].__name__ for s in SLOW])
 def test_slow_correct_kernels_raise_no_false_alarm(fn, op, profile):
     options = CheckOptions(profile=profile, dtypes=("float64", "float32", "float16"))
