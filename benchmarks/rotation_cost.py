@@ -1,6 +1,7 @@
 """What the input rotation costs honest kernels: each case timed with one input set and with
-ROTATION sets, alternating in one process, ROUNDS times each; per case, the ratio of the best
-medians (rotation / one set). Everything else (the lean caller, the block checks) is the same.
+ROTATION sets, alternating in one process, ROUNDS times each; per case, the median over the
+rounds of each round's ratio of medians (rotation / one set, timed one after the other, so slow
+drifts of the machine cancel). Everything else (the lean caller, the block checks) is the same.
 A second one-set timing in the same alternation, against the first, is the control: the
 spread that noise alone gives.
 Usage: python benchmarks/rotation_cost.py [ROUNDS] [--suite resnet50] [--impl reference.conv2d]
@@ -41,8 +42,10 @@ def main() -> None:
                 best[name].append(best_median(impl, case, ROTATION if name == "rotation" else 1,
                                               budget))
         one = min(best["one"])
-        ratios[sc.label] = min(best["rotation"]) / one
-        control[sc.label] = min(best["one again"]) / one
+        # per round, against the one-input timing taken just before: slow drifts cancel
+        ratios[sc.label] = statistics.median(r / o for r, o in zip(best["rotation"], best["one"]))
+        control[sc.label] = statistics.median(a / o for a, o in zip(best["one again"],
+                                                                     best["one"]))
         print(f"{sc.label:40s} {one * 1e6:10.1f} us  rotation/one {ratios[sc.label]:.3f}  "
               f"control {control[sc.label]:.3f}", flush=True)
     print(f"{args.impl} on {args.suite} --batch {args.batch}, 1 thread, {args.rounds} rounds:")
@@ -50,6 +53,7 @@ def main() -> None:
         r = sorted(found.values())
         print(f"  {name}: median {statistics.median(r):.3f}, range {r[0]:.3f}..{r[-1]:.3f}, "
               f"beyond 5%: {sum(abs(x - 1) > 0.05 for x in r)}/{len(r)}")
+
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,8 @@
 Registered through the pytest11 entry point, so it loads in every pytest session of the
 environment convharness is installed in. It stays out of the way there: its options carry a
 prefix (`--convharness-impl`, ...), it imports nothing heavy (torch, pandas, hypothesis
-profiles) until a test asks for the `conformance` fixture, and it parametrizes nothing else.
+profiles) unless the session runs `harness.conformance` or names an implementation, and it
+parametrizes nothing else.
 """
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ def _ours(config) -> bool:
 def pytest_configure(config):
     if not _ours(config):
         return
+    _one_gpu_per_worker(os.environ)  # before anything may start CUDA
     plan = _plan(config)  # a bad value is a usage error now, not at collection
-    _one_gpu_per_worker(os.environ)
     if not hasattr(config, "workerinput"):
         from harness.pytest_session import SessionRun
         config.stash[RUN] = SessionRun(plan.out_root)
