@@ -8,8 +8,8 @@ from typing import Callable
 import torch
 
 from harness.cases import Case
-from harness.check import (PropertyFailed, Unsupported, assert_values, call, expected_values,
-                           output_of, reseeded, timed_caller, write_values)
+from harness.check import (PropertyFailed, Unsupported, assert_values, backward, call,
+                           expected_values, output_of, reseeded, timed_caller, write_values)
 from harness.properties.gradients import assert_grads, expected_grads, grad_output
 from harness.registry import Implementation
 from harness.tolerance import bound
@@ -34,7 +34,7 @@ class Answer:
         if self.grads:
             assert_grads(outputs[-len(self.grads):], list(self.grads), case)
 
-    def targets(self, dtype: torch.dtype) -> list[tuple]:
+    def targets(self) -> list[tuple]:
         """(expected, allowed |error|) per output, for the quick comparison."""
         out = []
         if self.values is not None:
@@ -58,13 +58,14 @@ def _cached(key: str, make: Callable[[], object]):
 SHIFT = 64  # elements between the rotation's input windows: 64-byte aligned in any dtype
 
 
-def rotation_inputs(case: Case, count: int) -> list[torch.Tensor]:
+def rotation_inputs(case: Case, count: int, first: torch.Tensor | None = None
+                    ) -> list[torch.Tensor]:
     """`count` inputs of the case's shape and layout, each with other values: windows of one
     buffer, each SHIFT elements past the one before, so that the rotation holds no more data
     in the caches than one input does (two separate inputs of a 56x56x256 map cost up to 15%
     on the CPU). The first window is the case's own input. An input that is not dense (a
-    strided view) gets separate tensors instead."""
-    first = case.tensors()[0]
+    strided view) gets separate tensors instead. `first`: the case's input, where made."""
+    first = case.tensors()[0] if first is None else first
     dense = first.is_contiguous() or first.is_contiguous(memory_format=torch.channels_last)
     if count == 1 or not dense:
         return [first, *(reseeded(case, step).tensors()[0] for step in range(1, count))]
@@ -124,7 +125,7 @@ class Timed:
     def __init__(self, impl: Implementation, case: Case, pass_: str, *, rotation: int = ROTATION):
         self.impl, self.pass_, self.case, self.rotation = impl, pass_, case, rotation
         first = case.tensors()
-        self.sets = [(x, *first[1:]) for x in rotation_inputs(case, rotation)]
+        self.sets = [(x, *first[1:]) for x in rotation_inputs(case, rotation, first[0])]
         self.answers = [answer(case, step, pass_) for step in range(rotation)]
         self.last: tuple | None = None  # (turn, outputs) of the latest call
         self.turn, self.blocks = 0, 0
@@ -186,7 +187,7 @@ class Timed:
     def _within(self, i: int, outputs: list) -> bool:
         if i not in self._targets:
             self._targets[i] = [self._target(*t, like=o)
-                                for t, o in zip(self.answers[i].targets(self.case.torch_dtype),
+                                for t, o in zip(self.answers[i].targets(),
                                                 outputs)]
         return len(outputs) == len(self._targets[i]) and all(
             o is not None and o.shape == e.shape
@@ -226,8 +227,7 @@ class Timed:
             grad = self.grad_outs[0]
             write_values((grad,), (step_grad_output(new, 0),))
             used = [t for t in tensors if t is not None]
-            outputs += timed_caller(torch.autograd.grad, f"backward of "
-                                    f"{self.case.call_text()}")(outputs[0], used, grad)
+            outputs += backward(outputs[0], used, grad, self.case)
         if self.case.device == "cuda":
             torch.cuda.synchronize()
         try:
