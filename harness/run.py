@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis.errors import Flaky
 
 from harness.captured import NOTES
@@ -18,7 +18,10 @@ from harness.registry import Implementation
 from harness.strategies import cases, strata
 from harness.timing import pinned_flags
 
+# No explain phase: the record carries the shrunk case and its reproduction, and explaining it
+# re-runs the kernel and the float64 oracle hundreds of times (most of a failure's time).
 _BASE = dict(deadline=None, report_multiple_bugs=False,
+             phases=[phase for phase in Phase if phase.name != "explain"],
              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                     HealthCheck.large_base_example])
 # Namespaced, so that convharness never takes a profile name of someone else's test suite.

@@ -37,8 +37,8 @@ def test_process_faults_are_recorded_and_the_run_goes_on():
 def test_the_time_limit_covers_the_implementations_calls_only():
     """Slow harness work between calls is not the kernel hanging; a slow call is."""
     from harness.isolate import Worker
-    with Worker(timeout=5.0) as worker:
-        (record,) = worker.run(faulty.SlowHarnessTask(harness_s=12.0))
+    with Worker(timeout=2.0) as worker:
+        (record,) = worker.run(faulty.SlowHarnessTask(harness_s=5.0))
         assert record.status == "pass", record
         (record,) = worker.run(faulty.SlowHarnessTask(harness_s=0.0, call_s=60.0))
         assert record.status == "timeout" and "the second call" in record.message, record
@@ -112,9 +112,10 @@ def test_a_hang_costs_one_time_limit_and_the_rest_is_not_run():
 
 
 def test_the_time_limit_is_per_call_not_per_property():
-    """Each call takes 0.5 s, a property makes many of them: no timeout at a 3 s limit."""
+    """Each call takes a quarter of a second, a property makes many of them: no timeout at a
+    limit of 1.5 s (six calls' worth)."""
     options = CheckOptions(properties=("deterministic",), dtypes=("float32",), profile="quick")
-    with WorkerPool(timeout=3) as pool:
+    with WorkerPool(timeout=1.5) as pool:
         (record,) = check([impl(faulty.slow_but_correct)], options, workers=pool)
     assert record.status == "pass", record
 

@@ -12,9 +12,6 @@ KERNELS = textwrap.dedent("""
 
     def bad(input, output_size):
         return torch.zeros_like(F.adaptive_avg_pool2d(input, output_size))
-
-    def declines(input, output_size):
-        raise NotImplementedError("not written yet")
     """)
 
 
@@ -36,7 +33,8 @@ def test_correct_implementation_passes(kernels):
 def test_broken_implementation_fails_with_reproduction(kernels):
     result = kernels.runpytest_subprocess(
         "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:bad",
-        "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider")
+        "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider",
+        "-k", "examples or values")
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] >= 2
     result.stdout.fnmatch_lines(["*test_conforms*mykernels:bad-values*",
@@ -49,16 +47,6 @@ def test_bad_impl_is_a_usage_error(kernels):
         "--convharness-op", "conv2d", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*has no attribute 'missing'*"])
-
-
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])
-def test_an_implementation_that_declines_everything_fails_the_session(kernels, workers):
-    """Every test skips (unsupported), yet nothing was checked: the session exits 1."""
-    result = kernels.runpytest_subprocess(
-        "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:declines",
-        "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider", *workers)
-    assert result.ret == 1, result.stdout.str()
-    result.stdout.fnmatch_lines(["*mykernels:declines: UNCHECKED: nothing was checked*"])
 
 
 def test_a_declared_failure_is_an_xfail(pytester):

@@ -11,7 +11,7 @@ from harness.records import read_records
 from harness.report import write_report
 
 SUITE = "N,C,H,W,K,R,S,stride,pad,dilation,groups,count\n" + "".join(
-    f"1,{c},12,12,{c},3,3,1,1,1,1,1\n" for c in (2, 4, 6, 8))
+    f"1,{c},12,12,{c},3,3,1,1,1,1,1\n" for c in (2, 4, 6))
 ARGS = ["bench", "--impl", "reference.conv2d", "--impl", "unfold_einsum.conv2d", "--pass",
         "forward,both", "--quick"]
 
@@ -42,7 +42,7 @@ def _killed_after(args, out: Path, kind: str, count: int) -> Path:
 
 def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
     """--resume alone finishes the run it names, with that run's own plan."""
-    suite = tmp_path / "six.csv"
+    suite = tmp_path / "three.csv"
     suite.write_text(SUITE)
     args = ARGS + ["--suite", str(suite)]
     whole = tmp_path / "whole"
@@ -50,9 +50,9 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
     (whole_dir,) = whole.iterdir()
 
     run = _killed_after(args, tmp_path / "killed", "bench", 3)
-    assert 0 < len([r for r in read_records(run) if r.kind == "bench"]) < 16
+    assert 0 < len([r for r in read_records(run) if r.kind == "bench"]) < 12
     assert main(["bench", "--resume", str(run)]) == 0
-    assert "timing 2 implementation(s) on 4 case(s)" in capsys.readouterr().out
+    assert "timing 2 implementation(s) on 3 case(s)" in capsys.readouterr().out
     assert _keys(run) == _keys(whole_dir)
     assert write_report(run).is_file()
 

@@ -5,8 +5,7 @@ from harness.cli import main
 from harness.records import read_records
 from harness.tasks import ShardError, parse_shard, shard_of
 
-BENCH = ["bench", "--impl", "reference.conv2d", "--impl", "im2col.conv2d", "--quick",
-         "--pass", "forward,both"]
+BENCH = ["bench", "--impl", "reference.conv2d", "--impl", "im2col.conv2d", "--quick"]
 
 
 def _keys(run_dir, kinds=("bench",)):
@@ -45,7 +44,7 @@ def test_shards_merged_equal_the_unsharded_run(tmp_path, capsys, tiny_suite):  #
 
 
 def test_merge_refuses_duplicate_records(tmp_path, capsys, tiny_suite):  # noqa: F811
-    assert main(BENCH + ["--suite", tiny_suite, "--out", str(tmp_path / "a")]) == 0
+    assert main(BENCH[:3] + ["--quick", "--suite", tiny_suite, "--out", str(tmp_path / "a")]) == 0
     run = str(_one(tmp_path / "a"))
     assert main(["merge", run, run, "--out", str(tmp_path / "m")]) == 2
     assert "duplicate record 'bench|" in capsys.readouterr().err
