@@ -14,8 +14,8 @@ from harness.records import Record, peak_rates
 from harness.registry import Implementation
 from harness.suites import SuiteCase
 from harness.timed import Timed, reference
-from harness.timing import (LEAK_BYTES, Budget, measure, peak_copy, peak_matmul, pinned_flags,
-                            resident_bytes)
+from harness.timing import (LEAK_BYTES, Budget, grown_by, held_bytes, measure, peak_copy,
+                            peak_matmul, pinned_flags)
 
 PASSES = ("forward", "backward", "both")
 PASS_FLOPS = {"forward": 1, "backward": 2, "both": 3}  # backward: grads of input and weight
@@ -106,14 +106,14 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
     try:
         with pinned_flags() as flags:
             timed = Timed(impl, case, pass_)
-            before = resident_bytes(case.device)
+            before = held_bytes(case.device)
             with captured():  # once around the loop: per call it would be timed
                 times, peak = measure(timed, case.device, threads=options.threads,
                                       budget=options.budget, cache=options.cache,
                                       on_block=timed.verify if case.device == "cuda" else
                                       timed.check_block, before=timed.before)
             timed.verify()  # the last outputs, by the full comparison
-            growth = resident_bytes(case.device) - before
+            growth = grown_by(before, held_bytes(case.device))
             timed.recheck()
             status, why, roof = judge(impl, case, pass_, times, options)
     except Unsupported as exc:

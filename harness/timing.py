@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -69,17 +70,51 @@ def time_calls(fn: Callable[[], object], *, threads: int, budget: Budget = Budge
 LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged
 
 
-def resident_bytes(device: str) -> int:
-    """Memory held now: CUDA bytes allocated, or this process's resident set on the CPU."""
+def held_bytes(device: str) -> tuple[int, ...]:
+    """Memory held now, each way it can be seen: CUDA bytes allocated; on the CPU, this
+    process's resident set (freed heap pages given back first) and the bytes malloc has handed
+    out (glibc's mallinfo2), which a leak grows even where it reuses pages already resident."""
     if device == "cuda":
         torch.cuda.synchronize()
-        return torch.cuda.memory_allocated()
+        return (torch.cuda.memory_allocated(),)
     import gc
     import os
 
     from harness.isolate import resident
     gc.collect()
-    return resident(os.getpid())
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+    return (resident(os.getpid()), *_malloc_in_use(libc))
+
+
+def grown_by(before: tuple[int, ...], after: tuple[int, ...]) -> int:
+    """The largest growth any measure of held_bytes saw."""
+    return max(a - b for a, b in zip(after, before))
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    import ctypes
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def _malloc_in_use(libc) -> tuple[int, ...]:
+    """Bytes in use through malloc (heap chunks plus mmapped ones), or () without mallinfo2."""
+    import ctypes
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return ()
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+    libc.mallinfo2.restype = MallInfo2
+    info = libc.mallinfo2()
+    return (info.uordblks + info.hblkhd,)
 
 
 _FLUSH: dict = {}

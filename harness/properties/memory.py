@@ -14,15 +14,15 @@ MEMORY_CALLS = 40
 
 def prop_memory(impl, case) -> None:
     """Memory does not keep growing across repeated calls (a leak)."""
-    from harness.timing import LEAK_BYTES, resident_bytes
+    from harness.timing import LEAK_BYTES, grown_by, held_bytes
     case = MEMORY_CASES[impl.op].with_(device=case.device, dtype=case.dtype)
     tensors = case.tensors()
     for _ in range(5):  # warm the allocators
         call(impl, case, tensors)
-    before = resident_bytes(case.device)
+    before = held_bytes(case.device)
     for _ in range(MEMORY_CALLS):
         call(impl, case, tensors)
-    growth = resident_bytes(case.device) - before
+    growth = grown_by(before, held_bytes(case.device))
     if growth > LEAK_BYTES:
         raise PropertyFailed(f"memory grew by {growth / 2**20:.0f} MiB over {MEMORY_CALLS} calls, "
                              f"but should stay within {LEAK_BYTES / 2**20:.0f} MiB "

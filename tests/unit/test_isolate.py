@@ -66,6 +66,23 @@ def test_misbehaviour_in_process_is_a_failure(fn, prop):
     assert record.status == "fail", record
 
 
+def test_a_leak_is_seen_where_it_reuses_memory_freed_before():
+    """Earlier work freed memory the process still holds: a leak that reuses it does not grow
+    the resident set, but it grows what malloc has handed out."""
+    import torch
+
+    from harness.timing import grown_by, held_bytes
+    freed, pins = [], []
+    for _ in range(50):  # 4 MiB blocks with small ones between: a fragmented, resident heap
+        freed.append(torch.ones(2**20))
+        pins.append(torch.ones(16))
+    freed.clear()
+    before = held_bytes("cpu")
+    leaked = [torch.ones(2**20) for _ in range(40)]  # 160 MiB
+    assert grown_by(before, held_bytes("cpu")) >= 150 * 2**20
+    del leaked, pins
+
+
 def test_interrupts_raised_by_an_implementation_in_a_worker_are_its_errors():
     with WorkerPool(timeout=30) as pool:
         records = check([impl(faulty.keyboard_interrupt), impl(faulty.system_exit)], OPTIONS,

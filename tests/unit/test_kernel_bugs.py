@@ -71,9 +71,17 @@ SLOW = [(slow.python_conv2d, "conv2d"), (slow.numpy_conv2d, "conv2d"),
 SLOW_PROPS = ("values", "sizes", "fresh_results", "no_aliasing", "bounds", "gradients")
 
 
-# The ci profile draws twice the examples of quick for the same properties: `tox -e slow`.
-@pytest.mark.parametrize("profile", [pytest.param("ci", marks=pytest.mark.slow), "quick"])
-@pytest.mark.parametrize("fn, op", SLOW, ids=[s[0].__name__ for s in SLOW])
+# The ci profile draws twice the examples of quick for the same properties: `tox -e slow`. So
+# does pure-Python conv2d, a slow forward-only kernel as numpy_conv2d (a conv2d) and
+# python_adaptive_avg_pool2d (pure Python) are, in the quick profile.
+def _runs(fn, op):
+    for profile in ("ci", "quick"):
+        slowest = profile == "ci" or fn is slow.python_conv2d
+        yield pytest.param(fn, op, profile, id=f"{fn.__name__}-{profile}",
+                           marks=[pytest.mark.slow] if slowest else [])
+
+
+@pytest.mark.parametrize("fn, op, profile", [run for fn, op in SLOW for run in _runs(fn, op)])
 def test_slow_correct_kernels_raise_no_false_alarm(fn, op, profile):
     options = CheckOptions(profile=profile, dtypes=("float64", "float32", "float16"))
     pure_python = fn.__name__.startswith("python_")  # a thousand times slower: fewer properties

@@ -70,6 +70,9 @@ def _outcomes(pytester, *extra):
     return sorted(line.split(" - ")[0] for line in lines)
 
 
+# Slow: test_pytest_door runs seven kernels' tests on pytest-xdist and serially and asserts the
+# same status for each; this one does it for hypothesis-drawn failures that shrink.
+@pytest.mark.slow
 def test_xdist_gives_the_same_outcomes_as_a_serial_run(pytester):
     pytest.importorskip("xdist")
     pytester.makepyfile(kernels=KERNELS)
