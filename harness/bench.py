@@ -14,8 +14,7 @@ from harness.records import Record, peak_rates
 from harness.registry import Implementation
 from harness.suites import SuiteCase
 from harness.timed import Timed, reference
-from harness.timing import (LEAK_BYTES, Budget, grown_by, held_bytes, measure, peak_copy,
-                            peak_matmul, pinned_flags)
+from harness.timing import LEAK_BYTES, Budget, grown_by, held_bytes, measure, pinned_flags
 
 PASSES = ("forward", "backward", "both")
 PASS_FLOPS = {"forward": 1, "backward": 2, "both": 3}  # backward: grads of input and weight
@@ -113,7 +112,7 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
                                       on_block=timed.verify if case.device == "cuda" else
                                       timed.check_block, before=timed.before)
             timed.verify()  # the last outputs, by the full comparison
-            growth = grown_by(before, held_bytes(case.device))
+            growth = grown_by(before, case.device)
             timed.recheck()
             status, why, roof = judge(impl, case, pass_, times, options)
     except Unsupported as exc:
@@ -173,31 +172,10 @@ def _reference_rates(case: Case, pass_: str, options) -> dict:
     return _rates(case, pass_, statistics.median(times))
 
 
-def _peak(device: str, name: str, **measured) -> Record:
-    from harness.tasks import device_name, host_name
-    return Record(kind="peak", impl="machine", op="", prop=name, status="ok", device=device,
-                  dtype="float32", host=host_name(), device_name=device_name(device), **measured)
-
-
-def peak_key(device: str) -> str:
-    return _peak(device, "matmul").key()
-
-
-def peaks(device: str, threads: int, dtype: str = "float32") -> list[Record]:
-    """The machine's measured peaks, for the roofline and the suspect mark: the fastest of a few
-    matrix multiplies (in float32 and the timed dtype) and of copies of a few sizes."""
-    out = []
-    for name, (times, work) in (("matmul", peak_matmul(device, threads=threads, dtype=dtype)),
-                                ("copy", peak_copy(device, threads=threads))):
-        unit = "flops" if name == "matmul" else "bytes"
-        out.append(_peak(device, name, figures={unit: work}, times=tuple(times)))
-    return out
-
-
 def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOptions]:
     """The implementations, suite cases and BenchOptions of checked option values."""
     from harness import suites
-    from harness.options import UsageError
+    from harness.errors import UsageError
     from harness.registry import select
     from harness.timing import QUICK
     options = BenchOptions(devices=v["device"], dtype=v["dtype"], passes=v["passes"],

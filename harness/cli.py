@@ -51,7 +51,7 @@ class Progress:
 
 def _executor(v: dict, out, threads: int = 1):
     """Where a bench's tasks run: a Ray cluster, worker processes, or this process."""
-    from harness.tasks import executor_for
+    from harness.executors import executor_for
     return executor_for(cluster=v["cluster"], isolate=opt.wants_isolation(v["isolate"], v["impl"]),
                         timeout=v["timeout"], memory_limit=v["memory_limit"], log=out,
                         threads=threads)
@@ -97,7 +97,7 @@ def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
     0 all conform, 1 something failed, 3 the harness itself failed."""
     from harness.run import check as run_check
     from harness.summary import format_check
-    from harness.tasks import executor_for
+    from harness.executors import executor_for
     raw = planned("check", raw, opt.CHECK_OPTIONS)
     plan = opt.check_plan(raw)
     executor = executor_for(cluster=plan.cluster, isolate=plan.isolate, timeout=plan.timeout,

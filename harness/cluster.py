@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 from typing import Callable, Iterator
 
-from harness.options import UsageError
+from harness.errors import UsageError
 from harness.records import Record
 
 
@@ -63,12 +63,12 @@ class _Node:
         return records, time.perf_counter() - start
 
     def peaks(self, device: str, threads: int, dtype: str) -> list[dict]:
-        from harness.bench import peaks
+        from harness.peaks import peaks
         return [asdict(r) for r in peaks(device, threads, dtype)]
 
     def environment(self) -> dict:
         from harness.environment import describe_environment
-        from harness.tasks import host_name
+        from harness.environment import host_name
         return {"host": host_name(), **describe_environment([])}
 
 

@@ -1,6 +1,7 @@
 """Run metadata, recorded once per run in run.json: versions, machine, threads, commit, command."""
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import subprocess
@@ -19,6 +20,18 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def host_name() -> str:
+    return platform.node() or "localhost"
+
+
+@functools.lru_cache(maxsize=None)
+def device_name(device: str) -> str:
+    """The model of the device a record was measured on: the GPU's name or the CPU's."""
+    if device == "cuda":
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else "cuda"
+    return cpu_name()
 
 
 def git_commit() -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from harness.errors import UsageError  # raised here, and imported from here by callers
+
 # Names only (no torch here): tests check they match harness.cases, harness.ops, harness.bench.
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 OP_NAMES = ("conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")
@@ -17,8 +19,6 @@ PASS_NAMES = ("forward", "backward", "both")
 PYTEST_PREFIX = "convharness-"
 
 
-class UsageError(ValueError):
-    """A command-line value that is not what was expected."""
 
 
 def _split(text) -> tuple:

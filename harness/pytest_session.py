@@ -23,7 +23,7 @@ class Runner:
     implementation hangs, its remaining properties are *not run*, in every worker."""
 
     def __init__(self, plan: CheckPlan, run_dir: Path):
-        from harness.tasks import executor_for
+        from harness.executors import executor_for
         self.plan, self.hung_dir = plan, Path(run_dir) / "hung"
         self.executor = executor_for(isolate=plan.isolate, timeout=plan.timeout,
                                      memory_limit=plan.memory_limit)

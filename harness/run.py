@@ -174,7 +174,7 @@ def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -
 
 def plan_check(v: dict) -> tuple[list[Implementation], CheckOptions]:
     """The implementations and CheckOptions of checked option values (options.values)."""
-    from harness.options import UsageError
+    from harness.errors import UsageError
     from harness.registry import select
     case, op = v.get("case"), v["op"]
     if case and op and op != case.op:

@@ -1,14 +1,12 @@
 """One task runner for check and bench: tasks with keys, an executor that runs them, shards.
 
-A task (run.CheckTask, bench.BenchTask) has a `key`, the key of the record it produces, so a
+A task (run.CheckTask, bench.BenchTask; this module imports neither) has a `key`, the key of the record it produces, so a
 resumed run skips what it has and a sharded run takes a deterministic share. An executor runs
 tasks and yields their records as they finish: `Local` here (in this process, or in worker
 processes from isolate.WorkerPool), `cluster.RayExecutor` on a Ray cluster.
 """
 from __future__ import annotations
 
-import functools
-import platform
 from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Protocol
 
@@ -36,22 +34,9 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def host_name() -> str:
-    return platform.node() or "localhost"
-
-
-@functools.lru_cache(maxsize=None)
-def device_name(device: str) -> str:
-    """The model of the device a record was measured on: the GPU's name or the CPU's."""
-    from harness.environment import cpu_name
-    if device == "cuda":
-        import torch
-        return torch.cuda.get_device_name() if torch.cuda.is_available() else "cuda"
-    return cpu_name()
-
-
 def stamp(record: Record, host: str | None = None) -> Record:
     """The record with the host and device model it was measured on (where it has none)."""
+    from harness.environment import device_name, host_name
     if record.host:
         return record
     return replace(record, host=host or host_name(),
@@ -77,7 +62,7 @@ class Local:
 
     def peaks(self, devices, threads: int, dtype: str, done: frozenset) -> Iterator[Record]:
         """This machine's peaks, measured here (not again on a resumed run that has them)."""
-        from harness.bench import peak_key, peaks
+        from harness.peaks import peak_key, peaks
         for device in devices:
             if peak_key(device) not in done:
                 yield from (stamp(record) for record in peaks(device, threads, dtype))
@@ -88,19 +73,6 @@ class Local:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
-
-
-def executor_for(*, cluster=None, isolate=False, timeout=60.0, memory_limit=None,
-                 log=lambda text: None, threads: int = 1):
-    """Where tasks run: a Ray cluster (`cluster`), worker processes (`isolate`), or here."""
-    if cluster:
-        from harness.cluster import RayExecutor
-        return RayExecutor(cluster, timeout=timeout, memory_limit=memory_limit,
-                           threads=threads, log=log)
-    if not isolate:
-        return Local()
-    from harness.isolate import WorkerPool
-    return Local(WorkerPool(timeout, log, memory_limit))
 
 
 class ShardError(ValueError):

@@ -19,10 +19,10 @@ def prop_memory(impl, case) -> None:
     tensors = case.tensors()
     for _ in range(5):  # warm the allocators
         call(impl, case, tensors)
-    before = held_bytes(case.device)
+    before = held_bytes(case.device, collect=True)
     for _ in range(MEMORY_CALLS):
         call(impl, case, tensors)
-    growth = grown_by(before, held_bytes(case.device))
+    growth = grown_by(before, case.device)
     if growth > LEAK_BYTES:
         raise PropertyFailed(f"memory grew by {growth / 2**20:.0f} MiB over {MEMORY_CALLS} calls, "
                              f"but should stay within {LEAK_BYTES / 2**20:.0f} MiB "

@@ -1,0 +1,17 @@
+"""Where a run's tasks go: a Ray cluster, worker processes on this machine, or this process."""
+from __future__ import annotations
+
+from harness.tasks import Local
+
+
+def executor_for(*, cluster=None, isolate=False, timeout=60.0, memory_limit=None,
+                 log=lambda text: None, threads: int = 1):
+    """Where tasks run: a Ray cluster (`cluster`), worker processes (`isolate`), or here."""
+    if cluster:
+        from harness.cluster import RayExecutor
+        return RayExecutor(cluster, timeout=timeout, memory_limit=memory_limit,
+                           threads=threads, log=log)
+    if not isolate:
+        return Local()
+    from harness.isolate import WorkerPool
+    return Local(WorkerPool(timeout, log, memory_limit))
