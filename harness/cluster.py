@@ -67,8 +67,7 @@ class _Node:
         return [asdict(r) for r in peaks(device, threads, dtype)]
 
     def environment(self) -> dict:
-        from harness.environment import describe_environment
-        from harness.environment import host_name
+        from harness.environment import describe_environment, host_name
         return {"host": host_name(), **describe_environment([])}
 
 

@@ -1,9 +1,10 @@
 """One task runner for check and bench: tasks with keys, an executor that runs them, shards.
 
-A task (run.CheckTask, bench.BenchTask; this module imports neither) has a `key`, the key of the record it produces, so a
-resumed run skips what it has and a sharded run takes a deterministic share. An executor runs
-tasks and yields their records as they finish: `Local` here (in this process, or in worker
-processes from isolate.WorkerPool), `cluster.RayExecutor` on a Ray cluster.
+A task (run.CheckTask, bench.BenchTask; this module imports neither) has a `key`, the key of
+the record it produces, so a resumed run skips what it has and a sharded run takes a
+deterministic share. An executor runs tasks and yields their records as they finish: `Local`
+here (in this process, or in worker processes from isolate.WorkerPool), `cluster.RayExecutor`
+on a Ray cluster; `executors.executor_for` picks one.
 """
 from __future__ import annotations
 
