@@ -30,6 +30,7 @@ td.best{outline:2px solid #222;font-weight:bold}
 td a{color:inherit}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:12px}
 img{max-width:100%;border:1px solid #eee;margin:.3em 0}
+nav.toc{font-size:13px;margin:1em 0}nav.toc ul{margin:.3em 0;padding-left:1.4em}
 """
 # images report themselves: the browser test reads data-images="loaded/total" from the DOM
 SCRIPT = """<script>window.addEventListener('load',function(){var i=document.images,n=0;
@@ -39,6 +40,16 @@ document.body.setAttribute('data-images',n+'/'+i.length);});</script>"""
 
 def _anchor(impl: str, prop: str) -> str:
     return "fail-" + "".join(ch if ch.isalnum() else "-" for ch in f"{impl}-{prop}")
+
+
+def section_id(title: str) -> str:
+    return "s-" + "".join(ch if ch.isalnum() else "-" for ch in title.lower())
+
+
+def contents_html(titles: list[str]) -> str:
+    """The table of contents: a link to each section of the page."""
+    links = "".join(f"<li><a href='#{section_id(t)}'>{esc(t)}</a></li>" for t in titles)
+    return f"<nav class='toc'><b>Contents</b><ul>{links}</ul></nav>"
 
 
 def headline(checks: pd.DataFrame, frame: pd.DataFrame) -> str:
@@ -192,7 +203,7 @@ def accuracy_html(frame: pd.DataFrame) -> str:
         worst_eps=("err_eps", "max")).reset_index()
     table["worst_of_tolerance"] = table["worst_of_tolerance"].map(lambda v: f"{v:.3g}")
     table["worst_eps"] = table["worst_eps"].map(lambda v: f"{v:.3g}")
-    return ("<h2>Accuracy of the timed cases</h2><p>worst error of each implementation on the "
+    return ("<p>worst error of each implementation on the "
             "cases it was timed on, as a share of the tolerance (under 1 passes) and in units "
             "of the dtype's eps: the speed/accuracy trade-off of FFT and Winograd shows here</p>"
             + table.to_html(index=False, escape=True))

@@ -87,28 +87,34 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     meta = (f"{env.get('time', '')} &middot; torch {esc(str(env.get('torch', '?')))} &middot; "
             f"CPU {esc(str(env.get('cpu', '?')))} &middot; GPU {esc(str(env.get('gpu') or 'none'))}"
             f" &middot; {esc(str(env.get('threads', '?')))} threads")
-    body = ["<h1>convharness report</h1>", f"<p class='meta'>{meta}</p>",
-            page.headline(checks, frame)]
+    parts = []  # (title, html) of each section, in page order
     if not checks.empty:
-        body += ["<h2>Conformance</h2>", page.matrix_html(checks), page.failures_html(records),
-                 page.notes_html(records)]
+        parts.append(("Conformance", page.matrix_html(checks) + page.failures_html(records)
+                      + page.notes_html(records)))
     for (op, device, dtype, pass_), rows in groups(frame):
-        body += [f"<h2>{esc(f'{op} {pass_}, {device}, {dtype}')}</h2>",
-                 "<p>median time per call (speedup against reference: green faster, red "
-                 "slower); outlined: the fastest in the row; ~: IQR over 10% of the median</p>",
-                 page.heatmap_html(rows)]
-    body.append(page.accuracy_html(frame))
+        parts.append((f"{op} {pass_}, {device}, {dtype}",
+                      "<p>median time per call (speedup against reference: green faster, red "
+                      "slower); outlined: the fastest in the row; ~: IQR over 10% of the "
+                      "median</p>" + page.heatmap_html(rows)))
+    accuracy = page.accuracy_html(frame)
+    if accuracy:
+        parts.append(("Accuracy of the timed cases", accuracy))
     traced = operators_table(frame)
     if not traced.empty:
-        body += ["<h2>Operators called (--trace-ops)</h2>", traced.to_html(escape=True)]
-    for title, pngs in sections:
-        body += [f"<h3>{esc(title)}</h3>"] + [
-            f'<img src="{esc(p.name)}" alt="{esc(title)}">' for p in pngs]
-    body += ["<h2>Run</h2>", pd.Series(env, dtype=object).to_frame("run").to_html(escape=True),
-             '<p>Data: <a href="results.csv">results.csv</a>, '
-             '<a href="results.parquet">results.parquet</a>, '
-             '<a href="conformance.csv">conformance.csv</a>, '
-             '<a href="records.jsonl">records.jsonl</a></p>']
+        parts.append(("Operators called (--trace-ops)", traced.to_html(escape=True)))
+    if sections:
+        parts.append(("Figures", "".join(
+            f"<h3>{esc(title)}</h3>" + "".join(f'<img src="{esc(p.name)}" alt="{esc(title)}">'
+                                               for p in pngs) for title, pngs in sections)))
+    parts.append(("Run", pd.Series(env, dtype=object).to_frame("run").to_html(escape=True)
+                  + '<p>Data: <a href="results.csv">results.csv</a>, '
+                  '<a href="results.parquet">results.parquet</a>, '
+                  '<a href="conformance.csv">conformance.csv</a>, '
+                  '<a href="records.jsonl">records.jsonl</a></p>'))
+    body = ["<h1>convharness report</h1>", f"<p class='meta'>{meta}</p>",
+            page.headline(checks, frame), page.contents_html([title for title, _ in parts])]
+    body += [f"<h2 id='{page.section_id(title)}'>{esc(title)}</h2>{html_}"
+             for title, html_ in parts]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>convharness report</title>"
             f"<style>{page.STYLE}</style></head><body>{''.join(body)}{page.SCRIPT}</body></html>")
 

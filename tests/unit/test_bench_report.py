@@ -20,13 +20,20 @@ from harness.timing import QUICK
 from tests.unit import broken
 from tests.unit.conftest import HOSTILE, bench_run as _bench
 
+
 class _Refs(HTMLParser):
+    """Files a page refers to (src, href), its links within the page (#id) and its ids."""
+
     def __init__(self):
         super().__init__()
-        self.refs = []
+        self.refs, self.links, self.ids = [], [], set()
 
     def handle_starttag(self, tag, attrs):
-        self.refs += [v for k, v in attrs if k in ("src", "href")]
+        for key, value in attrs:
+            if key in ("src", "href"):
+                (self.links if value.startswith("#") else self.refs).append(value)
+            elif key == "id":
+                self.ids.add(value)
 
 
 def test_bench_then_report(tmp_path, tiny_suite):
@@ -50,6 +57,8 @@ def test_bench_then_report(tmp_path, tiny_suite):
     refs = _Refs()
     refs.feed(text)
     assert refs.refs and all((run_dir / r).is_file() for r in refs.refs), refs.refs
+    assert "<nav class='toc'>" in text and len(refs.links) >= 4  # every section, in contents
+    assert {link[1:] for link in refs.links} <= refs.ids, (refs.links, refs.ids)
     assert "| case |" in (run_dir / "summary.md").read_text()
 
 
