@@ -56,3 +56,20 @@ def test_triton_kernel_in_the_interpreter(tmp_path):
          "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout and "triton.conv2d" in result.stdout
+
+
+def test_strided_max_pool_routes_the_gradient_of_an_all_infinite_window_to_the_input():
+    """Found by a random draw of special_gradients: a window whose input elements are all -inf
+    ties with its -inf padding; the gradient must reach the input element, as torch's does."""
+    import torch
+    import torch.nn.functional as F
+    x = torch.tensor([[[[float("-inf")]], [[1.0]], [[float("-inf")]]]], dtype=torch.float64)
+    kw = dict(kernel_size=2, stride=1, padding=1)
+    grads = []
+    for fn in (F.max_pool2d, load("strided_pools.max_pool2d").fn):
+        leaf = x.clone().requires_grad_()
+        out, where = fn(leaf, return_indices=True, **kw)
+        out.backward(torch.arange(1.0, 1 + out.numel(), dtype=torch.float64).view(out.shape))
+        grads.append((leaf.grad, where))
+    torch.testing.assert_close(grads[1][0], grads[0][0])
+    assert torch.equal(grads[1][1], grads[0][1])
