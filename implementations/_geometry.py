@@ -124,3 +124,17 @@ def average(sums, input, g: PoolGeometry, count_include_pad: bool, divisor_overr
     rows = _window_counts(h, g, 0, count_include_pad, input.device)
     cols = _window_counts(w, g, 1, count_include_pad, input.device)
     return sums / (rows.view(-1, 1) * cols.view(1, -1)).to(input.dtype)
+
+
+def max_on_input(flat, real):
+    """(max, index) over the last dim of windows `flat`, the index on an input element where the
+    max ties with -inf padding (`real`: 1 on input elements, 0 on padding, broadcastable), as
+    torch picks: the first input element of a window of -inf. The gradient reaches the input."""
+    import torch
+    out, where = flat.max(dim=-1)
+    real = (real > 0).expand(*where.shape, flat.shape[-1])
+    on_padding = ~real.gather(-1, where.unsqueeze(-1)).squeeze(-1)
+    if not on_padding.any():
+        return out, where
+    where = torch.where(on_padding, real.to(torch.uint8).argmax(dim=-1), where)
+    return flat.gather(-1, where.unsqueeze(-1)).squeeze(-1), where

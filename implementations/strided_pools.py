@@ -1,11 +1,10 @@
 """Max and average pooling through an as_strided window view and one reduction, no copies of
 windows: the view's strides step by stride*row to the next window and dilation*row inside one.
 """
-import torch
 import torch.nn.functional as F
 
 from harness.registry import implements
-from implementations._geometry import average, max_indices, pool_geometry
+from implementations._geometry import average, max_indices, max_on_input, pool_geometry
 
 
 def _window_view(x, g):
@@ -30,22 +29,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if not (return_indices or input.requires_grad):
         return windows.amax(dim=(-2, -1))  # reduces the view in place of a copy
     # max(dim) routes the gradient to one element, as torch does; amax would split it on ties
-    flat = windows.flatten(-2)
-    out, where = flat.max(dim=-1)
-    if any(g.padding) or ceil_mode:  # a window of -inf may have picked the -inf padding
-        where = _first_input_on_tie(where, g, input)
-        out = flat.gather(-1, where.unsqueeze(-1)).squeeze(-1)
+    real = _window_view(_padded(input.new_ones((1, 1, *input.shape[2:])), g, 0.0), g)
+    out, where = max_on_input(windows.flatten(-2), real.flatten(-2))
     return (out, max_indices(where, g, input.shape[3], input.device)) if return_indices else out
-
-
-def _first_input_on_tie(where, g, input):
-    """Where the max landed on padding (the window's input elements are all -inf), the first
-    input element of the window instead, as torch picks: the gradient must reach the input."""
-    real = _window_view(_padded(input.new_ones((1, 1, *input.shape[2:]), dtype=torch.uint8),
-                                g, 0), g).flatten(-2)
-    real = real.expand(*where.shape, real.shape[-1])
-    on_padding = real.gather(-1, where.unsqueeze(-1)).squeeze(-1) == 0
-    return torch.where(on_padding, real.argmax(dim=-1), where)
 
 
 @implements(F.avg_pool2d, name="strided_pools.avg_pool2d")

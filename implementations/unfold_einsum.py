@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from harness.registry import KnownFailure, implements, special_inputs
 from implementations.reference import TORCH_BF16_NONFINITE
 from implementations._geometry import (adaptive_bounds, adaptive_output, average, conv_geometry,
-                                       max_indices, pool_geometry)
+                                       max_indices, max_on_input, pool_geometry)
 
 
 def _windows(x, extent, stride, dilation):
@@ -43,7 +43,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode)
     windows = _pooled_windows(input, g, float("-inf"))
-    out, where = windows.flatten(-2).max(dim=-1)
+    real = _pooled_windows(input.new_ones((1, 1, *input.shape[2:])), g, 0.0)
+    out, where = max_on_input(windows.flatten(-2), real.flatten(-2))
     return (out, max_indices(where, g, input.shape[3], input.device)) if return_indices else out
 
 

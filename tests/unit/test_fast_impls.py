@@ -58,7 +58,9 @@ def test_triton_kernel_in_the_interpreter(tmp_path):
     assert "FAIL" not in result.stdout and "triton.conv2d" in result.stdout
 
 
-def test_strided_max_pool_routes_the_gradient_of_an_all_infinite_window_to_the_input():
+@pytest.mark.parametrize("name", ["strided_pools.max_pool2d", "unfold_einsum.max_pool2d",
+                                  "loops.max_pool2d"])
+def test_max_pool_routes_the_gradient_of_an_all_infinite_window_to_the_input(name):
     """Found by a random draw of special_gradients: a window whose input elements are all -inf
     ties with its -inf padding; the gradient must reach the input element, as torch's does."""
     import torch
@@ -66,7 +68,7 @@ def test_strided_max_pool_routes_the_gradient_of_an_all_infinite_window_to_the_i
     x = torch.tensor([[[[float("-inf")]], [[1.0]], [[float("-inf")]]]], dtype=torch.float64)
     kw = dict(kernel_size=2, stride=1, padding=1)
     grads = []
-    for fn in (F.max_pool2d, load("strided_pools.max_pool2d").fn):
+    for fn in (F.max_pool2d, load(name).fn):
         leaf = x.clone().requires_grad_()
         out, where = fn(leaf, return_indices=True, **kw)
         out.backward(torch.arange(1.0, 1 + out.numel(), dtype=torch.float64).view(out.shape))
