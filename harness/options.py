@@ -60,6 +60,18 @@ def parse_dtype(text: str) -> str:
     return text
 
 
+def parse_seed(text) -> int | None:
+    if text is None:
+        return None
+    try:
+        seed = int(text)
+    except (TypeError, ValueError):
+        seed = -1
+    if seed < 0:
+        raise UsageError(f"--seed={text!r}, but should be a whole number >= 0")
+    return seed
+
+
 def parse_profile(text) -> str:
     profile = text or "quick"
     if profile not in PROFILE_NAMES:
@@ -176,6 +188,9 @@ CHECK = (
            "torch.use_deterministic_algorithms); by default within tolerance is enough and "
            "differing bits are shown as nondeterministic",
            dict(action="store_true", default=False)),
+    Option("--seed", "draw the same cases on every run, from this hypothesis seed (a whole "
+           "number); by default each run draws new ones, except in the ci profile",
+           dict(default=None), parse_seed),
     Option("--property", "only these properties (comma-separated)",
            dict(default=None, dest="properties"), parse_properties),
     Option("--case", "run one case given as JSON (from a reproduction line)",
@@ -201,7 +216,7 @@ OUT = Option("--out", "where run directories go (default reports)",
              dict(default="reports", dest="out_root"))
 
 # The pytest door: what to check, how hard, how safely, and where its report goes.
-PYTEST = SELECTION + CHECK[:2] + ISOLATION[:4] + (OUT,)
+PYTEST = SELECTION + CHECK[:3] + ISOLATION[:4] + (OUT,)
 
 BENCH = (
     Option("--suite", "suite name (see `convharness list`) or a CSV path; "

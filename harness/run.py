@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.errors import Flaky
 
 from harness.captured import NOTES
@@ -43,6 +43,7 @@ class CheckOptions:
     quiet: bool = True
     case: Case | None = None  # run only this case (a reproduction)
     deterministic: bool = False  # bits that differ between two calls fail (not only a remark)
+    seed: int | None = None  # hypothesis seed: the same cases every run (None: new ones)
 
 
 def check_property(impl: Implementation, prop: Property, options: CheckOptions,
@@ -137,8 +138,10 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
         examples = total if tier == "tiny" or len(tiers) == 1 else \
             max(MIN_PER_TIER, math.ceil(total / len(tiers)))
         verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
-        settings(profile, verbosity=verbosity, database=None, max_examples=examples)(
-            given(strategy)(attempt))()
+        test = given(strategy)(attempt)
+        if options.seed is not None:
+            test = seed(options.seed)(test)
+        settings(profile, verbosity=verbosity, database=None, max_examples=examples)(test)()
     return None
 
 
@@ -192,7 +195,7 @@ def check_options(v: dict) -> CheckOptions:
     return CheckOptions(devices=(case.device,) if case else v["device"],
                         dtypes=(case.dtype,) if case else v["dtypes"] or tuple(DTYPES),
                         profile=v["profile"], properties=v.get("properties", ()), case=case,
-                        deterministic=bool(v.get("deterministic")))
+                        deterministic=bool(v.get("deterministic")), seed=v.get("seed"))
 
 
 @dataclass(frozen=True)

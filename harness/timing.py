@@ -109,18 +109,27 @@ def _libc():
         return None
 
 
-def _malloc_in_use(libc) -> tuple[int, ...]:
-    """Bytes in use through malloc (heap chunks plus mmapped ones), or () without mallinfo2."""
+@functools.lru_cache(maxsize=1)
+def _mallinfo2(libc):
+    """libc's mallinfo2 with its result type declared once, or None where libc lacks it."""
     import ctypes
     if libc is None or not hasattr(libc, "mallinfo2"):
-        return ()
+        return None
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (
             "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
             "fordblks", "keepcost")]
     libc.mallinfo2.restype = MallInfo2
-    info = libc.mallinfo2()
+    return libc.mallinfo2
+
+
+def _malloc_in_use(libc) -> tuple[int, ...]:
+    """Bytes in use through malloc (heap chunks plus mmapped ones), or () without mallinfo2."""
+    mallinfo2 = _mallinfo2(libc)
+    if mallinfo2 is None:
+        return ()
+    info = mallinfo2()
     return (info.uordblks + info.hblkhd,)
 
 

@@ -60,6 +60,7 @@ def test_a_fault_of_the_harness_exits_3(capsys, tmp_path, monkeypatch):
     (["check", "--op", "conv3d"], "--op='conv3d'"),
     (["check", "--dtypes", "float8"], "float8 unknown"),
     (["check", "--profile", "slow"], "--profile='slow'"),
+    (["check", "--seed", "-3"], "--seed='-3'"),
     (["check", "--property", "speed"], "--property='speed'"),
     (["check", "--case", "{not json"], "--case="),
     (["check", "--device", "tpu"], "--device='tpu'"),
@@ -130,3 +131,19 @@ def test_check_resume_adds_only_what_is_missing(capsys, tmp_path):
     assert code == 0
     assert sorted(r.prop for r in read_records(run_dir)) == ["shape", "values"]
     assert records.read_text().splitlines()[0] == first  # kept, not measured again
+
+
+def test_a_seed_draws_the_same_cases_on_every_run():
+    """--seed makes a random profile reproducible (tox's conformance run relies on it)."""
+    from harness.properties import properties_for
+    from harness.registry import load
+    from harness.run import CheckOptions, check_property
+    prop = next(p for p in properties_for("max_pool2d") if p.name == "values")
+
+    def drawn(seed):
+        seen = []
+        check_property(load("reference.max_pool2d"), prop,
+                       CheckOptions(seed=seed, dtypes=("float32",)), on_case=seen.append)
+        return seen
+    assert drawn(5) == drawn(5)
+    assert drawn(5) != drawn(6)
