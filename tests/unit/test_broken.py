@@ -69,16 +69,17 @@ def test_undeclared_dtype_is_unsupported():
     assert record.status == "unsupported"
 
 
-# Slow: the shipped conformance suite, which `tox` runs in the quick profile, draws at random
-# too, for every property of every built-in.
+# Slow: the shipped conformance suite, which `tox` runs in the quick profile with seed 0, draws
+# these too, for every property of every built-in. Seeded, so that a red CI reproduces.
 @pytest.mark.slow
 @pytest.mark.parametrize("impl", sorted(discover().values(), key=lambda i: i.name),
                          ids=lambda i: i.name)
 def test_builtins_raise_no_false_alarm_on_random_draws(impl):
-    """Random (not derandomized) draws of the properties where real kernels break."""
+    """Quick-profile draws (seed 1, other cases than tox's conformance run) of the properties
+    where real kernels break."""
     if "cpu" not in impl.devices and not torch.cuda.is_available():
         pytest.skip(f"{impl.name} runs on {impl.devices} only")  # the one allowed skip
-    options = CheckOptions(profile="quick", devices=("cpu",) if "cpu" in impl.devices
+    options = CheckOptions(profile="quick", seed=1, devices=("cpu",) if "cpu" in impl.devices
                            else ("cuda",))
     for name in ("values", "sizes", "special_values", "gradients", "layouts", "bounds"):
         record = check_property(impl, PROPS[name], options)
