@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from harness.ops import OPS, Op, pool_geometry
+from harness.ops import OPS, Op
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32,
           "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -61,7 +61,7 @@ class Case:
         """(input, weight, bias) for conv2d, (input,) for pools: seeded, in dtype, on device."""
         gen = torch.Generator().manual_seed(self.seed)
         shapes = [self.input_shape]
-        if self.op == "conv2d":
+        if self.spec.weighted:
             shapes += [self.weight_shape, (self.weight_shape[0],) if self.bias else None]
         made = [None if s is None else self._values(s, gen, i == 0) for i, s in enumerate(shapes)]
         if self.dist == "special":
@@ -89,12 +89,12 @@ class Case:
         gen, kinds = _special_order(self.seed)
         info = torch.finfo(self.torch_dtype)
         near_max = 0.9 * info.max
-        if self.op == "conv2d":
+        if self.spec.weighted:
             near_max /= max(1.0, float(made[1].double().abs().flatten(1).sum(1).max()))
         values = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "-0.0": -0.0,
                   "subnormal": info.tiny / 4, "near_max": near_max}
         planted = [_plant(made[0], kinds, values, gen)]
-        if self.op == "conv2d":
+        if self.spec.weighted:
             planted.append(_plant(made[1], ("-0.0",), values, gen))
             planted += made[2:]
         return planted
@@ -131,7 +131,7 @@ class Case:
 
     def call_text(self, fn: str = "") -> str:
         """The call as Python source: `F.conv2d(input, weight, stride=2)`."""
-        args = list(self.spec.tensor_args[:2 if self.op == "conv2d" else 1])
+        args = list(self.spec.tensor_args[:2 if self.spec.weighted else 1])
         if self.bias:
             args.append("bias")
         args += [f"{k}={v!r}" for k, v in self.kwargs.items()]
@@ -144,17 +144,7 @@ class Case:
 
     def reference_defined(self) -> bool:
         """False where the oracle has no defined answer (a max-pool window wholly in padding)."""
-        if self.op != "max_pool2d":
-            return True
-        g = pool_geometry(self.kwargs)
-        out = self.output_shape()[2:]
-        for dim in range(2):
-            size, k, s, p, d = (self.input_shape[2 + dim], g["kernel"][dim], g["stride"][dim],
-                                g["padding"][dim], g["dilation"][dim])
-            for o in range(out[dim]):
-                if not any(0 <= o * s - p + d * j < size for j in range(k)):
-                    return False
-        return True
+        return self.spec.defined(self.shapes, self.kwargs)
 
 
 def _plant(t: torch.Tensor, kinds, values: dict, gen) -> torch.Tensor:

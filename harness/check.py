@@ -231,7 +231,7 @@ def normwise_scale(case: Case, tensors: tuple) -> float:
     the largest sum of |weights| of one output channel (plus |bias|); max |input| for pools."""
     x, *rest = (None if t is None else finite(t) for t in float64_cpu(tensors))
     scale = float(x.abs().max()) if x.numel() else 0.0
-    if case.op == "conv2d":
+    if case.spec.weighted:
         weight, bias = rest
         scale *= float(weight.abs().flatten(1).sum(1).max()) if weight.numel() else 0.0
         scale += float(bias.abs().max()) if bias is not None and bias.numel() else 0.0

@@ -11,7 +11,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-MARKERS = {"conv2d": "o", "max_pool2d": "^", "avg_pool2d": "s", "adaptive_avg_pool2d": "D"}
+def _marker(op: str) -> str:
+    """The op record's marker (imported when a figure is drawn: torch is not needed before)."""
+    from harness.ops import OPS
+    return OPS[op].marker if op in OPS else "o"
 
 
 def _finish(ax, title: str, xlabel: str | None, ylabel: str, *, logx=True, legend=7) -> None:
@@ -48,7 +51,7 @@ def throughput(frame: pd.DataFrame, title: str, path: Path) -> Path:
     for i, (impl, rows) in enumerate(ok.groupby("impl", sort=False)):
         shift = (i - (len(impls) - 1) / 2) * 0.6 / max(len(impls), 1)
         x = [cases.index(c) + shift for c in rows["case"]]
-        ax.plot(x, rows["gflops"], marker=MARKERS.get(rows["op"].iloc[0], "o"),
+        ax.plot(x, rows["gflops"], marker=_marker(rows["op"].iloc[0]),
                 linestyle="none", label=impl)
     for edge in range(len(cases) - 1):
         ax.axvline(edge + 0.5, color="#ddd", lw=0.5)
@@ -83,7 +86,7 @@ def roofline(frame: pd.DataFrame, peak: dict, title: str, path: Path) -> Path:
     colors = plt.get_cmap("tab20")
     for i, ((impl, op), rows) in enumerate(ok.groupby(["impl", "op"])):
         ax.scatter(rows["flops"] / rows["bytes"], rows["gflops"], s=20, label=impl,
-                   color=colors(i % 20), marker=MARKERS.get(op, "o"))
+                   color=colors(i % 20), marker=_marker(op))
     _finish(ax, title, "arithmetic intensity (FLOP / byte of compulsory traffic)", "GFLOP/s",
             legend=6)
     return _save(fig, path)

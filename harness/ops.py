@@ -98,6 +98,42 @@ def _adaptive_shape(shapes, kw):
     return (*shapes[0][:2], *adaptive_size(shapes[0], kw["output_size"]))
 
 
+def _conv_window(shapes, kw) -> tuple:
+    t, b, left, right = conv_padding(kw, shapes[1])
+    d = pair(kw.get("dilation", 1))
+    extent = [d[i] * (shapes[1][2 + i] - 1) + 1 for i in range(2)]
+    return extent, pair(kw.get("stride", 1)), [(t, b), (left, right)]
+
+
+def _pool_window(shapes, kw) -> tuple:
+    g = pool_geometry(kw)
+    extent = [g["dilation"][i] * (g["kernel"][i] - 1) + 1 for i in range(2)]
+    return extent, g["stride"], [(p, p) for p in g["padding"]]
+
+
+def _adaptive_window(shapes, kw) -> tuple:
+    return [1, 1], (1, 1), [(0, 0), (0, 0)]
+
+
+def _every_window_meets_input(shapes, kw) -> bool:
+    """A max-pool window wholly in padding has no defined maximum."""
+    g = pool_geometry(kw)
+    out = _pool_shape(shapes, kw)[2:]
+    for dim in range(2):
+        size, k, s, p, d = (shapes[0][2 + dim], g["kernel"][dim], g["stride"][dim],
+                            g["padding"][dim], g["dilation"][dim])
+        for o in range(out[dim]):
+            if not any(0 <= o * s - p + d * j < size for j in range(k)):
+                return False
+    return True
+
+
+def _conv_grad_reductions(shapes, kw) -> tuple:
+    k, _, r, s = shapes[1]
+    n, _, h, w = _conv_shape(shapes, kw)
+    return ((k // kw.get("groups", 1)) * r * s, n * h * w, n * h * w)
+
+
 def _numel(shape) -> int:
     return math.prod(shape) if shape else 0
 
@@ -126,6 +162,18 @@ class Op:
     out_shape: Callable[[tuple, dict], tuple]
     reduction: Callable[[tuple, dict], int]
     linear: bool  # linear in every tensor argument: |terms| come from the reference on |inputs|
+    window: Callable[[tuple, dict], tuple]  # (extent, stride, (pad before, after)) per dimension
+    memory_call: tuple  # (input_shape, weight_shape or None, kwargs) the memory property repeats
+    marker: str  # its marker in figures
+    grad_reduction: Callable[[tuple, dict], tuple] | None = None  # terms per gradient element of
+    # each tensor argument; None: the forward's reduction length, for the one tensor argument
+    defined: Callable[[tuple, dict], bool] = lambda shapes, kw: True  # the oracle has an answer
+    ops_per_term: int = 1  # a multiply-add counts 2 FLOPs, a pool's compare or add 1
+
+    @property
+    def weighted(self) -> bool:
+        """A convolution: input, weight and an optional bias (a pool has the input only)."""
+        return "weight" in self.tensor_args
 
     @property
     def signature(self) -> inspect.Signature:
@@ -138,10 +186,16 @@ class Op:
         """How many terms one output element sums (or compares)."""
         return max(1, self.reduction(shapes, kw))
 
+    def grad_reduction_lengths(self, shapes, kw) -> tuple:
+        """Per tensor argument, how many terms one element of its gradient sums."""
+        if self.grad_reduction is None:
+            return (self.reduction_length(shapes, kw),)
+        return self.grad_reduction(shapes, kw)
+
     def flops(self, shapes, kw) -> int:
         """Multiply-adds count twice; a pool does one operation per window element."""
         out = _numel(self.output_shape(shapes, kw))
-        return (2 if self.name == "conv2d" else 1) * out * self.reduction_length(shapes, kw)
+        return self.ops_per_term * out * self.reduction_length(shapes, kw)
 
     def bytes_moved(self, shapes, kw, itemsize: int = 4) -> int:
         """Compulsory traffic: every input read once, the output written once."""
@@ -154,15 +208,22 @@ class Op:
             return self.functional(*tensors, **kw)
 
 
+_POOL_CALL = ((2, 16, 32, 32), None, {"kernel_size": 2})
 OPS: dict[str, Op] = {
     "conv2d": Op("conv2d", F.conv2d, conv2d, ("input", "weight", "bias"), _conv_shape,
-                 _conv_reduction, linear=True),
+                 _conv_reduction, linear=True, window=_conv_window,
+                 memory_call=((2, 8, 16, 16), (8, 8, 3, 3), {"padding": 1}), marker="o",
+                 grad_reduction=_conv_grad_reductions, ops_per_term=2),
     "max_pool2d": Op("max_pool2d", F.max_pool2d, max_pool2d, ("input",), _pool_shape,
-                     _pool_reduction, linear=False),
+                     _pool_reduction, linear=False, window=_pool_window, memory_call=_POOL_CALL,
+                     marker="^", defined=_every_window_meets_input),
     "avg_pool2d": Op("avg_pool2d", F.avg_pool2d, avg_pool2d, ("input",), _pool_shape,
-                     _pool_reduction, linear=True),
+                     _pool_reduction, linear=True, window=_pool_window, memory_call=_POOL_CALL,
+                     marker="s"),
     "adaptive_avg_pool2d": Op("adaptive_avg_pool2d", F.adaptive_avg_pool2d, adaptive_avg_pool2d,
-                              ("input",), _adaptive_shape, _pool_reduction, linear=True),
+                              ("input",), _adaptive_shape, _pool_reduction, linear=True,
+                              window=_adaptive_window, marker="D",
+                              memory_call=((2, 16, 32, 32), None, {"output_size": 7})),
 }
 
 

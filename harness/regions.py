@@ -2,32 +2,16 @@
 from __future__ import annotations
 
 from harness.cases import Case, special_kinds
-from harness.ops import conv_padding, pair, pool_geometry
 from harness.strategies import GRID
 
 TILE = 8  # past the first row or column tile of any kernel tiling by 8 or more
-
-
-def _geometry(case: Case) -> tuple:
-    """(kernel extent, stride, (pad before, pad after)) per spatial dimension."""
-    kw = case.kwargs
-    if case.op == "conv2d":
-        t, b, left, right = conv_padding(kw, case.weight_shape)
-        d = pair(kw.get("dilation", 1))
-        extent = [d[i] * (case.weight_shape[2 + i] - 1) + 1 for i in range(2)]
-        return extent, pair(kw.get("stride", 1)), [(t, b), (left, right)]
-    if case.op == "adaptive_avg_pool2d":
-        return [1, 1], (1, 1), [(0, 0), (0, 0)]
-    g = pool_geometry(kw)
-    extent = [g["dilation"][i] * (g["kernel"][i] - 1) + 1 for i in range(2)]
-    return extent, g["stride"], [(p, p) for p in g["padding"]]
 
 
 def regions(case: Case) -> set[str]:
     """The regions this case is in (a case may be in several)."""
     n, c, h, w = case.input_shape
     out = case.output_shape()
-    extent, stride, pads = _geometry(case)
+    extent, stride, pads = case.spec.window(case.shapes, case.kwargs)
     found = {"rows"} if out[2] > TILE else set()
     found |= {"cols"} if out[3] > TILE else set()
     if max(n * c, out[0] * out[1]) > GRID:
@@ -46,7 +30,7 @@ def regions(case: Case) -> set[str]:
             (o - 1) * s + e > size + sum(p) for o, s, e, size, p in
             zip(out[2:], stride, extent, (h, w), pads)):
         found.add("ceil_overhang")
-    if case.op == "conv2d":
+    if case.spec.weighted:
         groups = case.kwargs.get("groups", 1)
         if groups > 1 and case.weight_shape[1] == 1 and case.weight_shape[0] > groups:
             found.add("multiplier")

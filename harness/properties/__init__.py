@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.cases import DISTRIBUTIONS, LAYOUTS, Case
+from harness.ops import OPS
 from harness.properties import examples, gradients, integrity, invalid, memory, values
 from harness.registry import Implementation
 
-ALL_OPS = ("conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")
+ALL_OPS = tuple(OPS)
 
 
 @dataclass(frozen=True)

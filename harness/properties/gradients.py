@@ -34,13 +34,8 @@ def differentiable_output(impl: Implementation, case: Case, leaves: tuple) -> to
 
 
 def reduction_lengths(case: Case) -> tuple:
-    """Terms summed by one element of the gradient of input, weight and bias."""
-    if case.op != "conv2d":
-        return (case.reduction_length(),)
-    k, _, r, s = case.weight_shape
-    groups = case.kwargs.get("groups", 1)
-    n, _, h, w = case.output_shape()
-    return ((k // groups) * r * s, n * h * w, n * h * w)
+    """Terms summed by one element of the gradient of each tensor input (input, weight, bias)."""
+    return case.spec.grad_reduction_lengths(case.shapes, case.kwargs)
 
 
 def _max(t) -> float:
@@ -53,7 +48,7 @@ def grad_scales(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
     of the tolerance), whatever the padding: products of max magnitudes and term counts."""
     g = _max(grad_out)
     lengths = reduction_lengths(case)
-    if case.op != "conv2d":
+    if not case.spec.weighted:
         return (g * lengths[0],)
     x, w = tensors[0], tensors[1]
     per_channel = float(finite(w.detach()).abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0.0

@@ -4,18 +4,15 @@ from __future__ import annotations
 from harness.cases import Case
 from harness.check import PropertyFailed, call
 
-MEMORY_CASES = {"conv2d": Case("conv2d", (2, 8, 16, 16), (8, 8, 3, 3), kwargs={"padding": 1}),
-                "max_pool2d": Case("max_pool2d", (2, 16, 32, 32), kwargs={"kernel_size": 2}),
-                "avg_pool2d": Case("avg_pool2d", (2, 16, 32, 32), kwargs={"kernel_size": 2}),
-                "adaptive_avg_pool2d": Case("adaptive_avg_pool2d", (2, 16, 32, 32),
-                                            kwargs={"output_size": 7})}
 MEMORY_CALLS = 40
 
 
 def prop_memory(impl, case) -> None:
     """Memory does not keep growing across repeated calls (a leak)."""
     from harness.timing import LEAK_BYTES, grown_by, held_bytes
-    case = MEMORY_CASES[impl.op].with_(device=case.device, dtype=case.dtype)
+    input_shape, weight_shape, kwargs = case.spec.memory_call
+    case = Case(case.op, input_shape, weight_shape, kwargs=dict(kwargs), device=case.device,
+                dtype=case.dtype)
     tensors = case.tensors()
     for _ in range(5):  # warm the allocators
         call(impl, case, tensors)
