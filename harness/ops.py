@@ -169,6 +169,9 @@ class Op:
     # each tensor argument; None: the forward's reduction length, for the one tensor argument
     defined: Callable[[tuple, dict], bool] = lambda shapes, kw: True  # the oracle has an answer
     ops_per_term: int = 1  # a multiply-add counts 2 FLOPs, a pool's compare or add 1
+    indices: bool = False  # takes return_indices: a max op, whose tied maxima split no gradient
+    invalid: tuple = ()  # calls on an input of INVALID_INPUT the reference rejects, as dicts of
+    # Case fields (weight_shape, kwargs): every implementation must reject them too
 
     @property
     def weighted(self) -> bool:
@@ -209,21 +212,36 @@ class Op:
 
 
 _POOL_CALL = ((2, 16, 32, 32), None, {"kernel_size": 2})
+INVALID_INPUT = (1, 2, 5, 5)
+_CONV_INVALID = (
+    dict(weight_shape=(2, 2, 3, 3), kwargs={"stride": 0}),
+    dict(weight_shape=(2, 2, 3, 3), kwargs={"padding": -1}),
+    dict(weight_shape=(2, 3, 3, 3)),                         # channel mismatch
+    dict(weight_shape=(3, 1, 3, 3), kwargs={"groups": 2}),   # groups vs out channels
+    dict(weight_shape=(2, 2, 7, 7)),                         # kernel larger than input
+    dict(weight_shape=(2, 2, 3, 3), kwargs={"padding": "same", "stride": 2}),
+    dict(weight_shape=(2, 2, 3, 3), kwargs={"dilation": 0}))
+_POOL_INVALID = tuple(dict(kwargs=kw) for kw in (
+    {"kernel_size": 3, "padding": 2}, {"kernel_size": 0}, {"kernel_size": 7},
+    {"kernel_size": 2, "stride": 0}))
 OPS: dict[str, Op] = {
     "conv2d": Op("conv2d", F.conv2d, conv2d, ("input", "weight", "bias"), _conv_shape,
                  _conv_reduction, linear=True, window=_conv_window,
                  memory_call=((2, 8, 16, 16), (8, 8, 3, 3), {"padding": 1}), marker="o",
-                 grad_reduction=_conv_grad_reductions, ops_per_term=2),
+                 grad_reduction=_conv_grad_reductions, ops_per_term=2, invalid=_CONV_INVALID),
     "max_pool2d": Op("max_pool2d", F.max_pool2d, max_pool2d, ("input",), _pool_shape,
                      _pool_reduction, linear=False, window=_pool_window, memory_call=_POOL_CALL,
-                     marker="^", defined=_every_window_meets_input),
+                     marker="^", defined=_every_window_meets_input, indices=True,
+                     invalid=_POOL_INVALID + (dict(kwargs={"kernel_size": 2, "dilation": 0}),)),
     "avg_pool2d": Op("avg_pool2d", F.avg_pool2d, avg_pool2d, ("input",), _pool_shape,
                      _pool_reduction, linear=True, window=_pool_window, memory_call=_POOL_CALL,
-                     marker="s"),
+                     marker="s", invalid=_POOL_INVALID),
     "adaptive_avg_pool2d": Op("adaptive_avg_pool2d", F.adaptive_avg_pool2d, adaptive_avg_pool2d,
                               ("input",), _adaptive_shape, _pool_reduction, linear=True,
                               window=_adaptive_window, marker="D",
-                              memory_call=((2, 16, 32, 32), None, {"output_size": 7})),
+                              memory_call=((2, 16, 32, 32), None, {"output_size": 7}),
+                              invalid=(dict(kwargs={"output_size": (0, 2)}),
+                                       dict(kwargs={"output_size": -1}))),
 }
 
 

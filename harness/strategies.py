@@ -14,6 +14,7 @@ import math
 from hypothesis import strategies as st
 
 from harness.cases import DISTRIBUTIONS, Case
+from harness.ops import INVALID_INPUT, OPS
 
 MAX_SIDE = 6  # tiny input sides, so one example costs milliseconds
 # Past 8, 16, 32, 64 and 128; 129 is partial for every tile up to 128, so it is drawn most.
@@ -310,7 +311,7 @@ def _dtype(tier: str, dtypes) -> st.SearchStrategy[str]:
 def case_args(draw, op: str, mix: str, dtypes) -> dict:
     tier = draw(_tiers(op, mix))
     args = {**draw(ARGS[op](tier)), "dtype": draw(_dtype(tier, dtypes))}
-    if tier == "long_plane" and op != "conv2d":
+    if tier == "long_plane" and not OPS[op].weighted:
         args["dist"] = "positive"  # where a half accumulator stagnates
     return args
 
@@ -341,22 +342,5 @@ def strata(op: str, mix: str) -> tuple:
 
 
 def invalid_cases(op: str) -> list[Case]:
-    """Calls the reference rejects: each implementation must reject them too."""
-    x = (1, 2, 5, 5)
-    if op == "conv2d":
-        bad = [dict(weight_shape=(2, 2, 3, 3), kwargs={"stride": 0}),
-               dict(weight_shape=(2, 2, 3, 3), kwargs={"padding": -1}),
-               dict(weight_shape=(2, 3, 3, 3)),                      # channel mismatch
-               dict(weight_shape=(3, 1, 3, 3), kwargs={"groups": 2}),  # groups vs out channels
-               dict(weight_shape=(2, 2, 7, 7)),                      # kernel larger than input
-               dict(weight_shape=(2, 2, 3, 3), kwargs={"padding": "same", "stride": 2}),
-               dict(weight_shape=(2, 2, 3, 3), kwargs={"dilation": 0})]
-        return [Case(op, x, **b) for b in bad]
-    if op == "adaptive_avg_pool2d":
-        return [Case(op, x, kwargs={"output_size": (0, 2)}),
-                Case(op, x, kwargs={"output_size": -1})]
-    bad = [{"kernel_size": 3, "padding": 2}, {"kernel_size": 0}, {"kernel_size": 7},
-           {"kernel_size": 2, "stride": 0}]
-    if op == "max_pool2d":
-        bad.append({"kernel_size": 2, "dilation": 0})
-    return [Case(op, x, kwargs=b) for b in bad]
+    """Calls the reference rejects (the op record's): each implementation must reject them too."""
+    return [Case(op, INVALID_INPUT, **bad) for bad in OPS[op].invalid]

@@ -78,7 +78,7 @@ def _pool(row: dict, where: str) -> Case:
 
 def _label(case: Case, source: str, index: int) -> str:
     n, c, h, w = case.input_shape
-    if case.op == "conv2d":
+    if case.spec.weighted:
         k, _, r, s = case.weight_shape
         kw = case.kwargs
         extra = f" s{kw['stride'][0]}" + (f" g{kw['groups']}" if kw["groups"] > 1 else "")

@@ -32,7 +32,7 @@ class Property:
 
     def dists_for(self, op: str) -> tuple:
         # Which of tied maxima gets the gradient is unspecified: no ties for max-pool gradients.
-        if self.grad and op == "max_pool2d":
+        if self.grad and OPS[op].indices:
             return tuple(d for d in self.dists if d != "ties")
         return self.dists
 
@@ -75,7 +75,7 @@ PROPERTIES = (
     Property("memory", memory.prop_memory, "no memory growth across repeated calls (leaks)",
              drawn=False),
     Property("indices", values.prop_indices, "return_indices=True points at the maxima",
-             ops=("max_pool2d",)),
+             ops=tuple(name for name, op in OPS.items() if op.indices)),
 )
 
 

@@ -59,7 +59,7 @@ def prop_special_values(impl, case) -> None:
     them): NaN and infinities where PyTorch gives them, finite values within tolerance; for
     max_pool2d the index of a NaN maximum points at it."""
     forward_values(impl, case)
-    if case.op == "max_pool2d":
+    if case.spec.indices:
         prop_indices(impl, case)
 
 
@@ -90,7 +90,7 @@ def prop_indices(impl, case) -> None:
     in_range = bool(((idx.cpu() >= 0) & (idx.cpu() < x.shape[2]))[counted].all())
     if not in_range or not same_bits(picked[counted], ref_out[counted]):
         raise PropertyFailed(f"indices do not point at the window maxima "
-                             f"[{case.call_text(fn='F.max_pool2d')}, return_indices=True]")
+                             f"[{case.call_text()}, return_indices=True]")
     # ties (and -0.0 against 0.0, or an -inf maximum) leave the index to the implementation
     if case.dist not in ("ties", "special") and not torch.equal(idx.cpu(), ref_idx):
         raise PropertyFailed(f"indices differ from the reference's where the maximum is unique "
