@@ -54,6 +54,10 @@ class Case:
     def reduction_length(self) -> int:
         return self.spec.reduction_length(self.shapes, self.kwargs)
 
+    def grad_reduction_lengths(self) -> tuple:
+        """Terms summed by one element of the gradient of each tensor input."""
+        return self.spec.grad_reduction_lengths(self.shapes, self.kwargs)
+
     def with_(self, **changes) -> "Case":
         return replace(self, **changes)
 
@@ -85,7 +89,8 @@ class Case:
         elements, starting from a seeded kind); -0.0 in a conv's weight. Not an infinite weight
         (meeting zero padding it is NaN in some of PyTorch's kernels and not in others), nor a
         subnormal one (flushed to zero where denormals are off, it makes inf x 0 = NaN of an
-        infinite input). A near-max input is scaled so that no conv sum can overflow."""
+        infinite input). A near-max input is scaled so that no conv sum can overflow, forward or
+        backward (there grad_output is within 1: properties.gradients.grad_output)."""
         gen, kinds = _special_order(self.seed)
         info = torch.finfo(self.torch_dtype)
         near_max = 0.9 * info.max

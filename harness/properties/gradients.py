@@ -33,11 +33,6 @@ def differentiable_output(impl: Implementation, case: Case, leaves: tuple) -> to
     return out
 
 
-def reduction_lengths(case: Case) -> tuple:
-    """Terms summed by one element of the gradient of each tensor input (input, weight, bias)."""
-    return case.spec.grad_reduction_lengths(case.shapes, case.kwargs)
-
-
 def _max(t) -> float:
     """The largest finite magnitude (NaN and infinities are compared by position instead)."""
     return float(finite(t.detach()).abs().max()) if t is not None and t.numel() else 0.0
@@ -47,7 +42,7 @@ def grad_scales(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
     """Per gradient, the largest |terms| sum any of its elements could have (the normwise scale
     of the tolerance), whatever the padding: products of max magnitudes and term counts."""
     g = _max(grad_out)
-    lengths = reduction_lengths(case)
+    lengths = case.grad_reduction_lengths()
     if not case.spec.weighted:
         return (g * lengths[0],)
     x, w = tensors[0], tensors[1]
@@ -73,7 +68,7 @@ def expected_grads(case: Case, tensors: tuple, grad_out: torch.Tensor) -> list[t
     """Per tensor input used: (name, oracle gradient, sum of |terms|, terms summed by one
     element, normwise scale), the gradients' answer for `grad_out` (float64)."""
     exact, mags = _oracle_grads(case, tensors, grad_out)
-    lengths, scales = reduction_lengths(case), grad_scales(case, tensors, grad_out)
+    lengths, scales = case.grad_reduction_lengths(), grad_scales(case, tensors, grad_out)
     return [(name, exact[i], mags[i], lengths[i], scales[i])
             for i, (name, t) in enumerate(zip(case.spec.tensor_args, tensors)) if t is not None]
 
