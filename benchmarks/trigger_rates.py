@@ -11,12 +11,12 @@ import argparse
 from collections import Counter
 
 from harness.cases import DTYPES
+from harness.ops import OPS
 from harness.properties import PROPERTIES
 from harness.regions import regions
 from harness.registry import Implementation
 from harness.run import CheckOptions, _drive
 
-OPS = ("conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")
 PROPS = ("sizes", "gradients", "special_values", "special_gradients")
 
 

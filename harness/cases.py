@@ -62,7 +62,7 @@ class Case:
         return replace(self, **changes)
 
     def tensors(self) -> tuple:
-        """(input, weight, bias) for conv2d, (input,) for pools: seeded, in dtype, on device."""
+        """(input, weight, bias) for convolutions, (input,) for pools: seeded, in dtype, on device."""
         gen = torch.Generator().manual_seed(self.seed)
         shapes = [self.input_shape]
         if self.spec.weighted:
@@ -106,8 +106,8 @@ class Case:
 
     def _placed(self, t: torch.Tensor) -> torch.Tensor:
         t = t.to(self.device)
-        if self.layout == "channels_last" and t.dim() == 4:
-            return t.contiguous(memory_format=torch.channels_last)
+        if self.layout == "channels_last" and t.dim() >= 3:
+            return channels_last(t)
         if self.layout == "noncontiguous" and t.dim() >= 2:
             wide = torch.stack([t, torch.full_like(t, float("nan"))], dim=-1)
             return wide[..., 0]  # every other element of a larger buffer
@@ -150,6 +150,16 @@ class Case:
     def reference_defined(self) -> bool:
         """False where the oracle has no defined answer (a max-pool window wholly in padding)."""
         return self.spec.defined(self.shapes, self.kwargs)
+
+
+def channels_last(t: torch.Tensor) -> torch.Tensor:
+    """The channels innermost: channels_last (4-D), channels_last_3d (5-D), or, for 3-D tensors,
+    the (N, L, C) order transposed back to (N, C, L), as a kernel reading NLC data sees it."""
+    if t.dim() == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if t.dim() == 5:
+        return t.contiguous(memory_format=torch.channels_last_3d)
+    return t.transpose(1, -1).contiguous().transpose(1, -1)
 
 
 def _plant(t: torch.Tensor, kinds, values: dict, gen) -> torch.Tensor:

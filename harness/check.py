@@ -192,7 +192,8 @@ def oracle(case: Case, tensors: tuple, **extra):
 
 def require_defined(case: Case) -> None:
     if not case.reference_defined():
-        raise Undefined("a max_pool2d window lies wholly in the padding: the reference is undefined")
+        raise Undefined(f"a {case.op} window lies wholly in the padding: the reference is "
+                        f"undefined")
 
 
 def expected_values(case: Case, tensors: tuple) -> tuple:

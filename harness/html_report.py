@@ -46,10 +46,22 @@ def section_id(title: str) -> str:
     return "s-" + "".join(ch if ch.isalnum() else "-" for ch in title.lower())
 
 
-def contents_html(titles: list[str]) -> str:
-    """The table of contents: a link to each section of the page."""
-    links = "".join(f"<li><a href='#{section_id(t)}'>{esc(t)}</a></li>" for t in titles)
-    return f"<nav class='toc'><b>Contents</b><ul>{links}</ul></nav>"
+def contents_html(entries: list) -> str:
+    """The table of contents: a link to each section of the page; an entry is a title, or
+    (title, level) with level 3 nested under the level-2 section before it."""
+    items, open_sub = [], False
+    for entry in entries:
+        title, level = entry if isinstance(entry, tuple) else (entry, 2)
+        link = f"<li><a href='#{section_id(title)}'>{esc(title)}</a>"
+        if level == 3 and not open_sub:
+            items.append("<ul>")
+            open_sub = True
+        elif level == 2 and open_sub:
+            items.append("</ul>")
+            open_sub = False
+        items.append(link)
+    items.append("</ul>" if open_sub else "")
+    return f"<nav class='toc'><b>Contents</b><ul>{''.join(items)}</ul></nav>"
 
 
 def headline(checks: pd.DataFrame, frame: pd.DataFrame) -> str:
@@ -95,7 +107,7 @@ def fastest(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def matrix_html(checks: pd.DataFrame) -> str:
+def matrix_html(checks: pd.DataFrame, legend: bool = True) -> str:
     """Implementation x property, cells coloured by status, failures linked to their details."""
     if checks.empty:
         return ""
@@ -118,10 +130,15 @@ def matrix_html(checks: pd.DataFrame) -> str:
         run, unsup = got["passed"].sum(), got["unsupported"].sum()
         cells.append(f"<td>{round(100 * run / max(run + unsup, 1))}%</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    legend = "".join(f"<td class='{s}'>{esc(MARKS[s])}</td>" for s in (
+    table = f"<table>{head}{''.join(rows)}</table>"
+    return legend_html() + table if legend else table
+
+
+def legend_html() -> str:
+    cells = "".join(f"<td class='{s}'>{esc(MARKS[s])}</td>" for s in (
         "pass", "nondeterministic", "xfail", "fail", "unchecked", "unsupported", "undefined",
         "crashed", "timeout", "oom", "not_run", "harness_error"))
-    return f"<table><tr><th>legend</th>{legend}</tr></table><table>{head}{''.join(rows)}</table>"
+    return f"<table><tr><th>legend</th>{cells}</tr></table>"
 
 
 def failures_html(records) -> str:

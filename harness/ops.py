@@ -1,97 +1,78 @@
-"""The contract: each op's stub signature, float64 reference, output-shape rule and work counts."""
+"""The contract: one record per op, holding everything the harness knows about it.
+
+A record gives the op's stub signature and float64 reference, its output-shape rule and work
+counts, its strategies (size tiers, degenerate and invalid cases), worked examples, memory case,
+tolerance inputs and undefined-reference rule. Every list of ops derives from OPS; the records
+of one family differ only in the number of spatial dimensions.
+"""
 from __future__ import annotations
 
 import inspect
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
+import harness.draws as draws
+import harness.worked as worked
+from harness.families import FAMILIES, op_name
+from harness.geometry import (adaptive_size, conv_out_len, conv_padding, extent, ntuple, pair,
+                              pool_out_len, pool_window, spatial)
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """Stub: the signature of F.conv2d."""
-
-
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
-    """Stub: the signature of F.max_pool2d."""
-
-
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
-    """Stub: the signature of F.avg_pool2d."""
+__all__ = ["OPS", "Op", "UnknownOp", "get_op", "pair", "magnitude", "squares", "float64_cpu"]
 
 
-def adaptive_avg_pool2d(input, output_size):
-    """Stub: the signature of F.adaptive_avg_pool2d."""
+# Stubs: the signatures of the functionals (torch's builtins have no inspectable signature).
+def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Stub: the signature of F.conv1d, F.conv2d and F.conv3d."""
 
 
-def pair(value) -> tuple:
-    """`3` -> (3, 3); `(2, 3)` -> (2, 3): how torch reads an int-or-tuple argument."""
-    if isinstance(value, (tuple, list)):
-        return tuple(value) if len(value) == 2 else (value[0], value[0])
-    return (value, value)
+def max_pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+             return_indices=False):
+    """Stub: the signature of F.max_pool1d, F.max_pool2d and F.max_pool3d."""
 
 
-def conv_out_len(size, kernel, stride, pad_lo, pad_hi, dilation):
-    return (size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) // stride + 1
+def avg_pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+             divisor_override=None):
+    """Stub: the signature of F.avg_pool2d and F.avg_pool3d."""
 
 
-def conv_padding(kw: dict, weight_shape) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) zero padding of a conv2d call, 'same' and 'valid' resolved."""
-    padding = kw.get("padding", 0)
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        pads = []
-        for k, d in zip(weight_shape[2:], pair(kw.get("dilation", 1))):
-            total = d * (k - 1)
-            pads += [total // 2, total - total // 2]
-        return tuple(pads)
-    ph, pw = pair(padding)
-    return (ph, ph, pw, pw)
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Stub: the signature of F.avg_pool1d (no divisor_override)."""
 
 
-def pool_out_len(size, kernel, stride, pad, dilation, ceil_mode):
-    """torch's pooling rule: with ceil_mode the last window must start inside input or left pad."""
-    span = size + 2 * pad - dilation * (kernel - 1) - 1
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
+def adaptive_avg_pool(input, output_size):
+    """Stub: the signature of F.adaptive_avg_pool1d, 2d and 3d."""
 
 
-def pool_geometry(kw: dict) -> dict:
-    """kernel, stride, padding and dilation of a pooling call as (h, w) pairs."""
-    kernel = pair(kw["kernel_size"])
-    stride = kw.get("stride")
-    stride = kernel if stride is None or stride == () or stride == [] else pair(stride)
-    return {"kernel": kernel, "stride": stride, "padding": pair(kw.get("padding", 0)),
-            "dilation": pair(kw.get("dilation", 1))}
+def adaptive_max_pool(input, output_size, return_indices=False):
+    """Stub: the signature of F.adaptive_max_pool1d, 2d and 3d."""
 
 
-def adaptive_size(input_shape, output_size) -> tuple[int, int]:
-    sizes = pair(output_size)
-    return tuple(input_shape[-2 + i] if s is None else s for i, s in enumerate(sizes))
+def _numel(shape) -> int:
+    return math.prod(shape) if shape else 0
 
 
 def _conv_shape(shapes, kw):
-    (n, _, h, w), (k, _, r, s) = shapes[0], shapes[1]
-    t, b, left, right = conv_padding(kw, shapes[1])
-    (sh, sw), (dh, dw) = pair(kw.get("stride", 1)), pair(kw.get("dilation", 1))
-    return (n, k, conv_out_len(h, r, sh, t, b, dh), conv_out_len(w, s, sw, left, right, dw))
+    x, w = shapes
+    pads = conv_padding(kw, w)
+    dims = spatial(x)
+    stride, dilation = ntuple(kw.get("stride", 1), dims), ntuple(kw.get("dilation", 1), dims)
+    return (x[0], w[0], *(conv_out_len(x[2 + i], w[2 + i], stride[i], pads[2 * i],
+                                       pads[2 * i + 1], dilation[i]) for i in range(dims)))
 
 
 def _pool_shape(shapes, kw):
-    n, c, h, w = shapes[0]
-    g = pool_geometry(kw)
+    x = shapes[0]
+    g = pool_window(kw, spatial(x))
     ceil = kw.get("ceil_mode", False)
-    dims = [pool_out_len(size, *(g[key][i] for key in ("kernel", "stride", "padding", "dilation")),
-                         ceil) for i, size in enumerate((h, w))]
-    return (n, c, *dims)
+    return (*x[:2], *(pool_out_len(size, g["kernel"][i], g["stride"][i], g["padding"][i],
+                                   g["dilation"][i], ceil) for i, size in enumerate(x[2:])))
 
 
 def _adaptive_shape(shapes, kw):
@@ -99,56 +80,57 @@ def _adaptive_shape(shapes, kw):
 
 
 def _conv_window(shapes, kw) -> tuple:
-    t, b, left, right = conv_padding(kw, shapes[1])
-    d = pair(kw.get("dilation", 1))
-    extent = [d[i] * (shapes[1][2 + i] - 1) + 1 for i in range(2)]
-    return extent, pair(kw.get("stride", 1)), [(t, b), (left, right)]
+    w = shapes[1]
+    pads = conv_padding(kw, w)
+    dims = spatial(w)
+    d = ntuple(kw.get("dilation", 1), dims)
+    return ([extent(k, one) for k, one in zip(w[2:], d)], ntuple(kw.get("stride", 1), dims),
+            [(pads[2 * i], pads[2 * i + 1]) for i in range(dims)])
 
 
 def _pool_window(shapes, kw) -> tuple:
-    g = pool_geometry(kw)
-    extent = [g["dilation"][i] * (g["kernel"][i] - 1) + 1 for i in range(2)]
-    return extent, g["stride"], [(p, p) for p in g["padding"]]
+    g = pool_window(kw, spatial(shapes[0]))
+    return ([extent(k, d) for k, d in zip(g["kernel"], g["dilation"])], g["stride"],
+            [(p, p) for p in g["padding"]])
 
 
 def _adaptive_window(shapes, kw) -> tuple:
-    return [1, 1], (1, 1), [(0, 0), (0, 0)]
+    dims = spatial(shapes[0])
+    return [1] * dims, (1,) * dims, [(0, 0)] * dims
 
 
 def _every_window_meets_input(shapes, kw) -> bool:
     """A max-pool window wholly in padding has no defined maximum."""
-    g = pool_geometry(kw)
+    x = shapes[0]
+    g = pool_window(kw, spatial(x))
     out = _pool_shape(shapes, kw)[2:]
-    for dim in range(2):
-        size, k, s, p, d = (shapes[0][2 + dim], g["kernel"][dim], g["stride"][dim],
-                            g["padding"][dim], g["dilation"][dim])
+    for dim, size in enumerate(x[2:]):
+        k, s, p, d = (g[key][dim] for key in ("kernel", "stride", "padding", "dilation"))
         for o in range(out[dim]):
             if not any(0 <= o * s - p + d * j < size for j in range(k)):
                 return False
     return True
 
 
-def _conv_grad_reductions(shapes, kw) -> tuple:
-    k, _, r, s = shapes[1]
-    n, _, h, w = _conv_shape(shapes, kw)
-    return ((k // kw.get("groups", 1)) * r * s, n * h * w, n * h * w)
-
-
-def _numel(shape) -> int:
-    return math.prod(shape) if shape else 0
-
-
 def _conv_reduction(shapes, kw):
-    _, cg, r, s = shapes[1]
-    return cg * r * s
+    return math.prod(shapes[1][1:])
+
+
+def _conv_grad_reductions(shapes, kw) -> tuple:
+    w = shapes[1]
+    out = _conv_shape(shapes, kw)
+    per_plane = out[0] * math.prod(out[2:])
+    return ((w[0] // kw.get("groups", 1)) * math.prod(w[2:]), per_plane, per_plane)
 
 
 def _pool_reduction(shapes, kw):
-    if "output_size" in kw:
-        h, w = shapes[0][-2:]
-        oh, ow = adaptive_size(shapes[0], kw["output_size"])
-        return math.ceil(h / oh + 1) * math.ceil(w / ow + 1)
-    return math.prod(pool_geometry(kw)["kernel"])
+    return math.prod(pool_window(kw, spatial(shapes[0]))["kernel"])
+
+
+def _adaptive_reduction(shapes, kw):
+    x = shapes[0]
+    return math.prod(math.ceil(size / out + 1)
+                     for size, out in zip(x[2:], adaptive_size(x, kw["output_size"])))
 
 
 @dataclass(frozen=True)
@@ -156,6 +138,8 @@ class Op:
     """One op of the contract. `shapes` below is (input_shape, weight_shape or None)."""
 
     name: str
+    family: str  # ops of one family differ only in their spatial dimensions
+    dims: int
     functional: Callable
     stub: Callable
     tensor_args: tuple[str, ...]
@@ -163,20 +147,27 @@ class Op:
     reduction: Callable[[tuple, dict], int]
     linear: bool  # linear in every tensor argument: |terms| come from the reference on |inputs|
     window: Callable[[tuple, dict], tuple]  # (extent, stride, (pad before, after)) per dimension
+    args: Callable  # tier -> a strategy of {input_shape, weight_shape, bias, kwargs} dicts
+    tiers: tuple  # the size tiers `args` takes besides "tiny"
     memory_call: tuple  # (input_shape, weight_shape or None, kwargs) the memory property repeats
     marker: str  # its marker in figures
+    examples: tuple = ()  # worked.Example entries, exact
     grad_reduction: Callable[[tuple, dict], tuple] | None = None  # terms per gradient element of
     # each tensor argument; None: the forward's reduction length, for the one tensor argument
     defined: Callable[[tuple, dict], bool] = lambda shapes, kw: True  # the oracle has an answer
     ops_per_term: int = 1  # a multiply-add counts 2 FLOPs, a pool's compare or add 1
     indices: bool = False  # takes return_indices: a max op, whose tied maxima split no gradient
-    invalid: tuple = ()  # calls on an input of INVALID_INPUT the reference rejects, as dicts of
-    # Case fields (weight_shape, kwargs): every implementation must reject them too
+    invalid: tuple = ()  # calls on an input of `invalid_input` the reference rejects, as dicts
+    # of Case fields (weight_shape, kwargs): every implementation must reject them too
 
     @property
     def weighted(self) -> bool:
         """A convolution: input, weight and an optional bias (a pool has the input only)."""
         return "weight" in self.tensor_args
+
+    @property
+    def invalid_input(self) -> tuple:
+        return (1, 2) + (5,) * self.dims
 
     @property
     def signature(self) -> inspect.Signature:
@@ -211,42 +202,85 @@ class Op:
             return self.functional(*tensors, **kw)
 
 
-_POOL_CALL = ((2, 16, 32, 32), None, {"kernel_size": 2})
-INVALID_INPUT = (1, 2, 5, 5)
-_CONV_INVALID = (
-    dict(weight_shape=(2, 2, 3, 3), kwargs={"stride": 0}),
-    dict(weight_shape=(2, 2, 3, 3), kwargs={"padding": -1}),
-    dict(weight_shape=(2, 3, 3, 3)),                         # channel mismatch
-    dict(weight_shape=(3, 1, 3, 3), kwargs={"groups": 2}),   # groups vs out channels
-    dict(weight_shape=(2, 2, 7, 7)),                         # kernel larger than input
-    dict(weight_shape=(2, 2, 3, 3), kwargs={"padding": "same", "stride": 2}),
-    dict(weight_shape=(2, 2, 3, 3), kwargs={"dilation": 0}))
-_POOL_INVALID = tuple(dict(kwargs=kw) for kw in (
-    {"kernel_size": 3, "padding": 2}, {"kernel_size": 0}, {"kernel_size": 7},
-    {"kernel_size": 2, "stride": 0}))
-OPS: dict[str, Op] = {
-    "conv2d": Op("conv2d", F.conv2d, conv2d, ("input", "weight", "bias"), _conv_shape,
-                 _conv_reduction, linear=True, window=_conv_window,
-                 memory_call=((2, 8, 16, 16), (8, 8, 3, 3), {"padding": 1}), marker="o",
-                 grad_reduction=_conv_grad_reductions, ops_per_term=2, invalid=_CONV_INVALID),
-    "max_pool2d": Op("max_pool2d", F.max_pool2d, max_pool2d, ("input",), _pool_shape,
-                     _pool_reduction, linear=False, window=_pool_window, memory_call=_POOL_CALL,
-                     marker="^", defined=_every_window_meets_input, indices=True,
-                     invalid=_POOL_INVALID + (dict(kwargs={"kernel_size": 2, "dilation": 0}),)),
-    "avg_pool2d": Op("avg_pool2d", F.avg_pool2d, avg_pool2d, ("input",), _pool_shape,
-                     _pool_reduction, linear=True, window=_pool_window, memory_call=_POOL_CALL,
-                     marker="s", invalid=_POOL_INVALID),
-    "adaptive_avg_pool2d": Op("adaptive_avg_pool2d", F.adaptive_avg_pool2d, adaptive_avg_pool2d,
-                              ("input",), _adaptive_shape, _pool_reduction, linear=True,
-                              window=_adaptive_window, marker="D",
-                              memory_call=((2, 16, 32, 32), None, {"output_size": 7}),
-                              invalid=(dict(kwargs={"output_size": (0, 2)}),
-                                       dict(kwargs={"output_size": -1}))),
-}
+def _sides(dims: int, *sizes) -> tuple:
+    """`sizes` repeated over `dims` sides: _sides(2, 3) -> (3, 3)."""
+    return tuple(s for s in sizes for _ in range(dims))
+
+
+def _conv(dims: int) -> Op:
+    k3, k7 = _sides(dims, 3), _sides(dims, 7)
+    invalid = (
+        dict(weight_shape=(2, 2, *k3), kwargs={"stride": 0}),
+        dict(weight_shape=(2, 2, *k3), kwargs={"padding": -1}),
+        dict(weight_shape=(2, 3, *k3)),                         # channel mismatch
+        dict(weight_shape=(3, 1, *k3), kwargs={"groups": 2}),   # groups vs out channels
+        dict(weight_shape=(2, 2, *k7)),                         # kernel larger than input
+        dict(weight_shape=(2, 2, *k3), kwargs={"padding": "same", "stride": 2}),
+        dict(weight_shape=(2, 2, *k3), kwargs={"dilation": 0}))
+    plane = {1: (256,), 2: (16, 16), 3: (8, 8, 8)}[dims]
+    return Op(op_name("conv", dims), "conv", dims, getattr(F, f"conv{dims}d"), conv,
+              ("input", "weight", "bias"), _conv_shape, _conv_reduction, linear=True,
+              window=_conv_window, args=partial(draws.conv_args, dims),
+              tiers=draws.conv_tiers(dims),
+              memory_call=((2, 8, *plane), (8, 8, *k3), {"padding": 1}), marker="o",
+              examples={1: worked.CONV1D, 2: worked.CONV2D, 3: worked.CONV3D}[dims],
+              grad_reduction=_conv_grad_reductions, ops_per_term=2, invalid=invalid)
+
+
+def _pool_invalid(dims: int) -> tuple:
+    return tuple(dict(kwargs=kw) for kw in (
+        {"kernel_size": 3, "padding": 2}, {"kernel_size": 0}, {"kernel_size": 7},
+        {"kernel_size": 2, "stride": 0}))
+
+
+def _plane(dims: int) -> tuple:
+    """A memory case's input: 16 channels of 1024 elements, whatever the dimensions."""
+    return (2, 16, *{1: (1024,), 2: (32, 32), 3: (8, 8, 16)}[dims])
+
+
+def _max_pool(dims: int) -> Op:
+    return Op(op_name("max_pool", dims), "max_pool", dims, getattr(F, f"max_pool{dims}d"),
+              max_pool, ("input",), _pool_shape, _pool_reduction, linear=False,
+              window=_pool_window, args=partial(draws.max_pool_args, dims),
+              tiers=draws.pool_tiers(dims), memory_call=(_plane(dims), None, {"kernel_size": 2}),
+              marker="^", examples=worked.MAX_POOL[dims], defined=_every_window_meets_input,
+              indices=True,
+              invalid=_pool_invalid(dims) + (dict(kwargs={"kernel_size": 2, "dilation": 0}),))
+
+
+def _avg_pool(dims: int) -> Op:
+    return Op(op_name("avg_pool", dims), "avg_pool", dims, getattr(F, f"avg_pool{dims}d"),
+              avg_pool1d if dims == 1 else avg_pool, ("input",), _pool_shape, _pool_reduction,
+              linear=True, window=_pool_window,
+              args=partial(draws.avg_pool_args, dims, divisor=dims > 1,
+                           sides_hold_kernel=dims == 3),
+              tiers=draws.pool_tiers(dims), memory_call=(_plane(dims), None, {"kernel_size": 2}),
+              marker="s", examples=worked.AVG_POOL[dims], invalid=_pool_invalid(dims))
+
+
+def _adaptive(family: str, dims: int) -> Op:
+    maximum = family == "adaptive_max_pool"
+    return Op(op_name(family, dims), family, dims, getattr(F, f"{family}{dims}d"),
+              adaptive_max_pool if maximum else adaptive_avg_pool, ("input",), _adaptive_shape,
+              _adaptive_reduction, linear=not maximum, window=_adaptive_window,
+              args=partial(draws.adaptive_args, dims), tiers=draws.adaptive_tiers(dims),
+              memory_call=(_plane(dims), None, {"output_size": 3}),
+              marker="v" if maximum else "D",
+              examples=(worked.ADAPTIVE_MAX_POOL if maximum else worked.ADAPTIVE_AVG_POOL)[dims],
+              indices=maximum,
+              invalid=(dict(kwargs={"output_size": (2,) * (dims + 1)}),  # one side too many
+                       dict(kwargs={"output_size": -1})))
+
+
+BUILDERS = {"conv": _conv, "max_pool": _max_pool, "avg_pool": _avg_pool,
+            "adaptive_avg_pool": partial(_adaptive, "adaptive_avg_pool"),
+            "adaptive_max_pool": partial(_adaptive, "adaptive_max_pool")}
+OPS: dict[str, Op] = {op_name(family, dims): BUILDERS[family](dims)
+                      for family, all_dims in FAMILIES.items() for dims in all_dims}
 
 
 class UnknownOp(ValueError):
-    """A name or functional that is not one of the four ops."""
+    """A name or functional that is not one of the ops."""
 
 
 def get_op(key) -> Op:
@@ -266,7 +300,7 @@ def magnitude(op: Op, tensors: tuple) -> tuple:
 
 def squares(op: Op, tensors: tuple) -> tuple:
     """Inputs whose reference output bounds the sum of terms squared of each output element
-    (exact for conv2d; for the average pools an upper bound, the divisor being >= 1)."""
+    (exact for convolutions; for the average pools an upper bound, the divisor being >= 1)."""
     return tuple(None if t is None else t * t for t in tensors)
 
 

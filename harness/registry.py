@@ -12,7 +12,7 @@ from importlib import metadata
 from typing import Callable
 
 from harness.cases import DTYPES
-from harness.ops import UnknownOp, get_op
+from harness.ops import OPS, UnknownOp, get_op
 
 ALL_DTYPES = tuple(DTYPES)
 ALL_DEVICES = ("cpu", "cuda")
@@ -198,8 +198,7 @@ def _from_module(spec: str, op: str | None) -> Implementation:
         return declared
     if op is None:
         raise ImplementationError(f"impl={spec!r} is not decorated with @implements, so --op is "
-                                  f"needed (one of conv2d, max_pool2d, avg_pool2d, "
-                                  f"adaptive_avg_pool2d)")
+                                  f"needed (one of {', '.join(OPS)})")
     try:
         get_op(op)
     except UnknownOp as exc:

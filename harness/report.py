@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import figures
+from harness.families import family_of, family_order
 from harness.frames import bench_frame, groups, peaks, timing_table
 from harness.records import read_records
 from harness.summary import check_frame, failure_lines, matrix
@@ -87,36 +88,72 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     meta = (f"{env.get('time', '')} &middot; torch {esc(str(env.get('torch', '?')))} &middot; "
             f"CPU {esc(str(env.get('cpu', '?')))} &middot; GPU {esc(str(env.get('gpu') or 'none'))}"
             f" &middot; {esc(str(env.get('threads', '?')))} threads")
-    parts = []  # (title, html) of each section, in page order
-    if not checks.empty:
-        parts.append(("Conformance", page.matrix_html(checks) + page.failures_html(records)
-                      + page.notes_html(records)))
-    for (op, device, dtype, pass_), rows in groups(frame):
-        parts.append((f"{op} {pass_}, {device}, {dtype}",
-                      "<p>median time per call (speedup against reference: green faster, red "
-                      "slower); outlined: the fastest in the row; ~: IQR over 10% of the "
-                      "median</p>" + page.heatmap_html(rows)))
+    parts = conformance_sections(records, checks) + timing_sections(frame)
     accuracy = page.accuracy_html(frame)
     if accuracy:
-        parts.append(("Accuracy of the timed cases", accuracy))
+        parts.append(("Accuracy of the timed cases", accuracy, 2))
     traced = operators_table(frame)
     if not traced.empty:
-        parts.append(("Operators called (--trace-ops)", traced.to_html(escape=True)))
+        parts.append(("Operators called (--trace-ops)", traced.to_html(escape=True), 2))
     if sections:
         parts.append(("Figures", "".join(
             f"<h3>{esc(title)}</h3>" + "".join(f'<img src="{esc(p.name)}" alt="{esc(title)}">'
-                                               for p in pngs) for title, pngs in sections)))
+                                               for p in pngs) for title, pngs in sections), 2))
     parts.append(("Run", pd.Series(env, dtype=object).to_frame("run").to_html(escape=True)
                   + '<p>Data: <a href="results.csv">results.csv</a>, '
                   '<a href="results.parquet">results.parquet</a>, '
                   '<a href="conformance.csv">conformance.csv</a>, '
-                  '<a href="records.jsonl">records.jsonl</a></p>'))
+                  '<a href="records.jsonl">records.jsonl</a></p>', 2))
     body = ["<h1>convharness report</h1>", f"<p class='meta'>{meta}</p>",
-            page.headline(checks, frame), page.contents_html([title for title, _ in parts])]
-    body += [f"<h2 id='{page.section_id(title)}'>{esc(title)}</h2>{html_}"
-             for title, html_ in parts]
+            page.headline(checks, frame),
+            page.contents_html([(title, level) for title, _, level in parts])]
+    body += [f"<h{level} id='{page.section_id(title)}'>{esc(title)}</h{level}>{html_}"
+             for title, html_, level in parts]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>convharness report</title>"
             f"<style>{page.STYLE}</style></head><body>{''.join(body)}{page.SCRIPT}</body></html>")
+
+
+def _by_family(ops) -> dict:
+    """{family: [ops]} in the families' order."""
+    grouped: dict = {}
+    for op in sorted(set(ops), key=family_order):
+        grouped.setdefault(family_of(op), []).append(op)
+    return grouped
+
+
+def conformance_sections(records, checks: pd.DataFrame) -> list:
+    """(title, html, level): the matrix, one table per op family where there are several."""
+    from harness import html_report as page
+    if checks.empty:
+        return []
+    details = page.failures_html(records) + page.notes_html(records)
+    families = _by_family(checks["op"])
+    if len(families) == 1:
+        return [("Conformance", page.matrix_html(checks) + details, 2)]
+    parts = [("Conformance", page.legend_html(), 2)]
+    for family, ops in families.items():
+        rows = checks[checks["op"].isin(ops)]
+        parts.append((f"Conformance: {family} ({', '.join(ops)})",
+                      page.matrix_html(rows, legend=False), 3))
+    if details:
+        parts.append(("Failures and warnings", details, 3))
+    return parts
+
+
+def timing_sections(frame: pd.DataFrame) -> list:
+    """(title, html, level): per family, a heat map per (op, device, dtype, pass)."""
+    from harness import html_report as page
+    found = groups(frame)
+    families = _by_family([key[0] for key, _ in found])
+    parts = []
+    for family, ops in families.items():
+        parts.append((f"Timing: {family}", "<p>median time per call (speedup against "
+                      "reference: green faster, red slower); outlined: the fastest in the row; "
+                      "~: IQR over 10% of the median</p>", 2))
+        for op in ops:
+            parts += [(f"{op} {pass_}, {device}, {dtype}", page.heatmap_html(rows), 3)
+                      for (name, device, dtype, pass_), rows in found if name == op]
+    return parts
 
 
 def write_report(run_dir) -> Path:

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cases import Case
+from harness.geometry import ntuple
 
 SUITE_DIR = Path(__file__).parent / "suites"
 CONV_NET = ("N", "C", "H", "W", "K", "R", "S", "stride", "pad", "dilation", "groups")
 CONV_DEEPBENCH = ("N", "C", "H", "W", "K", "R", "S", "pad_h", "pad_w", "stride_h", "stride_w")
 POOL = ("op", "N", "C", "H", "W")
+CALLS = ("op", "input")  # any op: shapes as 8x512x3199, every other column an argument
+NOT_ARGUMENTS = ("source", "op", "input", "weight", "bias", "count")
 
 
 class SuiteError(ValueError):
@@ -76,14 +79,77 @@ def _pool(row: dict, where: str) -> Case:
     return Case(op, shape, kwargs=kw)
 
 
+def _shape(row: dict, field: str, where: str) -> tuple | None:
+    text = (row.get(field) or "").strip()
+    if not text:
+        return None
+    try:
+        return tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise SuiteError(f"{where}: field {field}={text!r}, but should be a shape such as "
+                         f"8x512x3199") from None
+
+
+def _argument(text: str, field: str, where: str):
+    """'2' -> 2, '1x2x2' -> (1, 2, 2), 'true' -> True, 'same' -> 'same', 'none' -> None."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    if lowered in ("same", "valid"):
+        return lowered
+    try:
+        parts = tuple(int(part) for part in lowered.split("x"))
+    except ValueError:
+        raise SuiteError(f"{where}: field {field}={text!r}, but should be an integer, a tuple "
+                         f"such as 1x2x2, true, false, none, same or valid") from None
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _call(row: dict, where: str) -> Case:
+    """A row of the calls format: op, input shape, weight shape, bias, any arguments."""
+    from harness.ops import UnknownOp, get_op
+    name = (row.get("op") or "").strip()
+    try:
+        op = get_op(name)
+    except UnknownOp as exc:
+        raise SuiteError(f"{where}: field {exc}") from None
+    params = list(op.signature.parameters)[len(op.tensor_args):]
+    kwargs = {}
+    for field, text in row.items():
+        if field in NOT_ARGUMENTS or not (text or "").strip():
+            continue
+        if field not in params:
+            raise SuiteError(f"{where}: column {field!r} is not an argument of {name}, which "
+                             f"takes {', '.join(params)}")
+        kwargs[field] = _argument(text.strip(), field, where)
+    input_shape, weight_shape = _shape(row, "input", where), _shape(row, "weight", where)
+    if input_shape is None or len(input_shape) != op.dims + 2:
+        raise SuiteError(f"{where}: field input={row.get('input')!r}, but should be a shape of "
+                         f"{op.dims + 2} sides for {name}")
+    if op.weighted and (weight_shape is None or len(weight_shape) != op.dims + 2):
+        raise SuiteError(f"{where}: field weight={row.get('weight')!r}, but should be a shape of "
+                         f"{op.dims + 2} sides for {name}")
+    return Case(name, input_shape, weight_shape if op.weighted else None,
+                bias=op.weighted and _bool(row, "bias", False), kwargs=kwargs)
+
+
+def _sizes(shape) -> str:
+    return "x".join(map(str, shape))
+
+
 def _label(case: Case, source: str, index: int) -> str:
-    n, c, h, w = case.input_shape
-    if case.spec.weighted:
-        k, _, r, s = case.weight_shape
-        kw = case.kwargs
-        extra = f" s{kw['stride'][0]}" + (f" g{kw['groups']}" if kw["groups"] > 1 else "")
-        return f"{source}#{index} {c}>{k} {h}x{w} k{r}x{s}{extra}"
-    return f"{source}#{index} {case.op} {c}x{h}x{w}"
+    """'resnet50#3 64>256 56x56 k1x1 s1', 'c3d#2 max_pool3d 64x16x112x112'."""
+    c, sides = case.input_shape[1], _sizes(case.input_shape[2:])
+    if not case.spec.weighted:
+        return f"{source}#{index} {case.op} {c}x{sides}"
+    stride = ntuple(case.kwargs.get("stride", 1), case.spec.dims)
+    stride = stride[0] if len(set(stride)) == 1 else _sizes(stride)
+    groups = case.kwargs.get("groups", 1)
+    return (f"{source}#{index} {c}>{case.weight_shape[0]} {sides} "
+            f"k{_sizes(case.weight_shape[2:])} s{stride}"
+            + (f" g{groups}" if groups > 1 else ""))
 
 
 def read_csv(path: Path, name: str | None = None) -> list[SuiteCase]:
@@ -96,7 +162,7 @@ def read_csv(path: Path, name: str | None = None) -> list[SuiteCase]:
         cases = []
         for line, row in enumerate(reader, start=2):
             where = f"{path}, line {line}"
-            case = _conv(row, where) if kind == "conv" else _pool(row, where)
+            case = {"conv": _conv, "pool": _pool, "calls": _call}[kind](row, where)
             source = (row.get("source") or name).strip()
             cases.append(SuiteCase(_label(case, source, line - 1), case,
                                    _int(row, "count", where, 1)))
@@ -106,6 +172,8 @@ def read_csv(path: Path, name: str | None = None) -> list[SuiteCase]:
 
 
 def _kind(columns: set, path) -> str:
+    if set(CALLS) <= columns:
+        return "calls"
     if set(POOL) <= columns:
         return "pool"
     if set(CONV_NET[:7]) <= columns and ({"stride", "pad"} <= columns
@@ -113,7 +181,7 @@ def _kind(columns: set, path) -> str:
         return "conv"
     raise SuiteError(f"{path}, line 1: columns {sorted(columns)}, but should include "
                      f"{','.join(CONV_NET)} (network), {','.join(CONV_DEEPBENCH)} (DeepBench) or "
-                     f"{','.join(POOL)},kernel_h,... (pools)")
+                     f"{','.join(POOL)},kernel_h,... (pools) or {','.join(CALLS)},weight,... (any op)")
 
 
 def sweep(name: str) -> list[SuiteCase]:

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.ops import conv_out_len, conv_padding, pair, pool_out_len
+from harness.geometry import (adaptive_bounds, conv_out_len, conv_padding, extent, ntuple,
+                              pool_out_len)
+
+__all__ = ["adaptive_bounds", "conv_geometry", "pool_geometry", "adaptive_output", "max_indices",
+           "average", "max_on_input"]
 
 
 def _positive(name: str, value: tuple, low: int = 1) -> tuple:
@@ -15,36 +19,46 @@ def _positive(name: str, value: tuple, low: int = 1) -> tuple:
     return value
 
 
-def _four_d(input) -> None:
-    if input.dim() != 4:
-        raise ValueError(f"input.dim()={input.dim()}, but should be 4 (N, C, H, W)")
+def _batched(input, dims: int) -> None:
+    if input.dim() != dims + 2:
+        raise ValueError(f"input.dim()={input.dim()}, but should be {dims + 2} (N, C and "
+                         f"{dims} spatial)")
+
+
+def _per_side(name: str, value, dims: int) -> tuple:
+    """An int, or a tuple of one or `dims` entries, as one entry per side (torch's rule)."""
+    if isinstance(value, (tuple, list)) and len(value) not in (1, dims):
+        raise ValueError(f"{name}={tuple(value)}, but should be an int or {dims} ints")
+    return ntuple(value, dims)
 
 
 @dataclass(frozen=True)
 class ConvGeometry:
     stride: tuple
-    pads: tuple  # top, bottom, left, right
+    pads: tuple  # (before, after) per side, flat: top, bottom, left, right in 2-D
     dilation: tuple
-    out: tuple  # Ho, Wo
+    out: tuple  # output sides
 
     @property
     def f_pad(self) -> tuple:
-        """The padding in F.pad's order (left, right, top, bottom)."""
-        top, bottom, left, right = self.pads
-        return (left, right, top, bottom)
+        """The padding in F.pad's order (the last side first: left, right, top, bottom)."""
+        pairs = [self.pads[i:i + 2] for i in range(0, len(self.pads), 2)]
+        return tuple(p for pair in reversed(pairs) for p in pair)
 
 
 def conv_geometry(input, weight, stride, padding, dilation, groups) -> ConvGeometry:
-    """Check a conv2d call as torch does and resolve its padding and output size."""
-    _four_d(input)
-    stride, dilation = _positive("stride", pair(stride)), _positive("dilation", pair(dilation))
+    """Check a convolution call as torch does and resolve its padding and output size."""
+    dims = weight.dim() - 2
+    _batched(input, dims)
+    stride = _positive("stride", _per_side("stride", stride, dims))
+    dilation = _positive("dilation", _per_side("dilation", dilation, dims))
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
             raise ValueError(f"padding={padding!r}, but should be 'same', 'valid' or ints")
-        if padding == "same" and stride != (1, 1):
+        if padding == "same" and any(s != 1 for s in stride):
             raise ValueError(f"padding='same' needs stride=1, but stride={stride}")
     else:
-        _positive("padding", pair(padding), 0)
+        _positive("padding", _per_side("padding", padding, dims), 0)
     (c, (k, cg)) = input.shape[1], weight.shape[:2]
     if groups < 1 or c % groups or k % groups or cg * groups != c:
         raise ValueError(f"input channels={c}, weight={tuple(weight.shape)}, groups={groups}: "
@@ -52,7 +66,7 @@ def conv_geometry(input, weight, stride, padding, dilation, groups) -> ConvGeome
                          f"should divide the output channels")
     pads = conv_padding({"padding": padding, "dilation": dilation}, weight.shape)
     out = tuple(conv_out_len(input.shape[2 + i], weight.shape[2 + i], stride[i], pads[2 * i],
-                             pads[2 * i + 1], dilation[i]) for i in range(2))
+                             pads[2 * i + 1], dilation[i]) for i in range(dims))
     _positive("output size", out)
     return ConvGeometry(stride, pads, dilation, out)
 
@@ -66,7 +80,7 @@ class PoolGeometry:
     out: tuple
 
     def extent(self, dim: int) -> int:
-        return self.dilation[dim] * (self.kernel[dim] - 1) + 1
+        return extent(self.kernel[dim], self.dilation[dim])
 
     def right_pad(self, size: int, dim: int) -> int:
         """Padding past the end that makes room for every window (ceil_mode windows included)."""
@@ -74,38 +88,43 @@ class PoolGeometry:
         return max(self.padding[dim], need - size - self.padding[dim])
 
 
-def pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode) -> PoolGeometry:
+def pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode,
+                  dims: int = 2) -> PoolGeometry:
     """Check a pooling call as torch does and compute its output size."""
-    _four_d(input)
-    kernel = _positive("kernel_size", pair(kernel_size))
-    stride = kernel if stride is None or stride == [] else _positive("stride", pair(stride))
-    padding, dilation = _positive("padding", pair(padding), 0), _positive("dilation", pair(dilation))
+    _batched(input, dims)
+    kernel = _positive("kernel_size", _per_side("kernel_size", kernel_size, dims))
+    stride = kernel if stride is None or stride == [] else _positive(
+        "stride", _per_side("stride", stride, dims))
+    padding = _positive("padding", _per_side("padding", padding, dims), 0)
+    dilation = _positive("dilation", _per_side("dilation", dilation, dims))
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ValueError(f"padding={padding}, but should be at most half of kernel_size={kernel}")
     out = tuple(pool_out_len(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i],
-                             ceil_mode) for i in range(2))
+                             ceil_mode) for i in range(dims))
     _positive("output size", out)
     return PoolGeometry(kernel, stride, padding, dilation, out)
 
 
-def adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
-    """The [start, end) of each adaptive window along one side."""
-    return [(math.floor(i * size / out), math.ceil((i + 1) * size / out)) for i in range(out)]
-
-
-def adaptive_output(input, output_size) -> tuple:
-    _four_d(input)
-    sizes = tuple(input.shape[2 + i] if s is None else s for i, s in enumerate(pair(output_size)))
+def adaptive_output(input, output_size, dims: int = 2) -> tuple:
+    _batched(input, dims)
+    sizes = tuple(input.shape[2 + i] if s is None else s
+                  for i, s in enumerate(_per_side("output_size", output_size, dims)))
     return _positive("output_size", sizes)
 
 
-def max_indices(where, g: PoolGeometry, width: int, device):
-    """Flat input indices (row * W + col) of each window's maximum, from its place in the window."""
-    ho = torch.arange(g.out[0], device=device).view(-1, 1)
-    wo = torch.arange(g.out[1], device=device).view(1, -1)
-    row = ho * g.stride[0] - g.padding[0] + (where // g.kernel[1]) * g.dilation[0]
-    col = wo * g.stride[1] - g.padding[1] + (where % g.kernel[1]) * g.dilation[1]
-    return row * width + col
+def max_indices(where, g: PoolGeometry, sides: tuple, device):
+    """Flat input indices (row * W + col in 2-D) of each window's maximum, from `where`, its
+    flat place in the (undilated) window."""
+    dims = len(sides)
+    flat = torch.zeros((), dtype=torch.long, device=device)
+    rest = where
+    for dim in reversed(range(dims)):  # the window's place, innermost side first
+        place, rest = rest % g.kernel[dim], rest // g.kernel[dim]
+        start = torch.arange(g.out[dim], device=device) * g.stride[dim] - g.padding[dim]
+        start = start.view(-1, *(1,) * (dims - 1 - dim))
+        coord = start + place * g.dilation[dim]
+        flat = flat + coord * math.prod(sides[dim + 1:])
+    return flat
 
 
 def _window_counts(size: int, g: PoolGeometry, dim: int, count_include_pad: bool, device):
@@ -117,13 +136,15 @@ def _window_counts(size: int, g: PoolGeometry, dim: int, count_include_pad: bool
 
 
 def average(sums, input, g: PoolGeometry, count_include_pad: bool, divisor_override):
-    """Window sums divided as torch's avg_pool2d divides them."""
+    """Window sums divided as torch's average pools divide them."""
     if divisor_override:
         return sums / divisor_override
-    h, w = input.shape[2:]
-    rows = _window_counts(h, g, 0, count_include_pad, input.device)
-    cols = _window_counts(w, g, 1, count_include_pad, input.device)
-    return sums / (rows.view(-1, 1) * cols.view(1, -1)).to(input.dtype)
+    dims = len(g.out)
+    divisor = torch.ones((), dtype=torch.long, device=input.device)
+    for dim in range(dims):
+        counts = _window_counts(input.shape[2 + dim], g, dim, count_include_pad, input.device)
+        divisor = divisor * counts.view(-1, *(1,) * (dims - 1 - dim))
+    return sums / divisor.to(input.dtype)
 
 
 def max_on_input(flat, real):

@@ -1,12 +1,17 @@
-"""The textbook loops: corr2d and pool2d, one output position at a time. Slow, correct by construction."""
+"""The textbook loops: corr2d and pool2d, generalised to any number of spatial dimensions, one
+output position at a time. Slow, correct by construction."""
+import itertools
+import math
+
 import torch
 import torch.nn.functional as F
 
-from harness.registry import implements
 from implementations._geometry import (adaptive_bounds, adaptive_output, conv_geometry,
                                        max_on_input, pool_geometry)
+from implementations._families import register
 
 BUDGET = 5e7  # FLOPs: benchmark cases beyond this are recorded as skipped-for-budget
+MAX_POSITIONS = 2**14  # output positions per plane this loop visits one by one in Python
 
 
 def corr2d(X, K):
@@ -17,98 +22,117 @@ def corr2d(X, K):
                         for i in range(X.shape[0] - h + 1)])
 
 
-MAX_POSITIONS = 2**14  # output positions per plane this loop visits one by one in Python
-
-
-def _within_budget(out) -> None:
-    if out[0] * out[1] > MAX_POSITIONS:
+def _positions(out) -> itertools.product:
+    """Every output position, row-major; refused past MAX_POSITIONS per plane."""
+    if math.prod(out) > MAX_POSITIONS:
         raise NotImplementedError(f"the textbook loop visits output positions one at a time: "
-                                  f"{out[0]}x{out[1]} is more than {MAX_POSITIONS}")
+                                  f"{'x'.join(map(str, out))} is more than {MAX_POSITIONS}")
+    return itertools.product(*(range(o) for o in out))
 
 
 def _grid(out, window_value):
-    """Stack window_value(i, j) (each N x C) into an N x C x Ho x Wo tensor."""
-    _within_budget(out)
-    return torch.stack([torch.stack([window_value(i, j) for j in range(out[1])], dim=-1)
-                        for i in range(out[0])], dim=-2)
+    """window_value(position) (each N x C) for every position, as an N x C x *out tensor."""
+    values = [window_value(p) for p in _positions(out)]
+    return torch.stack(values, dim=-1).unflatten(-1, tuple(out))
 
 
-@implements(F.conv2d, name="loops.conv2d", max_flops=BUDGET)
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """corr2d generalised: Y[n, k, i, j] = (X[n, group of k, window i, j] * K[k]).sum()."""
+def _slices(position, stride, extent, dilation) -> tuple:
+    """The window of one output position, as slices of the padded input's sides."""
+    return tuple(slice(p * s, p * s + e, d)
+                 for p, s, e, d in zip(position, stride, extent, dilation))
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
+    """corr2d generalised: Y[n, k, *p] = (X[n, group of k, window p] * K[k]).sum()."""
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
     x = F.pad(input, g.f_pad)
-    (sh, sw), (dh, dw), (r, s) = g.stride, g.dilation, weight.shape[2:]
+    extent = [d * (k - 1) + 1 for d, k in zip(g.dilation, weight.shape[2:])]
     cg, kg = weight.shape[1], weight.shape[0] // groups
     outputs = []
     for group in range(groups):
         xg = x[:, group * cg:(group + 1) * cg]
         kernels = weight[group * kg:(group + 1) * kg]
 
-        def window(i, j):
-            patch = xg[:, :, i * sh:i * sh + dh * (r - 1) + 1:dh, j * sw:j * sw + dw * (s - 1) + 1:dw]
-            return (patch[:, None] * kernels[None]).sum(dim=(2, 3, 4))
+        def window(position):
+            patch = xg[(..., *_slices(position, g.stride, extent, g.dilation))]
+            return (patch[:, None] * kernels[None]).flatten(2).sum(dim=2)
 
         outputs.append(_grid(g.out, window))
     y = torch.cat(outputs, dim=1)
-    return y if bias is None else y + bias.view(1, -1, 1, 1)
+    return y if bias is None else y + bias.view(1, -1, *(1,) * len(g.out))
 
 
-@implements(F.max_pool2d, name="loops.max_pool2d", max_flops=BUDGET)
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims):
     """pool2d with max: each window's maximum, padding that never wins (-inf)."""
-    g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode)
-    h, w = input.shape[2:]
-    (ph, pw), kw = g.padding, g.kernel[1]
-    pads = (pw, g.right_pad(w, 1), ph, g.right_pad(h, 0))
+    g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode, dims)
+    sides = input.shape[2:]
+    pads = [p for d in reversed(range(dims)) for p in (g.padding[d], g.right_pad(sides[d], d))]
     x = F.pad(input, pads, value=float("-inf"))
-    real = F.pad(input.new_ones((1, 1, h, w)), pads, value=0.0)  # 0 on the padding
-    (sh, sw), (dh, dw) = g.stride, g.dilation
-    _within_budget(g.out)
+    real = F.pad(input.new_ones((1, 1, *sides)), pads, value=0.0)  # 0 on the padding
+    extent = [g.extent(d) for d in range(dims)]
     values, indices = [], []
-    for i in range(g.out[0]):
-        for j in range(g.out[1]):
-            rows = slice(i * sh, i * sh + g.extent(0), dh)
-            cols = slice(j * sw, j * sw + g.extent(1), dw)
-            best, where = max_on_input(x[:, :, rows, cols].flatten(2),
-                                       real[:, :, rows, cols].flatten(2))
-            row = i * sh - ph + (where // kw) * dh
-            col = j * sw - pw + (where % kw) * dw
-            values.append(best)
-            indices.append(row * w + col)
+    for position in _positions(g.out):
+        window = (..., *_slices(position, g.stride, extent, g.dilation))
+        best, where = max_on_input(x[window].flatten(2), real[window].flatten(2))
+        flat = torch.zeros_like(where)
+        for d in range(dims):  # where's place in the window, side by side
+            place = (where // math.prod(g.kernel[d + 1:])) % g.kernel[d]
+            coord = position[d] * g.stride[d] - g.padding[d] + place * g.dilation[d]
+            flat = flat + coord * math.prod(sides[d + 1:])
+        values.append(best)
+        indices.append(flat)
     shape = (*input.shape[:2], *g.out)
     out = torch.stack(values, dim=-1).view(shape)
     return (out, torch.stack(indices, dim=-1).view(shape)) if return_indices else out
 
 
-@implements(F.avg_pool2d, name="loops.avg_pool2d", max_flops=BUDGET)
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override=None, *, dims):
     """pool2d with mean; the divisor follows torch: padded window, clipped window or override."""
-    g = pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode)
-    h, w = input.shape[2:]
+    g = pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode, dims)
+    sides = input.shape[2:]
 
-    def window(i, j):
-        (h0, h1), (w0, w1) = (_span(i, g, 0, h), _span(j, g, 1, w))
-        padded = (min(h0 + g.kernel[0], h + g.padding[0]) - h0) * (
-            min(w0 + g.kernel[1], w + g.padding[1]) - w0)
-        patch = input[:, :, max(h0, 0):h1, max(w0, 0):w1]
+    def window(position):
+        starts = [p * g.stride[d] - g.padding[d] for d, p in enumerate(position)]
+        padded = math.prod(min(s + g.kernel[d], sides[d] + g.padding[d]) - s
+                           for d, s in enumerate(starts))
+        patch = input[(..., *(slice(max(s, 0), min(s + g.kernel[d], sides[d]))
+                              for d, s in enumerate(starts)))]
         divisor = divisor_override or (padded if count_include_pad else patch[0, 0].numel())
-        return patch.sum(dim=(2, 3)) / divisor
+        return patch.flatten(2).sum(dim=2) / divisor
 
     return _grid(g.out, window)
 
 
-def _span(index, g, dim, size):
-    start = index * g.stride[dim] - g.padding[dim]
-    return start, min(start + g.kernel[dim], size)
+def _adaptive_windows(input, output_size, dims) -> tuple:
+    out = adaptive_output(input, output_size, dims)
+    bounds = [adaptive_bounds(input.shape[2 + d], out[d]) for d in range(dims)]
+    return out, lambda position: (..., *(slice(*bounds[d][p]) for d, p in enumerate(position)))
 
 
-@implements(F.adaptive_avg_pool2d, name="loops.adaptive_avg_pool2d", max_flops=BUDGET)
-def adaptive_avg_pool2d(input, output_size):
-    """Mean over windows [floor(i*H/Ho), ceil((i+1)*H/Ho)) on each side."""
-    out = adaptive_output(input, output_size)
-    rows, cols = adaptive_bounds(input.shape[2], out[0]), adaptive_bounds(input.shape[3], out[1])
-    return _grid(out, lambda i, j: input[:, :, rows[i][0]:rows[i][1],
-                                         cols[j][0]:cols[j][1]].mean(dim=(2, 3)))
+def _adaptive_avg(input, output_size, dims):
+    """Mean over windows [floor(i*L/Lo), ceil((i+1)*L/Lo)) on each side."""
+    out, window = _adaptive_windows(input, output_size, dims)
+    return _grid(out, lambda p: input[window(p)].flatten(2).mean(dim=2))
+
+
+def _adaptive_max(input, output_size, return_indices, dims):
+    """Maximum over the adaptive windows, NaN winning, with its flat input index."""
+    out, window = _adaptive_windows(input, output_size, dims)
+    flat_index = torch.arange(math.prod(input.shape[2:]), device=input.device)
+    flat_index = flat_index.view(input.shape[2:])
+    values, indices = [], []
+    for p in _positions(out):
+        patch = input[window(p)].flatten(2)
+        best, where = patch.max(dim=2)  # NaN, where present, is the maximum torch gives
+        values.append(best)
+        indices.append(flat_index[window(p)[1:]].flatten()[where])
+    shape = (*input.shape[:2], *out)
+    y = torch.stack(values, dim=-1).view(shape)
+    return (y, torch.stack(indices, dim=-1).view(shape)) if return_indices else y
+
+
+FAMILY_BODIES = {"conv": _conv, "max_pool": _max_pool, "avg_pool": _avg_pool,
+                 "adaptive_avg_pool": _adaptive_avg, "adaptive_max_pool": _adaptive_max}
+for _family, _body in FAMILY_BODIES.items():
+    globals().update(register("loops", _family, _body, max_flops=BUDGET))

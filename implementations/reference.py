@@ -1,14 +1,18 @@
 """PyTorch's own functionals, registered as the reference every other implementation is timed against."""
 import torch.nn.functional as F
 
-from harness.ops import pair
-from harness.registry import KnownFailure, implements, special_inputs
+from harness.families import FAMILIES, op_name
+from harness.geometry import ntuple
+from harness.registry import KnownFailure, special_inputs
+from implementations._families import register
 
 
 def bf16_strided_single_column(case) -> bool:
-    """bfloat16 on the CPU, stride_w > 1, one output column."""
+    """bfloat16 on the CPU, stride > 1 along the last side, one output there."""
+    dims = len(case.input_shape) - 2
     return (case.dtype == "bfloat16" and case.device == "cpu"
-            and pair(case.kwargs.get("stride", 1))[1] > 1 and case.output_shape()[3] == 1)
+            and ntuple(case.kwargs.get("stride", 1), dims)[-1] > 1
+            and case.output_shape()[-1] == 1)
 
 
 def bf16_special_inputs(case) -> bool:
@@ -21,32 +25,21 @@ TORCH_BF16_NONFINITE = KnownFailure(
     "PyTorch 2.13's CPU kernels in bfloat16 give NaN where the sum is an infinity, and in "
     "outputs whose windows hold no NaN or infinity", bf16_special_inputs)
 TORCH_CPU_CONV_BUGS = (
-    KnownFailure("PyTorch 2.13's CPU conv2d in bfloat16 is wrong with stride_w > 1 and one output "
-                 "column (seen from 5 output rows on, in every layout; depthwise convolutions "
-                 "with a channel multiplier too, most often in channels_last)",
-                 bf16_strided_single_column),
+    KnownFailure("PyTorch 2.13's CPU convolution in bfloat16 is wrong with a stride > 1 along the "
+                 "last side and one output there (seen from 5 output rows on, in every layout; "
+                 "depthwise convolutions with a channel multiplier too, most often in "
+                 "channels_last)", bf16_strided_single_column),
     TORCH_BF16_NONFINITE,
 )
 
 
-@implements(F.conv2d, name="reference.conv2d", known_failures=TORCH_CPU_CONV_BUGS)
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+def _functional(family: str):
+    """The body of reference.{family}Nd: F.{family}Nd itself, every argument passed on."""
+    def body(*args, dims):
+        return getattr(F, op_name(family, dims))(*args)
+    return body
 
 
-@implements(F.max_pool2d, name="reference.max_pool2d")
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
-    return F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
-
-
-@implements(F.avg_pool2d, name="reference.avg_pool2d")
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
-    return F.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override)
-
-
-@implements(F.adaptive_avg_pool2d, name="reference.adaptive_avg_pool2d")
-def adaptive_avg_pool2d(input, output_size):
-    return F.adaptive_avg_pool2d(input, output_size)
+for _family in FAMILIES:
+    globals().update(register("reference", _family, _functional(_family), known_failures=(
+        TORCH_CPU_CONV_BUGS if _family == "conv" else ())))

@@ -31,7 +31,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     # max(dim) routes the gradient to one element, as torch does; amax would split it on ties
     real = _window_view(_padded(input.new_ones((1, 1, *input.shape[2:])), g, 0.0), g)
     out, where = max_on_input(windows.flatten(-2), real.flatten(-2))
-    return (out, max_indices(where, g, input.shape[3], input.device)) if return_indices else out
+    return (out, max_indices(where, g, input.shape[2:], input.device)) if return_indices else out
 
 
 @implements(F.avg_pool2d, name="strided_pools.avg_pool2d")

@@ -1,58 +1,67 @@
-"""conv2d as Tensor.unfold + einsum, and pools as unfold + max/mean, generalised and corrected.
+"""Convolution as Tensor.unfold + einsum (im2col as a view, any number of spatial dimensions),
+and pools as unfold + max/mean, generalised and corrected.
 
 The widely copied version pads into a new float32 zeros tensor, so it breaks for padding 0, tuple
 strides, bias=None and float64. Here F.pad keeps dtype, device and autograd history.
 """
+import math
+import string
+
 import torch
 import torch.nn.functional as F
 
-from harness.registry import KnownFailure, implements, special_inputs
-from implementations.reference import TORCH_BF16_NONFINITE
+from harness.registry import KnownFailure, special_inputs
 from implementations._geometry import (adaptive_bounds, adaptive_output, average, conv_geometry,
                                        max_indices, max_on_input, pool_geometry)
+from implementations._families import register
+from implementations.reference import TORCH_BF16_NONFINITE
+
+SIDES = "hwd"  # einsum letters of the output sides
+TAPS = "ijk"  # and of the kernel's
 
 
 def _windows(x, extent, stride, dilation):
-    """N x C x Ho x Wo x kh x kw: every window of x, dilated, as a view."""
-    patches = x.unfold(2, extent[0], stride[0]).unfold(3, extent[1], stride[1])
-    return patches[..., ::dilation[0], ::dilation[1]]
+    """N x C x *out x *kernel: every window of x, dilated, as a view."""
+    dims = len(extent)
+    for d in range(dims):
+        x = x.unfold(2 + d, extent[d], stride[d])
+    return x[(..., *(slice(None, None, step) for step in dilation))]
 
 
-@implements(F.conv2d, name="unfold_einsum.conv2d", known_failures=(TORCH_BF16_NONFINITE,))
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
-    k, cg, r, s = weight.shape
-    extent = (g.dilation[0] * (r - 1) + 1, g.dilation[1] * (s - 1) + 1)
+    k, cg, *kernel = weight.shape
+    dims = len(kernel)
+    extent = [d * (r - 1) + 1 for d, r in zip(g.dilation, kernel)]
     patches = _windows(F.pad(input, g.f_pad), extent, g.stride, g.dilation)
-    n, _, ho, wo = patches.shape[:4]
-    patches = patches.reshape(n, groups, cg, ho, wo, r, s)
-    y = torch.einsum("ngchwkj,gdckj->ngdhw", patches, weight.view(groups, k // groups, cg, r, s))
-    y = y.reshape(n, k, ho, wo)
-    return y if bias is None else y + bias.view(1, -1, 1, 1)
+    n, out = patches.shape[0], patches.shape[2:2 + dims]
+    patches = patches.reshape(n, groups, cg, *out, *kernel)
+    sides, taps = SIDES[:dims], TAPS[:dims]
+    y = torch.einsum(f"ngc{sides}{taps},gec{taps}->nge{sides}", patches,
+                     weight.view(groups, k // groups, cg, *kernel))
+    y = y.reshape(n, k, *out)
+    return y if bias is None else y + bias.view(1, -1, *(1,) * dims)
 
 
 def _pooled_windows(input, g, fill):
-    h, w = input.shape[2:]
-    ph, pw = g.padding
-    x = F.pad(input, (pw, g.right_pad(w, 1), ph, g.right_pad(h, 0)), value=fill)
-    return _windows(x, (g.extent(0), g.extent(1)), g.stride, g.dilation)
+    sides, dims = input.shape[2:], len(g.out)
+    pads = [p for d in reversed(range(dims)) for p in (g.padding[d], g.right_pad(sides[d], d))]
+    x = F.pad(input, pads, value=fill)
+    return _windows(x, [g.extent(d) for d in range(dims)], g.stride, g.dilation)
 
 
-@implements(F.max_pool2d, name="unfold_einsum.max_pool2d")
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
-    g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode)
-    windows = _pooled_windows(input, g, float("-inf"))
-    real = _pooled_windows(input.new_ones((1, 1, *input.shape[2:])), g, 0.0)
-    out, where = max_on_input(windows.flatten(-2), real.flatten(-2))
-    return (out, max_indices(where, g, input.shape[3], input.device)) if return_indices else out
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims):
+    g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode, dims)
+    windows = _pooled_windows(input, g, float("-inf")).flatten(-dims)
+    real = _pooled_windows(input.new_ones((1, 1, *input.shape[2:])), g, 0.0).flatten(-dims)
+    out, where = max_on_input(windows, real)
+    return (out, max_indices(where, g, input.shape[2:], input.device)) if return_indices else out
 
 
-@implements(F.avg_pool2d, name="unfold_einsum.avg_pool2d")
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
-    g = pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode)
-    sums = _pooled_windows(input, g, 0.0).sum(dim=(-2, -1))
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override=None, *, dims):
+    g = pool_geometry(input, kernel_size, stride, padding, 1, ceil_mode, dims)
+    sums = _pooled_windows(input, g, 0.0).flatten(-dims).sum(dim=-1)
     return average(sums, input, g, count_include_pad, divisor_override)
 
 
@@ -69,13 +78,51 @@ def _averaging_matrix(size, out, like):
     return a
 
 
-@implements(F.adaptive_avg_pool2d, name="unfold_einsum.adaptive_avg_pool2d", known_failures=(
-    KnownFailure("the averaging matrices multiply every input, zeros included: 0 x inf is NaN "
-                 "in outputs whose windows do not hold the infinity", special_inputs,
-                 ("special_values",)),))
-def adaptive_avg_pool2d(input, output_size):
-    """Windows of unequal size: average rows, then columns, by two small matrices."""
-    oh, ow = adaptive_output(input, output_size)
-    rows = _averaging_matrix(input.shape[2], oh, input)
-    cols = _averaging_matrix(input.shape[3], ow, input)
-    return torch.einsum("oh,nchw,pw->ncop", rows, input, cols)
+def _adaptive_avg(input, output_size, dims):
+    """Windows of unequal size: average each side in turn, by one small matrix per side."""
+    out = adaptive_output(input, output_size, dims)
+    matrices = [_averaging_matrix(input.shape[2 + d], out[d], input) for d in range(dims)]
+    sides, outs = SIDES[:dims], string.ascii_uppercase[:dims]
+    spec = ",".join(f"{o}{s}" for o, s in zip(outs, sides))
+    return torch.einsum(f"{spec},nc{sides}->nc{outs}", *matrices, input)
+
+
+def _adaptive_max(input, output_size, return_indices, dims):
+    """A box's maximum is the maximum, side by side, of each side's window maxima: one gather
+    and max per side, the windows padded to the longest by repeating their last element."""
+    out = adaptive_output(input, output_size, dims)
+    values = input
+    index = torch.arange(math.prod(input.shape[2:]), device=input.device)
+    index = index.view(1, 1, *input.shape[2:]).expand(input.shape)
+    for d in reversed(range(dims)):  # innermost first: ties go to the first in row-major order
+        picks = _window_picks(input.shape[2 + d], out[d], input.device)  # out x longest
+        axis = 2 + d
+        shape = list(values.shape)
+        shape[axis:axis + 1] = picks.shape
+        flat = picks.flatten()
+        gathered = values.index_select(axis, flat).view(shape)
+        where = gathered.max(dim=axis + 1).indices  # NaN, where present, wins
+        values = gathered.gather(axis + 1, where.unsqueeze(axis + 1)).squeeze(axis + 1)
+        index = index.index_select(axis, flat).view(shape)
+        index = index.gather(axis + 1, where.unsqueeze(axis + 1)).squeeze(axis + 1)
+    return (values, index) if return_indices else values
+
+
+def _window_picks(size: int, out: int, device) -> torch.Tensor:
+    """out x longest window: each adaptive window's positions, its last repeated to fill."""
+    bounds = adaptive_bounds(size, out)
+    longest = max(end - start for start, end in bounds)
+    return torch.tensor([[min(start + j, end - 1) for j in range(longest)]
+                         for start, end in bounds], device=device)
+
+
+ADAPTIVE_ZEROS = KnownFailure(
+    "the averaging matrices multiply every input, zeros included: 0 x inf is NaN in outputs "
+    "whose windows do not hold the infinity", special_inputs, ("special_values",))
+
+
+for _family, _body, _known in (("conv", _conv, (TORCH_BF16_NONFINITE,)),
+                               ("max_pool", _max_pool, ()), ("avg_pool", _avg_pool, ()),
+                               ("adaptive_avg_pool", _adaptive_avg, (ADAPTIVE_ZEROS,)),
+                               ("adaptive_max_pool", _adaptive_max, ())):
+    globals().update(register("unfold_einsum", _family, _body, known_failures=_known))

@@ -57,7 +57,7 @@ def test_a_fault_of_the_harness_exits_3(capsys, tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["check", "--impl", "nope.conv2d"], "impl='nope.conv2d' is not a registered"),
     (["check", "--impl", "no_such_mod:f", "--op", "conv2d"], "does not import"),
-    (["check", "--op", "conv3d"], "--op='conv3d'"),
+    (["check", "--op", "conv4d"], "--op='conv4d'"),
     (["check", "--dtypes", "float8"], "float8 unknown"),
     (["check", "--profile", "slow"], "--profile='slow'"),
     (["check", "--seed", "-3"], "--seed='-3'"),

@@ -23,7 +23,11 @@ def test_builtin_passes_worked_examples(impl):
         pytest.skip(f"{impl.name} runs on {impl.devices} only")
     device = "cpu" if "cpu" in impl.devices else "cuda"
     for dtype in impl.dtypes:
-        prop_examples(impl, Case(impl.op, (1, 1, 1, 1), dtype=dtype, device=device))
+        try:
+            prop_examples(impl, Case(impl.op, (1, 1, 1, 1), dtype=dtype, device=device))
+        except Unsupported:  # PyTorch's own kernels lack some dtypes on some devices
+            if not impl.name.startswith("reference."):
+                raise
 
 
 def test_undeclared_dtype_is_unsupported():
