@@ -58,6 +58,13 @@ class Case:
         """Terms summed by one element of the gradient of each tensor input."""
         return self.spec.grad_reduction_lengths(self.shapes, self.kwargs)
 
+    def special_sites(self) -> torch.Tensor | None:
+        """Flat indices of the input where special values may be planted (None: anywhere)."""
+        mask = self.spec.special_sites(self.shapes, self.kwargs)
+        if mask is None:
+            return None
+        return mask.expand(self.input_shape).flatten().nonzero().flatten()
+
     def with_(self, **changes) -> "Case":
         return replace(self, **changes)
 
@@ -66,7 +73,8 @@ class Case:
         gen = torch.Generator().manual_seed(self.seed)
         shapes = [self.input_shape]
         if self.spec.weighted:
-            shapes += [self.weight_shape, (self.weight_shape[0],) if self.bias else None]
+            bias = (self.spec.out_channels(self.weight_shape, self.kwargs),)
+            shapes += [self.weight_shape, bias if self.bias else None]
         made = [None if s is None else self._values(s, gen, i == 0) for i, s in enumerate(shapes)]
         if self.dist == "special":
             made = self._planted(made)
@@ -95,10 +103,11 @@ class Case:
         info = torch.finfo(self.torch_dtype)
         near_max = 0.9 * info.max
         if self.spec.weighted:
-            near_max /= max(1.0, float(made[1].double().abs().flatten(1).sum(1).max()))
+            rows = self.spec.per_output_channel(made[1].double().abs())
+            near_max /= max(1.0, float(rows.sum(1).max()))
         values = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "-0.0": -0.0,
                   "subnormal": info.tiny / 4, "near_max": near_max}
-        planted = [_plant(made[0], kinds, values, gen)]
+        planted = [_plant(made[0], kinds, values, gen, self.special_sites())]
         if self.spec.weighted:
             planted.append(_plant(made[1], ("-0.0",), values, gen))
             planted += made[2:]
@@ -162,10 +171,13 @@ def channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(1, -1).contiguous().transpose(1, -1)
 
 
-def _plant(t: torch.Tensor, kinds, values: dict, gen) -> torch.Tensor:
+def _plant(t: torch.Tensor, kinds, values: dict, gen, sites=None) -> torch.Tensor:
+    """`kinds` at seeded positions of `t`, among `sites` (flat indices; None: anywhere)."""
     flat = t.flatten().clone()
-    where = torch.randperm(flat.numel(), generator=gen)[:len(kinds)]
-    for position, kind in zip(where.tolist(), kinds):
+    where = torch.randperm(flat.numel(), generator=gen)
+    if sites is not None:
+        where = where[torch.isin(where, sites)]
+    for position, kind in zip(where[:len(kinds)].tolist(), kinds):
         flat[position] = values[kind]
     return flat.view(t.shape)
 
@@ -174,7 +186,9 @@ def special_kinds(case: Case) -> tuple:
     """The special values a case's input holds (its first elements-many kinds)."""
     if case.dist != "special":
         return ()
-    return _special_order(case.seed)[1][:math.prod(case.input_shape)]
+    sites = case.special_sites()
+    count = math.prod(case.input_shape) if sites is None else len(sites)
+    return _special_order(case.seed)[1][:count]
 
 
 def _special_order(seed: int) -> tuple:

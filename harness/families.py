@@ -4,6 +4,7 @@ from __future__ import annotations
 
 FAMILIES = {  # family: the dimensions it comes in (its ops are named f"{family}{dims}d")
     "conv": (1, 2, 3),
+    "conv_transpose": (1, 2, 3),
     "max_pool": (1, 2, 3),
     "avg_pool": (1, 2, 3),
     "adaptive_avg_pool": (1, 2, 3),

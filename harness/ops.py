@@ -21,7 +21,7 @@ import harness.draws as draws
 import harness.worked as worked
 from harness.families import FAMILIES, op_name
 from harness.geometry import (adaptive_size, conv_out_len, conv_padding, extent, ntuple, pair,
-                              pool_out_len, pool_window, spatial)
+                              pool_out_len, pool_window, spatial, transposed_out_len)
 
 __all__ = ["OPS", "Op", "UnknownOp", "get_op", "pair", "magnitude", "squares", "float64_cpu"]
 
@@ -29,6 +29,11 @@ __all__ = ["OPS", "Op", "UnknownOp", "get_op", "pair", "magnitude", "squares", "
 # Stubs: the signatures of the functionals (torch's builtins have no inspectable signature).
 def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Stub: the signature of F.conv1d, F.conv2d and F.conv3d."""
+
+
+def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                   dilation=1):
+    """Stub: the signature of F.conv_transpose1d, 2d and 3d (groups before dilation)."""
 
 
 def max_pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -65,6 +70,59 @@ def _conv_shape(shapes, kw):
     stride, dilation = ntuple(kw.get("stride", 1), dims), ntuple(kw.get("dilation", 1), dims)
     return (x[0], w[0], *(conv_out_len(x[2 + i], w[2 + i], stride[i], pads[2 * i],
                                        pads[2 * i + 1], dilation[i]) for i in range(dims)))
+
+
+def _transposed_geometry(shapes, kw) -> dict:
+    dims = spatial(shapes[0])
+    return {key: ntuple(kw.get(key, default), dims) for key, default in
+            (("stride", 1), ("padding", 0), ("output_padding", 0), ("dilation", 1))}
+
+
+def _conv_transpose_shape(shapes, kw):
+    (x, w), g = shapes, _transposed_geometry(shapes, kw)
+    return (x[0], w[1] * kw.get("groups", 1), *(
+        transposed_out_len(size, k, s, p, d, o) for size, k, s, p, d, o in
+        zip(x[2:], w[2:], g["stride"], g["padding"], g["dilation"], g["output_padding"])))
+
+
+def _conv_transpose_reduction(shapes, kw):
+    """Terms of one output element: each input channel of its group times the kernel taps
+    that land on it, at most ceil(kernel / (stride / gcd(stride, dilation))) along a side."""
+    (x, w), g = shapes, _transposed_geometry(shapes, kw)
+    taps = math.prod(math.ceil(k / (s // math.gcd(s, d)))
+                     for k, s, d in zip(w[2:], g["stride"], g["dilation"]))
+    return (x[1] // kw.get("groups", 1)) * taps
+
+
+def _conv_transpose_terms(shapes, kw) -> int:
+    """Multiply-adds of one call: every input element times its group's kernels."""
+    (x, w) = shapes
+    return math.prod(x) * math.prod(w[1:])
+
+
+def _conv_transpose_grad_reductions(shapes, kw) -> tuple:
+    (x, w), out = shapes, _conv_transpose_shape(shapes, kw)
+    return (math.prod(w[1:]), x[0] * math.prod(x[2:]), out[0] * math.prod(out[2:]))
+
+
+def _conv_transpose_window(shapes, kw) -> tuple:
+    g = _transposed_geometry(shapes, kw)
+    return ([extent(k, d) for k, d in zip(shapes[1][2:], g["dilation"])], g["stride"],
+            [(p, p) for p in g["padding"]])
+
+
+def _uncropped_inputs(shapes, kw) -> torch.Tensor:
+    """Input elements none of whose kernel taps falls in the cropped padding: elsewhere a NaN or
+    infinity meets the padding's zeros in the weight's gradient, where PyTorch's own kernels
+    disagree (0 in some, NaN in others): the answer there is no contract's."""
+    (x, w), g = shapes, _transposed_geometry(shapes, kw)
+    out = _conv_transpose_shape(shapes, kw)[2:]
+    mask = torch.ones((), dtype=torch.bool)
+    for d, size in enumerate(x[2:]):
+        start = torch.arange(size) * g["stride"][d] - g["padding"][d]
+        inside = (start >= 0) & (start + extent(w[2 + d], g["dilation"][d]) <= out[d])
+        mask = mask.unsqueeze(-1) & inside
+    return mask.view(1, 1, *x[2:])
 
 
 def _pool_shape(shapes, kw):
@@ -156,6 +214,11 @@ class Op:
     # each tensor argument; None: the forward's reduction length, for the one tensor argument
     defined: Callable[[tuple, dict], bool] = lambda shapes, kw: True  # the oracle has an answer
     ops_per_term: int = 1  # a multiply-add counts 2 FLOPs, a pool's compare or add 1
+    weight_out_dim: int = 0  # the weight's dimension of output channels (1: transposed)
+    special_sites: Callable[[tuple, dict], Any] = lambda shapes, kw: None  # a mask of the input
+    # where special values may be planted (None: anywhere)
+    terms: Callable[[tuple, dict], int] | None = None  # multiply-adds (or window elements) of
+    # one call; None: output elements times the reduction length
     indices: bool = False  # takes return_indices: a max op, whose tied maxima split no gradient
     invalid: tuple = ()  # calls on an input of `invalid_input` the reference rejects, as dicts
     # of Case fields (weight_shape, kwargs): every implementation must reject them too
@@ -164,6 +227,20 @@ class Op:
     def weighted(self) -> bool:
         """A convolution: input, weight and an optional bias (a pool has the input only)."""
         return "weight" in self.tensor_args
+
+    def out_channels(self, weight_shape, kw) -> int:
+        """Output channels of a weighted op (the bias's length)."""
+        per_group = weight_shape[self.weight_out_dim]
+        return per_group * (kw.get("groups", 1) if self.weight_out_dim else 1)
+
+    def per_output_channel(self, weight):
+        """The weight as (output channel within the group) x (all else): its rows' |sums|
+        bound one output element's sum of |weights|."""
+        return weight.transpose(0, self.weight_out_dim).flatten(1)
+
+    def per_input_channel(self, weight):
+        """The weight as (input channel within the group) x (all else)."""
+        return weight.transpose(0, 1 - self.weight_out_dim).flatten(1)
 
     @property
     def invalid_input(self) -> tuple:
@@ -188,6 +265,8 @@ class Op:
 
     def flops(self, shapes, kw) -> int:
         """Multiply-adds count twice; a pool does one operation per window element."""
+        if self.terms is not None:
+            return self.ops_per_term * self.terms(shapes, kw)
         out = _numel(self.output_shape(shapes, kw))
         return self.ops_per_term * out * self.reduction_length(shapes, kw)
 
@@ -225,6 +304,29 @@ def _conv(dims: int) -> Op:
               memory_call=((2, 8, *plane), (8, 8, *k3), {"padding": 1}), marker="o",
               examples={1: worked.CONV1D, 2: worked.CONV2D, 3: worked.CONV3D}[dims],
               grad_reduction=_conv_grad_reductions, ops_per_term=2, invalid=invalid)
+
+
+def _conv_transpose(dims: int) -> Op:
+    k3 = _sides(dims, 3)
+    invalid = (
+        dict(weight_shape=(2, 2, *k3), kwargs={"stride": 0}),
+        dict(weight_shape=(2, 2, *k3), kwargs={"padding": -1}),
+        dict(weight_shape=(2, 2, *k3), kwargs={"padding": 4}),  # no output left
+        dict(weight_shape=(3, 2, *k3)),                         # channel mismatch
+        dict(weight_shape=(2, 2, *k3), kwargs={"groups": 3}),
+        dict(weight_shape=(2, 2, *k3), kwargs={"stride": 2, "output_padding": 2}),
+        dict(weight_shape=(2, 2, *k3), kwargs={"dilation": 0}))
+    plane = {1: (128,), 2: (12, 12), 3: (6, 6, 6)}[dims]
+    return Op(op_name("conv_transpose", dims), "conv_transpose", dims,
+              getattr(F, f"conv_transpose{dims}d"), conv_transpose, ("input", "weight", "bias"),
+              _conv_transpose_shape, _conv_transpose_reduction, linear=True,
+              window=_conv_transpose_window, args=partial(draws.conv_transpose_args, dims),
+              tiers=draws.conv_transpose_tiers(dims),
+              memory_call=((2, 8, *plane), (8, 8, *k3), {"stride": 2, "padding": 1}),
+              marker="P", examples=worked.CONV_TRANSPOSE[dims],
+              grad_reduction=_conv_transpose_grad_reductions, ops_per_term=2,
+              terms=_conv_transpose_terms, weight_out_dim=1,
+              special_sites=_uncropped_inputs, invalid=invalid)
 
 
 def _pool_invalid(dims: int) -> tuple:
@@ -272,7 +374,7 @@ def _adaptive(family: str, dims: int) -> Op:
                        dict(kwargs={"output_size": -1})))
 
 
-BUILDERS = {"conv": _conv, "max_pool": _max_pool, "avg_pool": _avg_pool,
+BUILDERS = {"conv": _conv, "conv_transpose": _conv_transpose, "max_pool": _max_pool, "avg_pool": _avg_pool,
             "adaptive_avg_pool": partial(_adaptive, "adaptive_avg_pool"),
             "adaptive_max_pool": partial(_adaptive, "adaptive_max_pool")}
 OPS: dict[str, Op] = {op_name(family, dims): BUILDERS[family](dims)

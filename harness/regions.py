@@ -35,7 +35,8 @@ def regions(case: Case) -> set[str]:
         found.add("ceil_overhang")
     if case.spec.weighted:
         groups = case.kwargs.get("groups", 1)
-        if groups > 1 and case.weight_shape[1] == 1 and case.weight_shape[0] > groups:
+        out_channels = case.spec.out_channels(case.weight_shape, case.kwargs)
+        if groups > 1 and case.input_shape[1] == groups and out_channels > groups:
             found.add("multiplier")
         if out[0] * math.prod(out[2:]) >= 2048:
             found.add("long_grad_weight")

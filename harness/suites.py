@@ -147,7 +147,8 @@ def _label(case: Case, source: str, index: int) -> str:
     stride = ntuple(case.kwargs.get("stride", 1), case.spec.dims)
     stride = stride[0] if len(set(stride)) == 1 else _sizes(stride)
     groups = case.kwargs.get("groups", 1)
-    return (f"{source}#{index} {c}>{case.weight_shape[0]} {sides} "
+    k = case.spec.out_channels(case.weight_shape, case.kwargs)
+    return (f"{source}#{index} {c}>{k} {sides} "
             f"k{_sizes(case.weight_shape[2:])} s{stride}"
             + (f" g{groups}" if groups > 1 else ""))
 
@@ -162,6 +163,9 @@ def read_csv(path: Path, name: str | None = None) -> list[SuiteCase]:
         cases = []
         for line, row in enumerate(reader, start=2):
             where = f"{path}, line {line}"
+            if None in row:
+                raise SuiteError(f"{where}: {len(row) - 1 + len(row[None])} fields, but the "
+                                 f"header has {len(row) - 1} columns")
             case = {"conv": _conv, "pool": _pool, "calls": _call}[kind](row, where)
             source = (row.get("source") or name).strip()
             cases.append(SuiteCase(_label(case, source, line - 1), case,

@@ -120,3 +120,25 @@ ADAPTIVE_MAX_POOL = {
     3: (Example("adaptive max pool to 1", (_nest(CUBE),), _nest([[[26.0]]]),
                 {"output_size": 1}),),
 }
+
+TRANSPOSED_X = [[0.0, 1], [2, 3]]
+CONV_TRANSPOSE = {
+    1: (Example("trans_conv of a row", (_nest([1.0, 2]), _nest([1.0, 1, 1])),
+                _nest([1.0, 3, 3, 2])),
+        _shape("length 8, kernel 4, stride 2, padding 1", ((1, 1, 8), (1, 1, 4)), (1, 1, 16),
+               stride=2, padding=1)),
+    2: (Example("trans_conv", (_nest(TRANSPOSED_X), _nest(TRANSPOSED_X)),
+                _nest([[0.0, 0, 1], [0, 4, 6], [4, 12, 9]])),
+        Example("trans_conv, stride 2", (_nest(TRANSPOSED_X), _nest(TRANSPOSED_X)),
+                _nest([[0.0, 0, 0, 1], [0, 0, 2, 3], [0, 2, 0, 3], [4, 6, 6, 9]]),
+                {"stride": 2}),
+        Example("trans_conv, padding 1 crops", (_nest(TRANSPOSED_X), _nest(TRANSPOSED_X)),
+                _nest([[4.0]]), {"padding": 1}),
+        _shape("4x4 to 8x8: kernel 4, stride 2, padding 1 (DCGAN)", ((2, 16, 4, 4), (16, 8, 4, 4)),
+               (2, 8, 8, 8), stride=2, padding=1)),
+    3: (Example("trans_conv of ones, kernel 2, stride 2 (no overlap)",
+                (_nest([[[1.0] * 2] * 2] * 2), _nest([[[1.0] * 2] * 2] * 2)),
+                _nest([[[1.0] * 4] * 4] * 4), {"stride": 2}),
+        _shape("4x4x4 to 8x8x8 with output_padding 1", ((1, 1, 4, 4, 4), (1, 2, 3, 3, 3)),
+               (1, 2, 8, 8, 8), stride=2, padding=1, output_padding=1)),
+}

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 
 from harness.geometry import (adaptive_bounds, conv_out_len, conv_padding, extent, ntuple,
-                              pool_out_len)
+                              pool_out_len, transposed_out_len)
 
-__all__ = ["adaptive_bounds", "conv_geometry", "pool_geometry", "adaptive_output", "max_indices",
+__all__ = ["adaptive_bounds", "conv_geometry", "transposed_geometry", "pool_geometry", "adaptive_output", "max_indices",
            "average", "max_on_input"]
 
 
@@ -69,6 +69,38 @@ def conv_geometry(input, weight, stride, padding, dilation, groups) -> ConvGeome
                              pads[2 * i + 1], dilation[i]) for i in range(dims))
     _positive("output size", out)
     return ConvGeometry(stride, pads, dilation, out)
+
+
+@dataclass(frozen=True)
+class TransposedGeometry:
+    stride: tuple
+    padding: tuple
+    output_padding: tuple
+    dilation: tuple
+    out: tuple  # output sides
+
+
+def transposed_geometry(input, weight, stride, padding, output_padding, groups,
+                        dilation) -> TransposedGeometry:
+    """Check a transposed convolution call as torch does and compute its output size."""
+    dims = weight.dim() - 2
+    _batched(input, dims)
+    stride = _positive("stride", _per_side("stride", stride, dims))
+    dilation = _positive("dilation", _per_side("dilation", dilation, dims))
+    padding = _positive("padding", _per_side("padding", padding, dims), 0)
+    extra = _positive("output_padding", _per_side("output_padding", output_padding, dims), 0)
+    if any(o >= max(s, d) for o, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"output_padding={extra}, but should be smaller than stride={stride} "
+                         f"or dilation={dilation} on each side")
+    c = input.shape[1]
+    if groups < 1 or c % groups or weight.shape[0] != c:
+        raise ValueError(f"input channels={c}, weight={tuple(weight.shape)}, groups={groups}: "
+                         f"weight.shape[0] should equal the input channels, which groups "
+                         f"should divide")
+    out = tuple(transposed_out_len(input.shape[2 + i], weight.shape[2 + i], stride[i],
+                                   padding[i], dilation[i], extra[i]) for i in range(dims))
+    _positive("output size", out)
+    return TransposedGeometry(stride, padding, extra, dilation, out)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from implementations._geometry import (adaptive_bounds, adaptive_output, conv_geometry,
-                                       max_on_input, pool_geometry)
+                                       max_on_input, pool_geometry, transposed_geometry)
 from implementations._families import register
 
 BUDGET = 5e7  # FLOPs: benchmark cases beyond this are recorded as skipped-for-budget
@@ -60,6 +60,28 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
         outputs.append(_grid(g.out, window))
     y = torch.cat(outputs, dim=1)
     return y if bias is None else y + bias.view(1, -1, *(1,) * len(g.out))
+
+
+def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                    dims):
+    """The textbook trans_conv: each input element scales its group's kernels and adds them
+    into the output at its window (stride apart), then the padding is cropped off."""
+    g = transposed_geometry(input, weight, stride, padding, output_padding, groups, dilation)
+    cg, kg, kernel = weight.shape[0] // groups, weight.shape[1], weight.shape[2:]
+    extent = [d * (k - 1) + 1 for d, k in zip(g.dilation, kernel)]
+    full = [(size - 1) * s + e + o for size, s, e, o in
+            zip(input.shape[2:], g.stride, extent, g.output_padding)]
+    y = input.new_zeros((input.shape[0], kg * groups, *full))
+    for position in _positions(input.shape[2:]):
+        window = _slices(position, g.stride, extent, g.dilation)
+        for group in range(groups):
+            x = input[(slice(None), slice(group * cg, (group + 1) * cg), *position)]  # N x cg
+            w = weight[group * cg:(group + 1) * cg]  # cg x kg x kernel
+            y[(slice(None), slice(group * kg, (group + 1) * kg), *window)] += \
+                torch.tensordot(x, w, dims=1)
+    crop = tuple(slice(p, p + o) for p, o in zip(g.padding, g.out))
+    y = y[(..., *crop)]
+    return y if bias is None else y + bias.view(1, -1, *(1,) * dims)
 
 
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims):
@@ -132,7 +154,7 @@ def _adaptive_max(input, output_size, return_indices, dims):
     return (y, torch.stack(indices, dim=-1).view(shape)) if return_indices else y
 
 
-FAMILY_BODIES = {"conv": _conv, "max_pool": _max_pool, "avg_pool": _avg_pool,
+FAMILY_BODIES = {"conv": _conv, "conv_transpose": _conv_transpose, "max_pool": _max_pool, "avg_pool": _avg_pool,
                  "adaptive_avg_pool": _adaptive_avg, "adaptive_max_pool": _adaptive_max}
 for _family, _body in FAMILY_BODIES.items():
     globals().update(register("loops", _family, _body, max_flops=BUDGET))

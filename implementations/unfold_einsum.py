@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from harness.registry import KnownFailure, special_inputs
 from implementations._geometry import (adaptive_bounds, adaptive_output, average, conv_geometry,
-                                       max_indices, max_on_input, pool_geometry)
+                                       max_indices, max_on_input, pool_geometry,
+                                       transposed_geometry)
 from implementations._families import register
 from implementations.reference import TORCH_BF16_NONFINITE
 
@@ -41,6 +42,25 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
                      weight.view(groups, k // groups, cg, *kernel))
     y = y.reshape(n, k, *out)
     return y if bias is None else y + bias.view(1, -1, *(1,) * dims)
+
+
+def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                    dims):
+    """Zero insertion: a transposed convolution is a direct one (above) over the input with
+    stride - 1 zeros between its elements, padded by the dilated kernel's extent - 1 - padding
+    (output_padding more at the end), with the kernel flipped and its channel axes swapped."""
+    g = transposed_geometry(input, weight, stride, padding, output_padding, groups, dilation)
+    n, c, *sides = input.shape
+    spread = input.new_zeros((n, c, *((size - 1) * s + 1 for size, s in zip(sides, g.stride))))
+    spread[(..., *(slice(None, None, s) for s in g.stride))] = input
+    pads = []
+    for d in reversed(range(dims)):  # F.pad's order: the last side first; negative crops
+        edge = g.dilation[d] * (weight.shape[2 + d] - 1) - g.padding[d]
+        pads += [edge, edge + g.output_padding[d]]
+    cg, kg = c // groups, weight.shape[1]
+    direct = weight.reshape(groups, cg, kg, *weight.shape[2:]).transpose(1, 2)
+    direct = direct.reshape(groups * kg, cg, *weight.shape[2:]).flip(list(range(2, 2 + dims)))
+    return _conv(F.pad(spread, pads), direct, bias, 1, 0, g.dilation, groups, dims)
 
 
 def _pooled_windows(input, g, fill):
@@ -122,6 +142,7 @@ ADAPTIVE_ZEROS = KnownFailure(
 
 
 for _family, _body, _known in (("conv", _conv, (TORCH_BF16_NONFINITE,)),
+                               ("conv_transpose", _conv_transpose, (TORCH_BF16_NONFINITE,)),
                                ("max_pool", _max_pool, ()), ("avg_pool", _avg_pool, ()),
                                ("adaptive_avg_pool", _adaptive_avg, (ADAPTIVE_ZEROS,)),
                                ("adaptive_max_pool", _adaptive_max, ())):

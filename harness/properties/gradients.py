@@ -47,8 +47,8 @@ def grad_scales(case: Case, tensors: tuple, grad_out: torch.Tensor) -> tuple:
     if not case.spec.weighted:
         return (g * lengths[0],)
     x, w = tensors[0], tensors[1]
-    per_channel = (float(finite(w.detach()).abs().transpose(0, 1).flatten(1).sum(1).max())
-                   if w.numel() else 0.0)
+    rows = case.spec.per_input_channel(finite(w.detach()).abs())
+    per_channel = float(rows.sum(1).max()) if w.numel() else 0.0
     return (g * per_channel, g * _max(x) * lengths[1], g * lengths[2])
 
 

@@ -128,3 +128,24 @@ def test_cuda_bench_times_with_events(tmp_path, tiny_suite):
         run_bench([load("reference.conv2d")], load_suite(tiny_suite), options, writer.write)
     records = [r for r in read_records(run_dir) if r.kind == "bench"]
     assert all(r.status == "ok" and r.device == "cuda" and len(r.times) >= 5 for r in records)
+
+
+def test_many_ops_are_grouped_by_family_with_a_nested_table_of_contents(tmp_path):
+    records = [Record("check", f"reference.{op}", op, prop, status, counts={"pass": 1})
+               for op in ("conv1d", "conv2d", "max_pool3d", "adaptive_max_pool1d")
+               for prop, status in (("values", "pass"), ("shape", "pass"))]
+    records.append(Record("check", "mine.conv3d", "conv3d", "values", "fail", "out: wrong"))
+    writer = RecordWriter(tmp_path / "records.jsonl")
+    for record in records:
+        writer.write(record)
+    writer.close()
+    page = write_report(tmp_path).read_text()
+    titles = re.findall(r"<h3 id='[^']*'>([^<]*)</h3>", page)
+    assert titles[:3] == ["Conformance: conv (conv1d, conv2d, conv3d)",
+                          "Conformance: max_pool (max_pool3d)",
+                          "Conformance: adaptive_max_pool (adaptive_max_pool1d)"]
+    toc = page[page.index("<nav class='toc'>"):page.index("</nav>")]
+    assert toc.index("Conformance</a>") < toc.index("<ul><li><a href='#s-conformance--conv")
+    refs = _Refs()
+    refs.feed(page)
+    assert set(link[1:] for link in refs.links) <= refs.ids

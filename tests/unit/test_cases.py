@@ -1,7 +1,7 @@
 """cases: JSON round trip, seeded tensors, layouts, the oracle's undefined max-pool windows."""
 import torch
 
-from harness.cases import Case, describe
+from harness.cases import Case, describe, special_kinds
 
 
 def conv_case(**kw):
@@ -49,3 +49,28 @@ def test_repro_and_describe():
     case = conv_case()
     assert case.repro("m:f").startswith("convharness check --impl m:f --case '{")
     assert "F.conv2d(input, weight, bias, stride=(2, 1)" in describe(case)
+
+
+def test_channels_last_in_every_dimension():
+    for input_shape, fmt in (((2, 3, 5), None), ((2, 3, 4, 5), torch.channels_last),
+                             ((2, 3, 2, 4, 5), torch.channels_last_3d)):
+        x = Case("max_pool%dd" % (len(input_shape) - 2), input_shape,
+                 kwargs={"kernel_size": 1}, layout="channels_last").tensors()[0]
+        assert x.stride(1) == 1 and not x.is_contiguous()
+        if fmt is not None:
+            assert x.is_contiguous(memory_format=fmt)
+
+
+def test_special_values_stay_off_inputs_whose_taps_are_cropped():
+    """A transposed convolution crops its padding: a NaN whose taps land there meets the
+    padding's zeros in the weight's gradient, where PyTorch's own kernels disagree."""
+    case = Case("conv_transpose2d", (1, 1, 3, 4), (1, 1, 3, 3), kwargs={"padding": 1},
+                dist="special", seed=3)
+    x = case.tensors()[0][0, 0]
+    inner = torch.zeros_like(x, dtype=torch.bool)
+    inner[1:-1, 1:-1] = True
+    finite = torch.isfinite(x) & (x.abs() < 1e30)
+    assert finite[~inner].all() and not finite[inner].all()
+    cropped = Case("conv_transpose2d", (1, 1, 1, 1), (1, 1, 3, 3), kwargs={"padding": (0, 1)},
+                   dist="special", seed=3)
+    assert torch.isfinite(cropped.tensors()[0]).all() and special_kinds(cropped) == ()

@@ -1,7 +1,10 @@
 """Gradient properties drive backward the way compiled functions accept: one backward per graph."""
 import pytest
 import torch
+import torch.nn.functional as F
 
+from harness.cases import Case
+from harness.check import PropertyFailed
 from harness.properties import PROPERTIES
 from harness.registry import Implementation
 from harness.run import CheckOptions, check_property
@@ -58,3 +61,34 @@ def test_special_gradients_keep_a_near_max_term_finite(name):
     case = Case.from_json(OVERFLOWED)
     assert float(grad_output(case, case.output_shape()).abs().max()) <= 1.0
     prop_gradients(load(name), case)
+
+
+TIED = Case("adaptive_max_pool2d", (1, 2, 3, 4), kwargs={"output_size": (1, 1)}, dist="ties",
+            dtype="float64", seed=5)
+
+
+def _routing_ties_to(last: bool, wrong: bool = False):
+    """adaptive_max_pool2d sending each window's gradient to its first or last maximum (both
+    PyTorch's contract: where return_indices points), or, if `wrong`, to its minimum."""
+    def pool(input, output_size, return_indices=False):
+        x = -input.detach() if wrong else input.detach()
+        if last:  # the first maximum of the input turned around is the last of the input
+            _, indices = F.adaptive_max_pool2d(x.flip(-2, -1), output_size, True)
+            indices = x[0, 0].numel() - 1 - indices.flip(-2, -1)  # windows turn around too
+        else:
+            _, indices = F.adaptive_max_pool2d(x, output_size, True)
+        out = input.flatten(2).gather(2, indices.flatten(2)).view(indices.shape)
+        return (out, indices) if return_indices else out
+    return pool
+
+
+def test_tied_maxima_get_the_gradient_where_the_implementation_points():
+    from harness.properties.gradients import prop_gradients
+    x = TIED.tensors()[0]
+    assert (x == x.amax(dim=(2, 3), keepdim=True)).flatten(2).sum(2).max() > 1  # ties
+    first, last = _routing_ties_to(False), _routing_ties_to(True)
+    assert not torch.equal(first(x, (1, 1), True)[1], last(x, (1, 1), True)[1])
+    for pool in (first, last):
+        prop_gradients(Implementation("ties", TIED.op, pool), TIED)
+    with pytest.raises(PropertyFailed, match="grad of input"):
+        prop_gradients(Implementation("min", TIED.op, _routing_ties_to(False, wrong=True)), TIED)

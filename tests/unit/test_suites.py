@@ -49,3 +49,37 @@ def test_malformed_suite_names_line_and_field(tmp_path, body, message):
 def test_unknown_suite():
     with pytest.raises(SuiteError, match="--suite='resnet5'"):
         load("resnet5")
+
+
+def test_the_calls_format_takes_any_op_and_its_arguments(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("source,op,input,weight,stride,padding,groups,bias,kernel_size,count\n"
+                    "ssm,conv1d,2x8x64,8x1x4,,3,8,true,,12\n"
+                    "video,max_pool3d,1x4x8x16x16,,1x2x2,,,,1x2x2,1\n"
+                    "gan,conv_transpose2d,1x16x4x4,16x8x4x4,2,1,,false,,1\n")
+    conv, pool, up = load(str(path))
+    assert conv.case.kwargs == {"padding": 3, "groups": 8} and conv.case.bias and conv.count == 12
+    assert pool.case.kwargs == {"stride": (1, 2, 2), "kernel_size": (1, 2, 2)}
+    assert up.case.output_shape() == (1, 8, 8, 8)
+    assert conv.label == "ssm#1 8>8 64 k4 s1 g8" and pool.label == "video#2 max_pool3d 4x8x16x16"
+
+
+@pytest.mark.parametrize("row, message", [
+    ("conv4d,1x2x8,2x2x3,1", "field op='conv4d', but should be one of conv1d"),
+    ("conv1d,1x2x8x8,2x2x3,1", "input='1x2x8x8', but should be a shape of 3 sides for conv1d"),
+    ("conv1d,1x2x8,,1", "weight='', but should be a shape of 3 sides"),
+    ("conv1d,1x2x8,2x2x3,two", "field stride='two', but should be an integer, a tuple"),
+    ("conv1d,1x2,8,2x2x3,1", "line 2: 5 fields, but the header has 4 columns"),
+])
+def test_malformed_calls_rows_name_the_field(tmp_path, row, message):
+    path = tmp_path / "bad.csv"
+    path.write_text("op,input,weight,stride\n" + row + "\n")
+    with pytest.raises(SuiteError, match=message):
+        load(str(path))
+
+
+def test_a_column_that_is_not_an_argument_of_the_op(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("op,input,kernel_size,groups\nmax_pool1d,1x2x8,2,2\n")
+    with pytest.raises(SuiteError, match="column 'groups' is not an argument of max_pool1d"):
+        load(str(path))
