@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness import options as opt
 from harness.environment import add_nodes, write_environment
+from harness.families import family_order
 from harness.ops import UnknownOp
 from harness.records import NoRecords, RecordWriter, new_run_dir, read_records
 from harness.registry import ImplementationError, discover
@@ -23,7 +24,7 @@ def list_impls(out=print) -> int:
     impls = discover().values()
     width = max(len(i.name) for i in impls)
     out(f"{'name':<{width}}  {'op':<20} {'devices':<9} {'differentiable':<14} dtypes")
-    for impl in sorted(impls, key=lambda i: (i.op, i.name)):
+    for impl in sorted(impls, key=lambda i: (family_order(i.op), i.name)):
         diff = {True: "yes", False: "no", None: "unknown"}[impl.differentiable]
         out(f"{impl.name:<{width}}  {impl.op:<20} {','.join(impl.devices):<9} {diff:<14} "
             f"{','.join(impl.dtypes)}")

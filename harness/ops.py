@@ -20,10 +20,10 @@ import torch.nn.functional as F
 import harness.draws as draws
 import harness.worked as worked
 from harness.families import FAMILIES, op_name
-from harness.geometry import (adaptive_size, conv_out_len, conv_padding, extent, ntuple, pair,
+from harness.geometry import (adaptive_size, conv_out_len, conv_padding, extent, ntuple,
                               pool_out_len, pool_window, spatial, transposed_out_len)
 
-__all__ = ["OPS", "Op", "UnknownOp", "get_op", "pair", "magnitude", "squares", "float64_cpu"]
+__all__ = ["OPS", "Op", "UnknownOp", "get_op", "magnitude", "squares", "float64_cpu"]
 
 
 # Stubs: the signatures of the functionals (torch's builtins have no inspectable signature).

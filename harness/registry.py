@@ -12,6 +12,7 @@ from importlib import metadata
 from typing import Callable
 
 from harness.cases import DTYPES
+from harness.families import family_order
 from harness.ops import OPS, UnknownOp, get_op
 
 ALL_DTYPES = tuple(DTYPES)
@@ -212,18 +213,19 @@ def module_members(spec: str) -> list[Implementation]:
     if ":" in spec:
         return []
     known = discover()
-    return [impl for name, impl in sorted(known.items()) if name.startswith(spec + ".")
+    return [impl for name, impl in sorted(known.items(), key=lambda item: (
+        family_order(item[1].op), item[0])) if name.startswith(spec + ".")
             and spec not in known]
 
 
 def select(specs=(), *, op=None, dtypes=None, forward_only=False) -> list[Implementation]:
     """Implementations to run: those named (a module of built-ins names all of its own), or
-    every registered one; filtered by op."""
+    every registered one, family by family; filtered by op."""
     if specs:
         impls = []
         for spec in specs:
             impls += module_members(spec) or [load(spec, op=op, dtypes=dtypes,
                                                    forward_only=forward_only)]
     else:
-        impls = list(discover().values())
+        impls = sorted(discover().values(), key=lambda i: (family_order(i.op), i.name))
     return [i for i in impls if op is None or i.op == op]

@@ -12,13 +12,9 @@ from harness.cases import DISTRIBUTIONS, Case
 from harness.draws import GRID, large_tiers
 from harness.ops import OPS
 
-__all__ = ["GRID", "cases", "strata", "invalid_cases", "tier_names"]
+__all__ = ["GRID", "cases", "strata", "invalid_cases"]
 TINY_SHARE = 3  # in the mixed strategy, "tiny" is drawn this many times as often as each tier
 HALF = ("float16", "bfloat16")
-
-
-def tier_names(op: str) -> tuple:
-    return OPS[op].tiers
 
 
 def _tiers(op: str, mix: str) -> st.SearchStrategy[str]:
