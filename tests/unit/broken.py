@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from harness.geometry import pair
+from harness.geometry import ntuple, pair
 
 
 def conv_pad_one_side(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -139,3 +139,58 @@ def adaptive_floor_windows(input, output_size):
     kh, kw = max(1, h // oh), max(1, w // ow)
     y = F.avg_pool2d(input[..., :kh * oh, :kw * ow], (kh, kw)) if h >= oh and w >= ow else None
     return F.adaptive_avg_pool2d(input, output_size) if y is None else y
+
+
+# N-d ops: each wrong in what its extra dimension or argument adds.
+def conv3d_depth_stride_ignored(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                                groups=1):
+    """Steps by the height's stride along the depth too."""
+    stride = ntuple(stride, 3)
+    return F.conv3d(input, weight, bias, (stride[1], stride[1], stride[2]), padding, dilation,
+                    groups)
+
+
+def conv1d_causal_padding(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Pads on the left only, as a causal layer does: a layer's trick, not F.conv1d's contract."""
+    if isinstance(padding, str):
+        return F.conv1d(input, weight, bias, stride, padding, dilation, groups)
+    return F.conv1d(F.pad(input, (ntuple(padding, 1)[0], 0)), weight, bias, stride, 0, dilation,
+                    groups)
+
+
+def conv_transpose2d_no_output_padding(input, weight, bias=None, stride=1, padding=0,
+                                       output_padding=0, groups=1, dilation=1):
+    """Adds output_padding as zeros at the end instead of computing those rows."""
+    y = F.conv_transpose2d(input, weight, bias, stride, padding, 0, groups, dilation)
+    extra = ntuple(output_padding, 2)
+    filled = F.pad(y, (0, extra[1], 0, extra[0]))
+    if bias is not None and any(extra):
+        ones = F.pad(torch.zeros_like(y[:1, :1]), (0, extra[1], 0, extra[0]), value=1.0)
+        filled = filled + ones * bias.view(1, -1, 1, 1)
+    return filled
+
+
+def max_pool1d_indices_of_the_window(input, kernel_size, stride=None, padding=0, dilation=1,
+                                     ceil_mode=False, return_indices=False):
+    """Indices counted within each window instead of along the input."""
+    out, where = F.max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+    step = ntuple(stride if stride else kernel_size, 1)[0]
+    starts = torch.arange(out.shape[-1]) * step - ntuple(padding, 1)[0]
+    return (out, where - starts) if return_indices else out
+
+
+def adaptive_max_pool3d_floor_windows(input, output_size, return_indices=False):
+    """Equal windows of floor(D/Do) x floor(H/Ho) x floor(W/Wo): wrong where sizes do not divide."""
+    sides = input.shape[2:]
+    outs = [s if s is not None else d for s, d in zip(ntuple(output_size, 3), sides)]
+    if any(d < o for d, o in zip(sides, outs)):
+        return F.adaptive_max_pool3d(input, output_size, return_indices)
+    kernel = [d // o for d, o in zip(sides, outs)]
+    crop = input[(..., *(slice(0, k * o) for k, o in zip(kernel, outs)))]
+    return F.max_pool3d(crop, kernel, return_indices=return_indices)
+
+
+def avg_pool1d_divides_by_the_window(input, kernel_size, stride=None, padding=0,
+                                     ceil_mode=False, count_include_pad=True):
+    """Divides by the whole kernel even where count_include_pad=False asks for the inputs only."""
+    return F.avg_pool1d(input, kernel_size, stride, padding, ceil_mode, True)

@@ -28,6 +28,12 @@ CAUGHT = [
     (broken.max_pool_bad_indices, "max_pool2d", "indices", "values"),
     (broken.avg_pool_inverted_count, "avg_pool2d", "values", "shape"),
     (broken.adaptive_floor_windows, "adaptive_avg_pool2d", "values", "shape"),
+    (broken.conv3d_depth_stride_ignored, "conv3d", "shape", "dtype_device"),
+    (broken.conv1d_causal_padding, "conv1d", "shape", None),  # may leave no output
+    (broken.conv_transpose2d_no_output_padding, "conv_transpose2d", "values", "shape"),
+    (broken.max_pool1d_indices_of_the_window, "max_pool1d", "indices", "values"),
+    (broken.adaptive_max_pool3d_floor_windows, "adaptive_max_pool3d", "values", "shape"),
+    (broken.avg_pool1d_divides_by_the_window, "avg_pool1d", "values", "shape"),
 ]
 
 
