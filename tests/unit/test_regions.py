@@ -4,6 +4,7 @@ the kernel are the kernel's; warnings land in the record; determinism is PyTorch
 from dataclasses import replace
 
 import pytest
+import torch.nn.functional as F
 
 from harness import cli
 from harness.cases import Case
@@ -118,3 +119,24 @@ def test_pytorch_own_bug_is_reported_as_an_expected_failure_with_its_case():
     assert "PyTorch 2.13" in record.message and record.case["dtype"] == "bfloat16"
     case = Case.from_dict(record.case)
     assert case.output_shape()[3] == 1 and case.weight_shape[0] > case.kwargs["groups"] > 1
+
+
+def test_pytorch_conv3d_bf16_garbage_is_an_expected_failure():
+    """Found by this harness: PyTorch 2.13's CPU conv3d in bfloat16, channels_last_3d, depthwise
+    with a channel multiplier, on an input of depth 1 padded to a kernel of 3, returns memory it
+    never wrote. The shipped reference declares it; the failure is real (seen here first)."""
+    case = Case("conv3d", (1, 2, 1, 1, 2), (4, 1, 3, 3, 3), kwargs={"groups": 2, "padding": 1},
+                dtype="bfloat16", layout="channels_last")
+    x, w, _ = case.tensors()
+    wrong = (F.conv3d(x, w, padding=1, groups=2).double()
+             - F.conv3d(x.double(), w.double(), padding=1, groups=2)).abs().max()
+    if wrong < 1:
+        pytest.skip("this torch computes the case right (PyTorch's bug is fixed here)")
+    prop = replace(PROPS["sizes"], mix="multiplier", examples=10, layouts=("channels_last",))
+    record = verdict(load("reference.conv3d").fn, "conv3d", prop,
+                     CheckOptions(profile="ci", dtypes=("bfloat16",)),
+                     known_failures=load("reference.conv3d").known_failures)
+    assert record.status in ("xfail", "pass"), record  # xfail: one of PyTorch's declared bugs
+    assert record.status == "pass" or "PyTorch 2.13" in record.message
+    known = load("reference.conv3d").known_failure("sizes", case)
+    assert known is not None and "conv3d in bfloat16" in known.reason
