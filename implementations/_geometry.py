@@ -9,8 +9,8 @@ import torch
 from harness.geometry import (adaptive_bounds, conv_out_len, conv_padding, extent, ntuple,
                               pool_out_len, transposed_out_len)
 
-__all__ = ["adaptive_bounds", "conv_geometry", "transposed_geometry", "pool_geometry", "adaptive_output", "max_indices",
-           "average", "max_on_input"]
+__all__ = ["adaptive_bounds", "conv_geometry", "transposed_geometry", "pool_geometry",
+           "adaptive_output", "max_indices", "average", "max_on_input", "f_pad"]
 
 
 def _positive(name: str, value: tuple, low: int = 1) -> tuple:
@@ -23,6 +23,11 @@ def _batched(input, dims: int) -> None:
     if input.dim() != dims + 2:
         raise ValueError(f"input.dim()={input.dim()}, but should be {dims + 2} (N, C and "
                          f"{dims} spatial)")
+
+
+def f_pad(pairs) -> tuple:
+    """(before, after) per side, outermost first, in F.pad's order: the last side first."""
+    return tuple(p for pair in reversed(list(pairs)) for p in pair)
 
 
 def _per_side(name: str, value, dims: int) -> tuple:
@@ -42,8 +47,7 @@ class ConvGeometry:
     @property
     def f_pad(self) -> tuple:
         """The padding in F.pad's order (the last side first: left, right, top, bottom)."""
-        pairs = [self.pads[i:i + 2] for i in range(0, len(self.pads), 2)]
-        return tuple(p for pair in reversed(pairs) for p in pair)
+        return f_pad([self.pads[i:i + 2] for i in range(0, len(self.pads), 2)])
 
 
 def conv_geometry(input, weight, stride, padding, dilation, groups) -> ConvGeometry:
@@ -113,6 +117,10 @@ class PoolGeometry:
 
     def extent(self, dim: int) -> int:
         return extent(self.kernel[dim], self.dilation[dim])
+
+    def window_pads(self, sides) -> tuple:
+        """F.pad's padding that gives every window (ceil_mode ones included) its input."""
+        return f_pad([(self.padding[d], self.right_pad(size, d)) for d, size in enumerate(sides)])
 
     def right_pad(self, size: int, dim: int) -> int:
         """Padding past the end that makes room for every window (ceil_mode windows included)."""

@@ -6,6 +6,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from harness.geometry import extent as span
+
 from implementations._geometry import (adaptive_bounds, adaptive_output, conv_geometry,
                                        max_on_input, pool_geometry, transposed_geometry)
 from implementations._families import register
@@ -46,7 +48,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
     """corr2d generalised: Y[n, k, *p] = (X[n, group of k, window p] * K[k]).sum()."""
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
     x = F.pad(input, g.f_pad)
-    extent = [d * (k - 1) + 1 for d, k in zip(g.dilation, weight.shape[2:])]
+    extent = [span(k, d) for k, d in zip(weight.shape[2:], g.dilation)]
     cg, kg = weight.shape[1], weight.shape[0] // groups
     outputs = []
     for group in range(groups):
@@ -68,7 +70,7 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
     into the output at its window (stride apart), then the padding is cropped off."""
     g = transposed_geometry(input, weight, stride, padding, output_padding, groups, dilation)
     cg, kg, kernel = weight.shape[0] // groups, weight.shape[1], weight.shape[2:]
-    extent = [d * (k - 1) + 1 for d, k in zip(g.dilation, kernel)]
+    extent = [span(k, d) for k, d in zip(kernel, g.dilation)]
     full = [(size - 1) * s + e + o for size, s, e, o in
             zip(input.shape[2:], g.stride, extent, g.output_padding)]
     y = input.new_zeros((input.shape[0], kg * groups, *full))
@@ -88,7 +90,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     """pool2d with max: each window's maximum, padding that never wins (-inf)."""
     g = pool_geometry(input, kernel_size, stride, padding, dilation, ceil_mode, dims)
     sides = input.shape[2:]
-    pads = [p for d in reversed(range(dims)) for p in (g.padding[d], g.right_pad(sides[d], d))]
+    pads = g.window_pads(sides)
     x = F.pad(input, pads, value=float("-inf"))
     real = F.pad(input.new_ones((1, 1, *sides)), pads, value=0.0)  # 0 on the padding
     extent = [g.extent(d) for d in range(dims)]

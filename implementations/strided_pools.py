@@ -16,8 +16,7 @@ def _window_view(x, g):
 
 
 def _padded(input, g, fill):
-    h, w = input.shape[2:]
-    pads = (g.padding[1], g.right_pad(w, 1), g.padding[0], g.right_pad(h, 0))
+    pads = g.window_pads(input.shape[2:])
     return F.pad(input, pads, value=fill) if any(pads) else input
 
 

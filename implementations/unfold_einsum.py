@@ -10,9 +10,10 @@ import string
 import torch
 import torch.nn.functional as F
 
+from harness.geometry import extent as span
 from harness.registry import KnownFailure, special_inputs
 from implementations._geometry import (adaptive_bounds, adaptive_output, average, conv_geometry,
-                                       max_indices, max_on_input, pool_geometry,
+                                       f_pad, max_indices, max_on_input, pool_geometry,
                                        transposed_geometry)
 from implementations._families import register
 from implementations.reference import TORCH_BF16_NONFINITE
@@ -33,7 +34,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
     k, cg, *kernel = weight.shape
     dims = len(kernel)
-    extent = [d * (r - 1) + 1 for d, r in zip(g.dilation, kernel)]
+    extent = [span(r, d) for r, d in zip(kernel, g.dilation)]
     patches = _windows(F.pad(input, g.f_pad), extent, g.stride, g.dilation)
     n, out = patches.shape[0], patches.shape[2:2 + dims]
     patches = patches.reshape(n, groups, cg, *out, *kernel)
@@ -53,10 +54,8 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
     n, c, *sides = input.shape
     spread = input.new_zeros((n, c, *((size - 1) * s + 1 for size, s in zip(sides, g.stride))))
     spread[(..., *(slice(None, None, s) for s in g.stride))] = input
-    pads = []
-    for d in reversed(range(dims)):  # F.pad's order: the last side first; negative crops
-        edge = g.dilation[d] * (weight.shape[2 + d] - 1) - g.padding[d]
-        pads += [edge, edge + g.output_padding[d]]
+    edges = [span(k, d) - 1 - p for k, d, p in zip(weight.shape[2:], g.dilation, g.padding)]
+    pads = f_pad((edge, edge + extra) for edge, extra in zip(edges, g.output_padding))  # < 0 crops
     cg, kg = c // groups, weight.shape[1]
     direct = weight.reshape(groups, cg, kg, *weight.shape[2:]).transpose(1, 2)
     direct = direct.reshape(groups * kg, cg, *weight.shape[2:]).flip(list(range(2, 2 + dims)))
@@ -65,8 +64,7 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
 
 def _pooled_windows(input, g, fill):
     sides, dims = input.shape[2:], len(g.out)
-    pads = [p for d in reversed(range(dims)) for p in (g.padding[d], g.right_pad(sides[d], d))]
-    x = F.pad(input, pads, value=fill)
+    x = F.pad(input, g.window_pads(sides), value=fill)
     return _windows(x, [g.extent(d) for d in range(dims)], g.stride, g.dilation)
 
 
