@@ -36,6 +36,13 @@ class Case:
     dist: str = "normal"
     seed: int = 0
 
+    def __post_init__(self):
+        """Keyword arguments in the op's signature order, however they were given: a case
+        reads the same from the draws and from its JSON."""
+        order = list(self.spec.signature.parameters)
+        ranked = sorted(self.kwargs, key=lambda k: order.index(k) if k in order else len(order))
+        object.__setattr__(self, "kwargs", {k: self.kwargs[k] for k in ranked})
+
     @property
     def spec(self) -> Op:
         return OPS[self.op]

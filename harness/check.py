@@ -67,11 +67,14 @@ def returned(value) -> str:
 
 
 class PropertyFailed(AssertionError):
-    """A property does not hold; `figures` carries error measures where there are any."""
+    """A property does not hold; `figures` carries error measures where there are any, and
+    `signature` what tells this fault from another (tolerance.fault_signature; by default the
+    message, which names the case and the values)."""
 
-    def __init__(self, message: str, figures: dict | None = None):
+    def __init__(self, message: str, figures: dict | None = None, signature: tuple = ()):
         super().__init__(message)
         self.figures = figures or {}
+        self.signature = signature or (message,)
 
 
 class ImplementationExit(PropertyFailed):
@@ -214,7 +217,7 @@ def assert_values(out, case: Case, reference: tuple, what: str = "out") -> dict:
         return assert_within(out, expected, mag, dtype=case.torch_dtype,
                              length=case.reduction_length(), scale=scale, squares=sq, what=what)
     except Mismatch as exc:
-        raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+        raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures, exc.signature) from None
 
 
 def forward_values(impl, case, reference: tuple | None = None) -> dict:

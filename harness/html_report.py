@@ -20,7 +20,7 @@ table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}
 td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;white-space:nowrap}
 th{background:#f0f0f0}
 td.pass{background:#d9f2dc}td.fail,td.harness_error{background:#f8c9c4;font-weight:bold}
-td.nondeterministic{background:#d9f2dc;font-style:italic}td.xfail{background:#efe3f7}
+td.nondeterministic{background:#d9f2dc;font-style:italic}td.xfail{background:#efe3f7}td.inherited{background:#efe3f7}
 td.unchecked{background:#f8c9c4;font-style:italic;font-weight:bold}
 td.unsupported{background:#eee;color:#777}td.undefined{background:#e4e9f7}
 td.crashed,td.timeout,td.oom,td.error{background:#f5b971;font-weight:bold}
@@ -136,13 +136,22 @@ def matrix_html(checks: pd.DataFrame, legend: bool = True) -> str:
 
 def legend_html() -> str:
     cells = "".join(f"<td class='{s}'>{esc(MARKS[s])}</td>" for s in (
-        "pass", "nondeterministic", "xfail", "fail", "unchecked", "unsupported", "undefined",
+        "pass", "nondeterministic", "xfail", "inherited", "fail", "unchecked", "unsupported", "undefined",
         "crashed", "timeout", "oom", "not_run", "harness_error"))
     return f"<table><tr><th>legend</th>{cells}</tr></table>"
 
 
 def failures_html(records) -> str:
-    """Each failure: its message, minimal case and reproduction line, under an anchor."""
+    """Each failure: its message, minimal case and reproduction line, under an anchor; the
+    failures PyTorch's own op shares in a section of their own."""
+    from harness.summary import INHERITED_TITLE
+    mine = _failure_blocks(r for r in records if r.status != "inherited")
+    theirs = _failure_blocks(r for r in records if r.status == "inherited")
+    return ("<h3>Failures</h3>" + mine if mine else "") + (
+        f"<h3>{esc(INHERITED_TITLE)}</h3>" + theirs if theirs else "")
+
+
+def _failure_blocks(records) -> str:
     from harness.cases import Case, describe
     blocks = []
     for r in records:
@@ -156,7 +165,7 @@ def failures_html(records) -> str:
         blocks.append(f"<h4 id='{_anchor(r.impl, r.prop)}'>{esc(r.impl)} / {esc(r.prop)}: "
                       f"{esc(MARKS.get(r.status, r.status))}</h4><pre>{esc(chr(10).join(lines))}"
                       f"</pre>")
-    return "<h3>Failures</h3>" + "".join(blocks) if blocks else ""
+    return "".join(blocks)
 
 
 def notes_html(records) -> str:

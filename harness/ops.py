@@ -222,6 +222,8 @@ class Op:
     indices: bool = False  # takes return_indices: a max op, whose tied maxima split no gradient
     invalid: tuple = ()  # calls on an input of `invalid_input` the reference rejects, as dicts
     # of Case fields (weight_shape, kwargs): every implementation must reject them too
+    plain: tuple = ()  # the calls users write most, optional arguments omitted, as dicts of
+    # Case fields (`F.max_pool2d(x, 2)`): every drawn property tries them first
 
     @property
     def weighted(self) -> bool:
@@ -276,6 +278,10 @@ class Op:
         return total * itemsize
 
     def reference(self, *tensors, **kw) -> Any:
+        """The functional on `tensors` (input, weight, bias or None); a call that passes
+        bias=None by name has no bias among them."""
+        if "bias" in kw:
+            tensors = tuple(t for t in tensors if t is not None)
         with warnings.catch_warnings():  # the oracle's notices are not the implementation's
             warnings.simplefilter("ignore")
             return self.functional(*tensors, **kw)
@@ -303,7 +309,10 @@ def _conv(dims: int) -> Op:
               tiers=draws.conv_tiers(dims),
               memory_call=((2, 8, *plane), (8, 8, *k3), {"padding": 1}), marker="o",
               examples={1: worked.CONV1D, 2: worked.CONV2D, 3: worked.CONV3D}[dims],
-              grad_reduction=_conv_grad_reductions, ops_per_term=2, invalid=invalid)
+              grad_reduction=_conv_grad_reductions, ops_per_term=2, invalid=invalid,
+              plain=(_call((1, 2, *_sides(dims, 6)), (3, 2, *k3)),
+                     _call((1, 2, *_sides(dims, 6)), (4, 2, *k3), bias=True, stride=2,
+                           padding=1)))
 
 
 def _conv_transpose(dims: int) -> Op:
@@ -326,13 +335,26 @@ def _conv_transpose(dims: int) -> Op:
               marker="P", examples=worked.CONV_TRANSPOSE[dims],
               grad_reduction=_conv_transpose_grad_reductions, ops_per_term=2,
               terms=_conv_transpose_terms, weight_out_dim=1,
-              special_sites=_uncropped_inputs, invalid=invalid)
+              special_sites=_uncropped_inputs, invalid=invalid,
+              plain=(_call((1, 2, *_sides(dims, 3)), (2, 3, *k3)),
+                     _call((1, 2, *_sides(dims, 3)), (2, 4, *k3), bias=True, stride=2,
+                           padding=1, output_padding=1)))
 
 
 def _pool_invalid(dims: int) -> tuple:
     return tuple(dict(kwargs=kw) for kw in (
         {"kernel_size": 3, "padding": 2}, {"kernel_size": 0}, {"kernel_size": 7},
         {"kernel_size": 2, "stride": 0}))
+
+
+def _call(input_shape, weight_shape=None, bias=False, **kwargs) -> dict:
+    """Case fields of one call."""
+    return dict(input_shape=input_shape, weight_shape=weight_shape, bias=bias, kwargs=kwargs)
+
+
+def _pool_plain(dims: int, *kwargs) -> tuple:
+    """`F.max_pool2d(x, 2)` and the like: keyword dicts on a 1x2x6... input."""
+    return tuple(_call((1, 2, *_sides(dims, 6)), **kw) for kw in kwargs)
 
 
 def _plane(dims: int) -> tuple:
@@ -347,7 +369,9 @@ def _max_pool(dims: int) -> Op:
               tiers=draws.pool_tiers(dims), memory_call=(_plane(dims), None, {"kernel_size": 2}),
               marker="^", examples=worked.MAX_POOL[dims], defined=_every_window_meets_input,
               indices=True,
-              invalid=_pool_invalid(dims) + (dict(kwargs={"kernel_size": 2, "dilation": 0}),))
+              invalid=_pool_invalid(dims) + (dict(kwargs={"kernel_size": 2, "dilation": 0}),),
+              plain=_pool_plain(dims, {"kernel_size": 2},
+                                {"kernel_size": 3, "stride": 2, "padding": 1}))
 
 
 def _avg_pool(dims: int) -> Op:
@@ -357,7 +381,9 @@ def _avg_pool(dims: int) -> Op:
               args=partial(draws.avg_pool_args, dims, divisor=dims > 1,
                            sides_hold_kernel=dims == 3),
               tiers=draws.pool_tiers(dims), memory_call=(_plane(dims), None, {"kernel_size": 2}),
-              marker="s", examples=worked.AVG_POOL[dims], invalid=_pool_invalid(dims))
+              marker="s", examples=worked.AVG_POOL[dims], invalid=_pool_invalid(dims),
+              plain=_pool_plain(dims, {"kernel_size": 2},
+                                {"kernel_size": 3, "stride": 1, "padding": 1}))
 
 
 def _adaptive(family: str, dims: int) -> Op:
@@ -371,7 +397,8 @@ def _adaptive(family: str, dims: int) -> Op:
               examples=(worked.ADAPTIVE_MAX_POOL if maximum else worked.ADAPTIVE_AVG_POOL)[dims],
               indices=maximum,
               invalid=(dict(kwargs={"output_size": (2,) * (dims + 1)}),  # one side too many
-                       dict(kwargs={"output_size": -1})))
+                       dict(kwargs={"output_size": -1})),
+              plain=_pool_plain(dims, {"output_size": 1}, {"output_size": 4}))
 
 
 BUILDERS = {"conv": _conv, "conv_transpose": _conv_transpose, "max_pool": _max_pool, "avg_pool": _avg_pool,

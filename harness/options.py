@@ -187,6 +187,8 @@ CHECK = (
            "torch.use_deterministic_algorithms); by default within tolerance is enough and "
            "differing bits are shown as nondeterministic",
            dict(action="store_true", default=False)),
+    Option("--strict", "count a failure that PyTorch's own op shares on the same case "
+           "(shown as inherited, XFAIL) as a failure", dict(action="store_true", default=False)),
     Option("--seed", "draw the same cases on every run, from this hypothesis seed (a whole "
            "number); by default each run draws new ones, except in the ci profile",
            dict(default=None), parse_seed),
@@ -215,7 +217,7 @@ OUT = Option("--out", "where run directories go (default reports)",
              dict(default="reports", dest="out_root"))
 
 # The pytest door: what to check, how hard, how safely, and where its report goes.
-PYTEST = SELECTION + CHECK[:3] + ISOLATION[:4] + (OUT,)
+PYTEST = SELECTION + CHECK[:4] + ISOLATION[:4] + (OUT,)
 
 BENCH = (
     Option("--suite", "suite name (see `convharness list`) or a CSV path; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from harness.cases import Case, special_kinds
-from harness.draws import GRID
+from harness.draws import GRID, LONG_LINES, TILES
 
 TILE = 8  # past the first row or column tile of any kernel tiling by 8 or more
 SIDE_NAMES = ("depth", "rows", "cols")  # the last one to three of these name the sides
@@ -42,5 +42,63 @@ def regions(case: Case) -> set[str]:
             found.add("long_grad_weight")
     elif case.dtype in ("float16", "bfloat16") and case.reduction_length() >= 2048:
         found.add("long_half_pool")
+    found |= _one_side(found, out[2:], stride, extent, sides, pads)
+    found |= _tiles(case, out)
     found |= {f"special:{kind}" for kind in special_kinds(case)}
     return found
+
+
+def _one_side(found: set, out, stride, extent, sides, pads) -> set:
+    """A degenerate shape on some side while another side has several outputs."""
+    several = [o > 1 for o in out]
+    shapes = {"out1_strided": [o == 1 and s > 1 for o, s in zip(out, stride)],
+              "gaps": [s > e for s, e in zip(stride, extent)],
+              "full_window": [e >= n + sum(p) for e, n, p in zip(extent, sides, pads)],
+              "pad_windows": [sum(p) > 0 for p in pads]}
+    return {f"{name}:one_side" for name, on in shapes.items() if name in found
+            and any(a and any(b for j, b in enumerate(several) if j != i)
+                    for i, a in enumerate(on))}
+
+
+def _tiles(case: Case, out) -> set:
+    """Channels (per group), depthwise groups or a 1-D line just below or past a tile of 128 to
+    4,096 (within one of 128, 256, 512, 1,024; past 1,024, 2,048, 4,096 for a line)."""
+    n, c, *sides = case.input_shape
+    found = set()
+    groups = case.kwargs.get("groups", 1)
+    counts = {c // groups, out[1] // groups}
+    depthwise = case.spec.weighted and groups > 1 and c == groups
+    for tile in TILES:
+        if any(abs(k - tile) == 1 for k in counts):
+            found.add(f"channels_{tile}")
+        if depthwise and abs(groups - tile) == 1:
+            found.add(f"depthwise_{tile}")
+    for line in LONG_LINES if len(sides) == 1 else ():
+        if line < max(sides[0], out[2]) <= line + 64:
+            found.add(f"length_{line}")
+    return found
+
+
+def forms(case: Case) -> set[str]:
+    """How each optional argument of the call is written: "stride:omitted", "stride:default"
+    (passed at its default, or as the kernel size for a pool's stride), "stride:given"."""
+    found = set()
+    for name, param in case.spec.signature.parameters.items():
+        if param.default is param.empty or name == "return_indices":
+            continue
+        if name == "bias" and case.spec.weighted:
+            form = "given" if case.bias else "default" if "bias" in case.kwargs else "omitted"
+        elif name not in case.kwargs:
+            form = "omitted"
+        else:
+            form = "default" if _at_default(case, name, param.default) else "given"
+        found.add(f"{name}:{form}")
+    return found
+
+
+def _at_default(case: Case, name: str, default) -> bool:
+    value = case.kwargs[name]
+    if name == "stride" and default is None and value == case.kwargs.get("kernel_size"):
+        return True
+    dims = case.spec.dims
+    return value == default or (default is not None and value == (default,) * dims)

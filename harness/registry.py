@@ -143,6 +143,13 @@ def discover() -> dict[str, Implementation]:
     return dict(_REGISTERED)
 
 
+def builtin(name: str) -> Implementation:
+    """A built-in by name (`reference.conv2d`), importing only its own module."""
+    if name not in _REGISTERED:
+        importlib.import_module("implementations." + name.split(".")[0])
+    return _REGISTERED[name]
+
+
 def load(spec: str, *, op: str | None = None, dtypes=None, forward_only=False) -> Implementation:
     """A registered name (`loops.conv2d`) or `module:attr`; `op` names the op of an undecorated one."""
     if ":" not in spec:

@@ -12,7 +12,7 @@ from harness import figures
 from harness.families import family_of, family_order
 from harness.frames import bench_frame, groups, peaks, timing_table
 from harness.records import read_records
-from harness.summary import check_frame, failure_lines, matrix
+from harness.summary import INHERITED_TITLE, check_frame, failure_lines, matrix
 
 
 def _slug(*parts) -> str:
@@ -60,7 +60,7 @@ def _markdown_table(table: pd.DataFrame) -> str:
 
 
 def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame: pd.DataFrame,
-                sections) -> str:
+                sections, inherited: list[str] = ()) -> str:
     parts = ["# convharness report\n",
              f"{env.get('time', '')}, torch {env.get('torch', '?')}, CPU {env.get('cpu', '?')}, "
              f"GPU {env.get('gpu') or 'none'}, {env.get('threads', '?')} threads\n"]
@@ -70,6 +70,8 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
         parts += ["## Conformance\n", _markdown_table(conformance)]
         if failures:
             parts += ["### Failures\n", "```", *failures, "```\n"]
+        if inherited:
+            parts += [f"### {INHERITED_TITLE}\n", "```", *inherited, "```\n"]
     traced = operators_table(frame)
     if not traced.empty:
         parts += ["## Operators called (--trace-ops)\n", _markdown_table(traced)]
@@ -169,7 +171,8 @@ def write_report(run_dir) -> Path:
     checks.to_csv(run_dir / "conformance.csv", index=False)
     conformance, failures = matrix(checks), failure_lines(records)
     sections = _figures(frame, peaks(records), run_dir)
-    (run_dir / "summary.md").write_text(_summary_md(env, conformance, failures, frame, sections))
+    (run_dir / "summary.md").write_text(_summary_md(env, conformance, failures, frame, sections,
+                                                    failure_lines(records, inherited=True)))
     index = run_dir / "index.html"
     index.write_text(_html(env, records, checks, frame, sections))
     return index

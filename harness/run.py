@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis.errors import Flaky
 
 from harness.captured import NOTES
+from harness.draws import first_reaches
 from harness.cases import DTYPES, Case
 from harness.check import LAST, HarnessError, OutOfMemory, PropertyFailed, Undefined, Unsupported
+from harness.inherited import crashes_too, inherited
+from harness.inherited import message as inherited_message
 from harness.properties import Property, properties_for
 from harness.records import Record, check_key
+from harness.statuses import MARKS
 from harness.registry import Implementation
-from harness.strategies import cases, strata
+from harness.strategies import cases, plain_cases, strata
 from harness.timing import pinned_flags
 
 # No explain phase: the record carries the shrunk case and its reproduction, and explaining it
@@ -44,11 +48,14 @@ class CheckOptions:
     case: Case | None = None  # run only this case (a reproduction)
     deterministic: bool = False  # bits that differ between two calls fail (not only a remark)
     seed: int | None = None  # hypothesis seed: the same cases every run (None: new ones)
+    strict: bool = False  # a failure PyTorch's own op shares (inherited) counts as a failure
 
 
 def check_property(impl: Implementation, prop: Property, options: CheckOptions,
                    on_case: Callable[[Case], object] = lambda case: None) -> Record:
-    """Draw cases, run the property on each, and shrink the first failure to a minimal case."""
+    """Draw cases, run the property on each, and shrink the first failure to a minimal case.
+    A failure the implementation declares (xfail) or PyTorch's own op shares (inherited) masks
+    nothing: the search goes on past it, with such failures excused, for another bug."""
     dtypes = tuple(d for d in options.dtypes if d in impl.dtypes)
     devices = tuple(d for d in options.devices if d in impl.devices)
     if not dtypes or not devices:
@@ -56,6 +63,7 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
                        message=f"{impl.name} declares dtypes={impl.dtypes}, devices={impl.devices}")
     tally: Counter = Counter()
     failing: dict = {}
+    excused: list[Record] = []  # known or inherited failures found so far
     NOTES.drain()  # what was said before this property is not its implementation's
 
     def attempt(case: Case) -> None:
@@ -72,6 +80,9 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
             tally["undefined"] += 1
             return
         except PropertyFailed as exc:
+            if excused and _excusable(impl, prop, case, exc, options):
+                tally["excused"] += 1
+                return
             failing.update(case=case, exc=exc)
             raise
         except Exception as exc:  # noqa: BLE001
@@ -84,12 +95,48 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
                 failing.update(case=case, exc=PropertyFailed(STRICT[label] + case.call_text()))
                 raise failing["exc"]
 
-    try:
-        with pinned_flags():  # float32 means float32: no TF32 on either side
-            _drive(attempt, impl, prop, options, dtypes, devices)
-    except Exception as exc:  # the property failed; `failing` holds the shrunk case
-        return _failure(impl, prop, tally, failing, exc)
+    done: list = []  # tiers searched to the end
+    while True:
+        try:
+            with pinned_flags():  # float32 means float32: no TF32 on either side
+                _drive(attempt, impl, prop, options, dtypes, devices, done)
+        except Exception as exc:  # the property failed; `failing` holds the shrunk case
+            record = _failure(impl, prop, tally, failing, exc, options)
+            if record.status not in EXCUSED or excused or options.case is not None:
+                return _besides(record, excused)
+            excused.append(record)  # search again, this failure excused
+            failing.clear()
+            continue
+        break
+    if excused:
+        return _searched_on(excused[0], tally)
     return _record(impl, prop, _passed(tally), tally, message=_remark(tally, failing))
+
+
+EXCUSED = ("xfail", "inherited")  # failures not the kernel's: the search goes on past them
+
+
+def _excusable(impl, prop, case: Case, exc: PropertyFailed, options) -> bool:
+    """A failure the implementation declares, or (unless --strict) PyTorch's own op shares."""
+    if impl.known_failure(prop.name, case) is not None:
+        return True
+    return not options.strict and inherited(prop, case, exc)
+
+
+def _besides(record: Record, excused: list) -> Record:
+    """A failure found after excused ones, naming them."""
+    if not excused:
+        return record
+    also = "; ".join(f"{MARKS[r.status]}: {r.message.splitlines()[0]}" for r in excused)
+    return replace(record, message=f"{record.message}\n(besides {also})")
+
+
+def _searched_on(first: Record, tally: Counter) -> Record:
+    """The first excused failure, after a search that found no other."""
+    counts = {**first.counts, **tally}
+    return replace(first, counts=counts, message=f"{first.message}\n(the search went on past "
+                   f"it: {tally['pass']} case(s) passed, {tally['excused']} more excused, "
+                   f"no other failure)")
 
 
 # Remarks a pass may carry, and the failure each becomes under --deterministic.
@@ -121,7 +168,10 @@ def _blame(exc: Exception, case: Case, called: bool) -> Exception:
                           f"[{case.call_text()}]")
 
 
-def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
+def _drive(attempt: Callable, impl, prop, options, dtypes, devices, done=None) -> None:
+    """Run `attempt` over the property's cases; tiers in `done` are skipped, and each tier
+    searched to the end is appended to it."""
+    done = [] if done is None else done
     if options.case is not None:
         return attempt(options.case)
     if not prop.drawn:  # fixed inputs, once per dtype and device
@@ -132,25 +182,34 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices) -> None:
     profile = settings.get_profile(f"convharness-{options.profile}")
     tiers = strata(impl.op, prop.mix)
     total = max(1, round(profile.max_examples * prop.examples))
-    for tier in tiers:  # each tier searched and shrunk on its own: every region is reached
+    searched = max(1, sum(not first_reaches(t) for t in tiers))
+    spread = max(MIN_PER_TIER, math.ceil(total / searched))
+    for tier in (t for t in tiers if t not in done):  # each searched and shrunk on its own
         strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
                          dists=prop.dists_for(impl.op), mix=tier)
         examples = total if tier == "tiny" or len(tiers) == 1 else \
-            max(MIN_PER_TIER, math.ceil(total / len(tiers)))
+            MIN_PER_TIER if first_reaches(tier) else spread
         verbosity = Verbosity.quiet if options.quiet else Verbosity.normal
         test = given(strategy)(attempt)
+        if tier in ("tiny", "mixed"):  # the calls users write most, first, in every run
+            for case in plain_cases(impl.op, dtype=dtypes[0], device=devices[0],
+                                    layout=prop.layouts[0], dist=prop.dists_for(impl.op)[0]):
+                test = example(case)(test)
         if options.seed is not None:
             test = seed(options.seed)(test)
         settings(profile, verbosity=verbosity, database=None, max_examples=examples)(test)()
+        done.append(tier)
     return None
 
 
-MIN_PER_TIER = 2  # examples of each tier, at the least (the property's examples are spread)
+MIN_PER_TIER = 2  # examples of each tier, at the least (the property's examples are spread
+# over the tiers whose first example does not already reach their region)
 
 
-def _failure(impl, prop, tally, failing: dict, exc: BaseException) -> Record:
+def _failure(impl, prop, tally, failing: dict, exc: BaseException, options) -> Record:
     """A failed property, or a harness error where the fault is not the implementation's; an
-    expected failure where the implementation declares this one."""
+    expected failure where the implementation declares this one; inherited where PyTorch's own
+    op fails the same way on the minimal case (a failure under --strict)."""
     cause, case = failing.get("exc"), failing.get("case")
     if isinstance(exc, Flaky) and isinstance(cause, PropertyFailed):
         exc = PropertyFailed(f"{cause} (it did not fail again when the case was rerun: "
@@ -163,6 +222,9 @@ def _failure(impl, prop, tally, failing: dict, exc: BaseException) -> Record:
     known = impl.known_failure(prop.name, case) if case is not None else None
     if known is not None and status == "fail":
         status, message = "xfail", f"expected failure: {known.reason}\n{message}"
+    elif status == "fail" and case is not None and inherited(prop, case, cause):
+        status = "fail" if options.strict else "inherited"
+        message = inherited_message(impl.op, message, strict=options.strict)
     return _record(impl, prop, status, tally, message=message, case=case,
                    figures=getattr(exc, "figures", {}))
 
@@ -195,7 +257,8 @@ def check_options(v: dict) -> CheckOptions:
     return CheckOptions(devices=(case.device,) if case else v["device"],
                         dtypes=(case.dtype,) if case else v["dtypes"] or tuple(DTYPES),
                         profile=v["profile"], properties=v.get("properties", ()), case=case,
-                        deterministic=bool(v.get("deterministic")), seed=v.get("seed"))
+                        deterministic=bool(v.get("deterministic")), seed=v.get("seed"),
+                        strict=bool(v.get("strict")))
 
 
 @dataclass(frozen=True)
@@ -216,7 +279,14 @@ class CheckTask:
                              on_case=lambda case: on_case(case.to_dict()))
 
     def fault(self, status: str, message: str, case: dict | None) -> Record:
+        """The record of a worker that crashed, hung or ran out of memory on `case`; a crash
+        that PyTorch's own op causes on the same case too is inherited (unless --strict)."""
         found = None if case is None else Case.from_dict(case)
+        if status == "crashed" and found is not None and not self.options.strict \
+                and crashes_too(found):
+            status = "inherited"
+            message = inherited_message(self.impl.op, message, strict=False).replace(
+                "gives the same answer", "crashes the process")
         return _record(self.impl, next(p for p in properties_for(self.impl.op)
                                        if p.name == self.prop), status, Counter(), message=message,
                        case=found)

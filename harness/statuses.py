@@ -21,6 +21,8 @@ TABLE = (
     Status("pass", "pass", False, 0),
     Status("nondeterministic", "pass (nondet)", False, 0),  # within tolerance, bits differ
     Status("xfail", "XFAIL", False, 0),  # a failure the implementation declares, with reason
+    # PyTorch's own op fails the same way on the same case: not the kernel's (--strict: fail)
+    Status("inherited", "XFAIL (torch)", False, 0),
     Status("unsupported", "unsup", False, 0),
     Status("undefined", "undef", False, 0),
     Status("unchecked", "UNCHECKED", True, 1),  # declined every drawn case: nothing was checked
@@ -40,8 +42,8 @@ TABLE = (
 STATUSES = {s.name: s for s in TABLE}
 MARKS = {s.name: s.mark for s in TABLE}
 PROBLEMS = tuple(s.name for s in TABLE if s.problem)
-PASSING = ("pass", "nondeterministic", "xfail")
-LISTED = PROBLEMS + ("xfail",)  # shown with their message, minimal case and reproduction
+PASSING = ("pass", "nondeterministic", "xfail", "inherited")
+LISTED = PROBLEMS + ("xfail", "inherited")  # shown with their message, minimal case and reproduction
 
 
 def exit_code(statuses) -> int:

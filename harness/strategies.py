@@ -9,10 +9,10 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from harness.cases import DISTRIBUTIONS, Case
-from harness.draws import GRID, large_tiers
+from harness.draws import GRID, heavy
 from harness.ops import OPS
 
-__all__ = ["GRID", "cases", "strata", "invalid_cases"]
+__all__ = ["GRID", "cases", "strata", "invalid_cases", "plain_cases"]
 TINY_SHARE = 3  # in the mixed strategy, "tiny" is drawn this many times as often as each tier
 HALF = ("float16", "bfloat16")
 
@@ -24,7 +24,7 @@ def _tiers(op: str, mix: str) -> st.SearchStrategy[str]:
     if mix == "sizes":
         return st.sampled_from(record.tiers)
     if mix == "mixed":  # the large tiers are for `sizes` and `gradients`, searched on their own
-        cheap = tuple(t for t in record.tiers if t not in large_tiers(record.dims))
+        cheap = tuple(t for t in record.tiers if not heavy(t, record.dims))
         return st.sampled_from(("tiny",) * TINY_SHARE + cheap)
     return st.just(mix)
 
@@ -78,3 +78,19 @@ def invalid_cases(op: str) -> list[Case]:
     """Calls the reference rejects (the op record's): each implementation must reject them too."""
     record = OPS[op]
     return [Case(op, record.invalid_input, **bad) for bad in record.invalid]
+
+
+def plain_cases(op: str, *, dtype: str, device: str, layout: str, dist: str) -> list[Case]:
+    """The calls users write most (the op record's `plain`, optional arguments omitted), and
+    the first of them with every optional argument spelled out at its default: tried before
+    any drawn case."""
+    calls = OPS[op].plain + OPS[op].plain[:1]
+    spelled = [{}] * len(OPS[op].plain) + [_defaults(op)]
+    return [Case(op, **{**call, "kwargs": {**call["kwargs"], **given}}, dtype=dtype,
+                 device=device, layout=layout, dist=dist) for call, given in zip(calls, spelled)]
+
+
+def _defaults(op: str) -> dict:
+    """Every optional argument of the op at its default (return_indices is the property's)."""
+    return {name: p.default for name, p in OPS[op].signature.parameters.items()
+            if p.default is not p.empty and name != "return_indices"}

@@ -41,10 +41,16 @@ def matrix(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def failure_lines(records: list[Record]) -> list[str]:
+INHERITED_TITLE = ("Inherited from PyTorch (its own op fails the same way on the minimal case; "
+                   "not counted, unless --strict)")
+
+
+def failure_lines(records: list[Record], *, inherited: bool = False) -> list[str]:
+    """The listed records (failures, expected failures), or with `inherited` the failures
+    PyTorch's own op shares: message, minimal case, error figures, reproduction."""
     lines = []
     for r in records:
-        if r.kind == "check" and r.status in LISTED:
+        if r.kind == "check" and r.status in LISTED and (r.status == "inherited") == inherited:
             lines.append(f"{r.impl} / {r.prop} ({MARKS[r.status]}): {r.message}")
             if r.case:
                 lines.append(f"    minimal case: {describe(Case.from_dict(r.case))}")
@@ -66,6 +72,9 @@ def format_check(records: list[Record]) -> str:
     failures = failure_lines(records)
     if failures:
         text += "\n\nFailures (minimal cases after shrinking):\n" + "\n".join(failures)
+    inherited = failure_lines(records, inherited=True)
+    if inherited:
+        text += f"\n\n{INHERITED_TITLE}:\n" + "\n".join(inherited)
     said = [f"{r.impl} / {r.prop}: {r.notes[0]}" + (f" (and {len(r.notes) - 1} more)"
                                                   if len(r.notes) > 1 else "")
             for r in records if r.kind == "check" and r.notes]

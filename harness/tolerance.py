@@ -1,6 +1,7 @@
 """The tolerance policy: error bounds scaled by dtype, reduction length and magnitude of the terms."""
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
@@ -21,11 +22,25 @@ ACCUMULATOR = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 
 
 class Mismatch(AssertionError):
-    """Values outside the tolerance; `figures` holds the error measures."""
+    """Values outside the tolerance; `figures` holds the error measures, `signature` which
+    elements are off and where the result is not finite (to tell the same fault elsewhere)."""
 
-    def __init__(self, message: str, figures: dict):
+    def __init__(self, message: str, figures: dict, signature: tuple = ()):
         super().__init__(message)
         self.figures = figures
+        self.signature = signature
+
+
+def fault_signature(what: str, actual: torch.Tensor, off: torch.Tensor) -> tuple:
+    """(what, the elements off, the non-finite pattern of `actual`) as hashable digests."""
+    kinds = actual.isnan().to(torch.uint8) + 2 * actual.isposinf() + 3 * actual.isneginf()
+    return (what, _digest(off), _digest(kinds), bool(kinds.any()))
+
+
+def _digest(t: torch.Tensor) -> str:
+    """A digest of a tensor's shape and contents, the same in every process."""
+    data = str(tuple(t.shape)).encode() + t.contiguous().flatten().numpy().tobytes()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def bound(expected: torch.Tensor, magnitude: torch.Tensor, dtype: torch.dtype,
@@ -60,16 +75,27 @@ def exact_target(expected: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(expected.isfinite() & rounded.isinf(), rounded, expected)
 
 
+def _error(actual: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """|actual - expected|, 0 where both are the same (NaN included), inf where one side is
+    not finite and the other differs."""
+    same = (actual == expected) | (actual.isnan() & expected.isnan())
+    special = ~(actual.isfinite() & expected.isfinite())
+    return torch.where(same, 0.0, torch.where(special, math.inf, (actual - expected).abs()))
+
+
+def _ratio(actual, expected, allowed) -> torch.Tensor:
+    """Each element's error in units of its allowed error (> 1: off)."""
+    allowed = torch.where(expected.isfinite(), allowed, 1.0)
+    return torch.nan_to_num(_error(actual, expected) / allowed, nan=math.inf)
+
+
 def figures(actual: torch.Tensor, expected: torch.Tensor, allowed: torch.Tensor,
             dtype: torch.dtype) -> dict:
     """Max abs and rel error, where the worst element is, and error in units of eps.
     NaN and infinities are compared by position and sign: a non-finite value on either side
     is right only where the other side has the same one."""
-    same = (actual == expected) | (actual.isnan() & expected.isnan())
-    special = ~(actual.isfinite() & expected.isfinite())
-    err = torch.where(same, 0.0, torch.where(special, math.inf, (actual - expected).abs()))
-    allowed = torch.where(expected.isfinite(), allowed, 1.0)
-    ratio = torch.nan_to_num(err / allowed, nan=math.inf)
+    err = _error(actual, expected)
+    ratio = _ratio(actual, expected, allowed)
     worst = int(torch.argmax(ratio))
     where = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), err.shape))
     eps = torch.finfo(dtype).eps
@@ -95,11 +121,14 @@ def assert_within(actual: torch.Tensor, expected: torch.Tensor, magnitude: torch
     squares = None if squares is None else torch.where(squares.isfinite(), squares, 0.0)
     allowed = bound(torch.where(expected.isfinite(), expected, 0.0), magnitude, dtype, length,
                     scale, squares)
-    fig = figures(actual, exact_target(expected, dtype), allowed, dtype)
+    target = exact_target(expected, dtype)
+    fig = figures(actual, target, allowed, dtype)
     if fig["mismatched"]:
+        off = _ratio(actual, target, allowed) > 1
         raise Mismatch(
             f"{what}: {fig['mismatched']}/{fig['elements']} elements off; worst at {fig['where']}: "
             f"{fig['actual']:.6g}, but should be {fig['expected']:.6g} "
             f"(abs err {fig['max_abs']:.3g}, {fig['eps_units']:.3g} eps, "
-            f"{fig['worst_over_allowed']:.3g}x the tolerance)", fig)
+            f"{fig['worst_over_allowed']:.3g}x the tolerance)", fig,
+            fault_signature(what, actual, off))
     return fig

@@ -85,7 +85,8 @@ def assert_grads(got, expected: list[tuple], case: Case) -> None:
             assert_within(g, exact, mag, dtype=case.torch_dtype, length=length,
                           what=f"grad of {name}", scale=scale)
         except Mismatch as exc:
-            raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures) from None
+            raise PropertyFailed(f"{exc} [{case.call_text()}]", exc.figures,
+                                 exc.signature) from None
 
 
 def grad_output(case: Case, shape) -> torch.Tensor:

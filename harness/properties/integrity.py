@@ -46,7 +46,8 @@ def prop_fresh_results(impl, case: Case) -> None:
         try:
             assert_values(out, new_case, reference)
         except PropertyFailed as exc:
-            raise PropertyFailed(f"{how}: {exc}{stale}", exc.figures) from None
+            raise PropertyFailed(f"{how}: {exc}{stale}", exc.figures,
+                                 exc.signature) from None
 
 
 def _settle(device: str) -> None:
@@ -130,4 +131,5 @@ def prop_bounds(impl, case: Case) -> None:
         try:
             assert_values(out, case, reference)
         except PropertyFailed as exc:
-            raise PropertyFailed(f"with inputs as {where}: {exc}", exc.figures) from None
+            raise PropertyFailed(f"with inputs as {where}: {exc}", exc.figures,
+                                 exc.signature) from None

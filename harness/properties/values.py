@@ -50,7 +50,8 @@ def prop_deterministic(impl, case) -> str | None:
         try:
             assert_values(out, case, reference, what=f"out of the {which} call")
         except PropertyFailed as exc:
-            raise PropertyFailed(f"called twice with the same inputs: {exc}", exc.figures) from None
+            raise PropertyFailed(f"called twice with the same inputs: {exc}", exc.figures,
+                                 exc.signature) from None
     return None if same_bits(first, second.detach()) else "nondeterministic"
 
 

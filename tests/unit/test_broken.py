@@ -43,8 +43,8 @@ def test_broken_implementation_fails_the_right_property(fn, op, fails, passes):
     record = verdict(fn, op, fails)
     assert record.status == "fail", record
     assert record.case is not None and record.repro.startswith("convharness check")
-    if passes:
-        assert verdict(fn, op, passes).status == "pass"
+    if passes:  # or inherited: PyTorch's own op (which these wrap) fails there the same way
+        assert verdict(fn, op, passes).status in ("pass", "inherited")
 
 
 def test_failure_names_the_error_figures():
@@ -94,7 +94,9 @@ def test_builtins_raise_no_false_alarm_on_random_draws(impl):
 
 def test_noise_within_tolerance_is_nondeterministic_not_a_failure():
     """PyTorch's contract: every call within tolerance; bits only under --deterministic."""
-    assert verdict(broken.conv_noisy, "conv2d", "deterministic").status == "nondeterministic"
+    no_bf16 = replace(OPTIONS, dtypes=("float64", "float32", "float16"))  # PyTorch's bf16 bugs
+    assert verdict(broken.conv_noisy, "conv2d", "deterministic", no_bf16).status == \
+        "nondeterministic"
     strict = verdict(broken.conv_noisy, "conv2d", "deterministic",
-                     replace(OPTIONS, deterministic=True))
+                     replace(no_bf16, deterministic=True))
     assert strict.status == "fail" and "same bits" in strict.message, strict

@@ -63,7 +63,8 @@ def test_misbehaving_kernel_fails_its_own_property(fn, fails, passes, words):
     record = verdict(fn, "conv2d", fails)
     assert record.status == "fail", record
     assert words in record.message and record.repro.startswith("convharness check")
-    assert verdict(fn, "conv2d", passes).status == "pass"
+    # or inherited: PyTorch's own F.conv2d, which these wrap, fails there in bfloat16
+    assert verdict(fn, "conv2d", passes).status in ("pass", "inherited")
 
 
 SLOW = [(slow.python_conv2d, "conv2d"), (slow.numpy_conv2d, "conv2d"),

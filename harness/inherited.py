@@ -1,0 +1,101 @@
+"""Inherited failures: a kernel's failure that PyTorch's own op shares, on the same case."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from harness.check import PropertyFailed
+
+
+def pytorch_own(op: str):
+    """PyTorch's F.<op> itself as an implementation."""
+    from harness.ops import OPS
+    from harness.registry import Implementation
+    return Implementation(f"F.{op}", op, OPS[op].functional)
+
+
+def unsafe(case) -> bool:
+    """PyTorch's own op may kill the process on `case` (implementations.reference knows where)."""
+    from implementations.reference import unsafe_case
+    return unsafe_case(case)
+
+
+TRIES = 3  # PyTorch's kernels that read memory they never wrote fail differently each call
+
+
+def inherited(prop, case, failure: PropertyFailed) -> bool:
+    """PyTorch's own F.<op> fails `prop` on `case` (same device, dtype, layout, arguments and
+    values) in the same way, in one of a few tries: the same elements off, or the same
+    non-finite pattern. Where it may crash, this runs in a fresh process."""
+    if unsafe(case):
+        return _elsewhere(prop.name, case, failure.signature)
+    return inherited_here(prop, case, failure.signature)
+
+
+def inherited_here(prop, case, signature: tuple) -> bool:
+    own = pytorch_own(case.op)
+    for _ in range(TRIES):
+        try:
+            prop.fn(own, case)
+        except PropertyFailed as theirs:
+            if same_way(signature, theirs.signature):
+                return True
+        except Exception:  # noqa: BLE001 - unsupported, undefined: not shown to share it
+            return False
+    return False
+
+
+def same_way(mine: tuple, theirs: tuple) -> bool:
+    """Two failures' signatures (check.PropertyFailed) show the same fault: equal, or for
+    values (tolerance.fault_signature) the same tensor with the same non-finite pattern."""
+    if mine == theirs:
+        return True
+    if len(mine) == len(theirs) == 4 and mine[0] == theirs[0]:
+        return mine[2] == theirs[2] and mine[3]
+    return False
+
+
+def message(op: str, text: str, *, strict: bool) -> str:
+    """The record's message of an inherited failure."""
+    head = ("inherited, counted as a failure under --strict: " if strict else "inherited: ")
+    return f"{head}PyTorch's own F.{op} gives the same answer here\n{text}"
+
+
+def _elsewhere(prop: str, case, signature: tuple) -> bool:
+    """`inherited` in a fresh process, where PyTorch's op may crash: a crash is PyTorch's (its
+    answer there is memory it never wrote)."""
+    code = ("import json, sys; from harness.inherited import here\n"
+            "sys.exit(0 if here(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])) else 1)")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, prop, case.to_json(),
+                               json.dumps(list(signature))], timeout=CRASH_CHECK_S,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0 or done.returncode < 0
+
+
+def here(prop: str, case_json: str, signature: list) -> bool:
+    """inherited() of a property by name, run in this process."""
+    from harness.cases import Case
+    from harness.properties import PROPERTIES
+    case = Case.from_json(case_json)
+    found = next(p for p in PROPERTIES if p.name == prop)
+    return inherited_here(found, case, tuple(signature))
+
+
+CRASH_CHECK_S = 300  # a fresh interpreter imports torch, then makes three calls: wide margin
+
+
+def crashes_too(case) -> bool:
+    """PyTorch's own F.<op> kills a fresh process on `case` (same tensors, layout, arguments),
+    as it does the worker that ran the kernel: its crash, inherited by a kernel that calls it."""
+    code = ("import sys; from harness.cases import Case; case = Case.from_json(sys.argv[1])\n"
+            "for _ in range(3): case.spec.reference(*case.tensors(), **case.kwargs)")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, case.to_json()], timeout=CRASH_CHECK_S,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode < 0

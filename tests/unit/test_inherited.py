@@ -1,0 +1,88 @@
+"""A failure PyTorch's own op shares is shown as inherited, not blamed on the kernel (and
+counted under --strict); a declared or inherited failure masks no other bug."""
+from dataclasses import replace
+
+import pytest
+
+from harness import cli
+from harness.cases import Case
+from harness.run import CheckOptions
+from tests.unit import broken
+from tests.unit import draw_bugs as bugs
+from tests.unit.conftest import verdict
+
+# PyTorch 2.13's CPU conv2d in bfloat16 gives NaN where the answer is finite, near NaN and
+# infinite inputs (the harness found it): a kernel handing bfloat16 to F.conv2d inherits it.
+CASE = Case("conv2d", (2, 1, 3, 4), (1, 1, 3, 3), bias=True, dtype="bfloat16", dist="special")
+KERNEL = "tests.unit.draw_bugs:conv2d_via_pytorch"
+
+
+def test_a_failure_pytorch_shares_is_inherited_and_strict_counts_it():
+    options = CheckOptions(case=CASE)
+    record = verdict(bugs.conv2d_via_pytorch, "conv2d", "special_values", options)
+    assert record.status == "inherited", record
+    assert "PyTorch's own F.conv2d gives the same answer here" in record.message
+    strict = verdict(bugs.conv2d_via_pytorch, "conv2d", "special_values",
+                     replace(options, strict=True))
+    assert strict.status == "fail" and "--strict" in strict.message, strict
+
+
+def test_wrong_where_pytorch_is_right_or_wrong_another_way_is_the_kernels_failure():
+    other_way = verdict(broken.conv_zeros, "conv2d", "special_values", CheckOptions(case=CASE))
+    assert other_way.status == "fail", other_way
+    right = verdict(bugs.conv2d_via_pytorch, "conv2d", "special_values",
+                    CheckOptions(case=CASE.with_(dtype="float32")))
+    assert right.status == "pass", right
+
+
+@pytest.mark.parametrize("strict, code", [(False, 0), (True, 1)])
+def test_inherited_exits_0_and_is_listed_apart_unless_strict(tmp_path, monkeypatch, strict,
+                                                             code):
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    got = cli.check(impl=[KERNEL], op="conv2d", properties="special_values", case=CASE.to_json(),
+                    strict=strict, isolate=False, out=lines.append)
+    text = "\n".join(lines)
+    assert got == code, text
+    assert ("Inherited from PyTorch" in text) != strict, text
+    index = next(tmp_path.glob("reports/*/index.html")).read_text()
+    assert ("Inherited from PyTorch" in index) != strict
+
+
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow),
+                                  pytest.param(3, marks=pytest.mark.slow)])
+def test_a_kernel_handing_bfloat16_to_pytorch_is_never_blamed(tmp_path, monkeypatch, seed):
+    """Seeded runs as a user makes them (a worker process: PyTorch's op may kill it), in which
+    PyTorch's bfloat16 bugs are drawn: never a failure of the kernel."""
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    code = cli.check(impl=[KERNEL], op="conv2d", properties="special_values,sizes,layouts",
+                     dtypes="bfloat16", seed=str(seed), out=lines.append)
+    assert code == 0, "\n".join(lines)
+
+
+# PyTorch 2.13's CPU conv2d in bfloat16, channels_last, depthwise with a channel multiplier and
+# one strided output column: the process dies on the first call (found by this harness).
+CRASH = Case("conv2d", (1, 4, 6, 1), (8, 1, 1, 1), kwargs={"stride": (1, 2), "padding": (1, 1),
+             "dilation": 2, "groups": 4}, dtype="bfloat16", layout="channels_last")
+
+
+def test_a_crash_pytorchs_own_op_shares_is_inherited(tmp_path, monkeypatch):
+    """In a worker process (the kernel crashes it), through the CLI door."""
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    code = cli.check(impl=[KERNEL], op="conv2d", properties="values", case=CRASH.to_json(),
+                     isolate=True, out=lines.append)
+    text = "\n".join(lines)
+    assert code == 0 and "crashes the process" in text, text
+
+
+def test_a_declared_failure_masks_no_other_bug():
+    declared = dict(known_failures=(bugs.ONE_CHANNEL,))
+    options = CheckOptions(dtypes=("float32",), seed=1)
+    alone = verdict(bugs.conv2d_declared_only, "conv2d", "values", options, **declared)
+    assert alone.status == "xfail", alone
+    both = verdict(bugs.conv2d_declared_and_batch_bug, "conv2d", "values", options, **declared)
+    assert both.status == "fail", both
+    case = Case.from_dict(both.case)
+    assert case.input_shape[0] > 1 and case.input_shape[1] > 1, both.case
