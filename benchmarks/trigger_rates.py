@@ -3,7 +3,8 @@
 For each op and property it draws the cases a check draws (shapes only: no kernel runs) RUNS
 times and prints, per region, the share of checks that reached it at least once. Every region
 of `sizes` and `gradients` should be at or above 99%; the special properties reach every
-special value in every check.
+special value in every check; `values` reaches each call form of each optional argument
+("stride:omitted", "stride:default", "stride:given") in every check.
 
     python benchmarks/trigger_rates.py [--profile quick|ci|thorough] [--runs 50]
 """
@@ -13,18 +14,19 @@ from collections import Counter
 from harness.cases import DTYPES
 from harness.ops import OPS
 from harness.properties import PROPERTIES
-from harness.regions import regions
+from harness.regions import forms, regions
 from harness.registry import Implementation
 from harness.run import CheckOptions, _drive
 
-PROPS = ("sizes", "gradients", "special_values", "special_gradients")
+PROPS = ("values", "sizes", "gradients", "special_values", "special_gradients")
 
 
 def reached(op: str, prop, profile: str) -> set:
     """The regions one check of `prop` reaches."""
     found: set = set()
     impl = Implementation("shapes-only", op, lambda *a, **k: None)
-    _drive(lambda case: found.update(regions(case)), impl, prop, CheckOptions(profile=profile),
+    measure = forms if prop.name == "values" else regions
+    _drive(lambda case: found.update(measure(case)), impl, prop, CheckOptions(profile=profile),
            tuple(DTYPES), ("cpu",))
     return found
 
@@ -41,11 +43,12 @@ def main() -> None:
             for _ in range(args.runs):
                 counts.update(reached(op, prop, args.profile))
             shares = {region: n / args.runs for region, n in sorted(counts.items())}
-            if not prop.name.startswith("special"):  # their regions: the kinds planted
+            if prop.name in ("sizes", "gradients", "values"):  # special: the kinds planted
                 worst = min([worst] + [v for k, v in shares.items() if k != "special_values"])
             print(f"{op:<20} {prop.name:<15} " + "  ".join(f"{k} {v:.0%}"
                                                            for k, v in shares.items()))
-    print(f"\nlowest share of checks reaching a region of sizes/gradients: {worst:.0%} "
+    print(f"\nlowest share of checks reaching a region of sizes/gradients (or a call form "
+          f"in values): {worst:.0%} "
           f"({args.runs} checks per op and property, profile {args.profile})")
 
 

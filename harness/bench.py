@@ -30,6 +30,19 @@ class BenchOptions:
     trace_ops: bool = False  # record which torch operators each implementation calls
     cache: str = "hot"  # "cold": caches flushed before every timed call
     peaks: dict = field(default_factory=dict)  # {device: {"gflops", "gbs"}}: the suspect bar
+    # {implementation: the properties it failed} in this run's check: timed, never ranked
+    nonconforming: dict = field(default_factory=dict)
+
+
+def nonconforming(records) -> dict:
+    """{implementation: the properties it failed, comma-separated} among check records: its own
+    failures (not declared or inherited ones, nor the harness's)."""
+    from harness.statuses import STATUSES
+    failed: dict = {}
+    for r in records:
+        if r.kind == "check" and STATUSES[r.status].problem and r.status != "harness_error":
+            failed.setdefault(r.impl, []).append(r.prop)
+    return {impl: ", ".join(props) for impl, props in failed.items()}
 
 
 def traced_ops(impl: Implementation, case: Case) -> dict:
@@ -115,6 +128,10 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
             growth = grown_by(before, case.device)
             timed.recheck()
             status, why, roof = judge(impl, case, pass_, times, options)
+            if status == "ok" and impl.name in options.nonconforming:
+                status, why = "nonconforming", (
+                    f"does not conform: failed {options.nonconforming[impl.name]} in this run's "
+                    f"check; its time is shown, never ranked")
     except Unsupported as exc:
         return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
     except PropertyFailed as exc:

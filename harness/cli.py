@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness import options as opt
@@ -131,13 +132,16 @@ def _live_line(record) -> str:
 
 def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
     """Time implementations over suites; append records as measured; return the run directory."""
-    from harness.bench import plan_bench, run_bench
+    from harness.bench import nonconforming, plan_bench, run_bench
     raw = planned("bench", raw, opt.BENCH_OPTIONS)
     v = opt.values(raw, opt.BENCH_OPTIONS)
     impls, cases, options = plan_bench(v)
     executor = _executor(v, out, options.threads)
     with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "bench", raw)
+        checked = Path(run_dir) / "records.jsonl"
+        if checked.exists() and checked.stat().st_size:  # a run's check: one verdict for both
+            options = replace(options, nonconforming=nonconforming(read_records(run_dir)))
         out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
             f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> "
             f"{run_dir}")

@@ -21,6 +21,7 @@ td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;white-space:nowrap}
 th{background:#f0f0f0}
 td.pass{background:#d9f2dc}td.fail,td.harness_error{background:#f8c9c4;font-weight:bold}
 td.nondeterministic{background:#d9f2dc;font-style:italic}td.xfail{background:#efe3f7}td.inherited{background:#efe3f7}
+td.nonconforming{background:#f8c9c4;font-style:italic}
 td.unchecked{background:#f8c9c4;font-style:italic;font-weight:bold}
 td.unsupported{background:#eee;color:#777}td.undefined{background:#e4e9f7}
 td.crashed,td.timeout,td.oom,td.error{background:#f5b971;font-weight:bold}
@@ -199,6 +200,9 @@ def heatmap_html(rows: pd.DataFrame) -> str:
             r = by_impl.get(impl)
             if r is None:
                 cells.append("<td></td>")
+            elif r.status == "nonconforming":  # its time, shown, never ranked
+                cells.append(f"<td class='nonconforming' title='{esc(str(r.message)[:300])}'>"
+                             f"{r.median_s * 1e3:.3g} ms (does not conform)</td>")
             elif r.status != "ok":
                 cells.append(f"<td class='{esc(r.status)}' title='{esc(str(r.message)[:300])}'>"
                              f"{esc(r.status)}</td>")

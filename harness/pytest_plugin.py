@@ -113,7 +113,7 @@ RECORD_KEY = "convharness_record"  # a test's record, in its report's user_prope
 
 
 def assert_conforms(record, node=None) -> None:
-    """Skip what is unsupported or undefined; xfail what the implementation declares or PyTorch's
+    """Skip what is unsupported or undefined, or not run after a hang; xfail what the implementation declares or PyTorch's
     own op shares (inherited; under --convharness-strict it is a failure already); fail with
     the shrunk case and its reproduction. The record rides on the test's report (`node`), so
     the session can tell an implementation that declined everything (xdist included)."""
@@ -123,6 +123,8 @@ def assert_conforms(record, node=None) -> None:
         node.user_properties.append((RECORD_KEY, record.to_json()))
     if record.status in ("unsupported", "undefined"):
         pytest.skip(f"{record.status}: {record.message}")
+    if record.status == "not_run":  # after a hang: the hang is the one failure
+        pytest.skip(record.message)
     if record.status in ("xfail", "inherited"):
         pytest.xfail("\n".join(failure_lines([record])))
     if record.status not in PASSING:

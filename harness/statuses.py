@@ -37,6 +37,8 @@ TABLE = (
     Status("ok", "ok", False, 0),
     Status("wrong", "WRONG", True, 1),
     Status("suspect", "SUSPECT", True, 1),
+    # timed and verified, but the implementation failed conformance in the same run: not ranked
+    Status("nonconforming", "does not conform", True, 1),
     Status("skipped", "skipped", False, 0),
 )
 STATUSES = {s.name: s for s in TABLE}

@@ -1,5 +1,6 @@
 """A failure PyTorch's own op shares is shown as inherited, not blamed on the kernel (and
 counted under --strict); a declared or inherited failure masks no other bug."""
+import json
 from dataclasses import replace
 
 import pytest
@@ -86,3 +87,21 @@ def test_a_declared_failure_masks_no_other_bug():
     assert both.status == "fail", both
     case = Case.from_dict(both.case)
     assert case.input_shape[0] > 1 and case.input_shape[1] > 1, both.case
+
+
+def test_run_never_ranks_what_its_own_check_rejected(tmp_path, tiny_suite):
+    """One verdict across check and bench: timed, shown, marked, never ranked."""
+    from harness.records import read_records
+    run_dir, lines = tmp_path / "run", []
+    run_dir.mkdir()
+    wrong = "tests.unit.broken:conv_no_dilation"  # wrong with dilation; the suite has none
+    assert cli.check(impl=[wrong], op="conv2d", properties="shape", run_dir=run_dir,
+                     isolate=False, out=lines.append) == 1
+    cli.bench(impl=[wrong, "reference.conv2d"], op="conv2d", suite=[tiny_suite], quick=True,
+              run_dir=run_dir, isolate=False, out=lines.append)
+    status = {(r.impl, json.dumps(r.case)): r.status for r in read_records(run_dir)
+              if r.kind == "bench"}
+    assert set(status.values()) == {"nonconforming", "ok"}, status
+    assert all(s == "nonconforming" for (impl, _), s in status.items() if impl == wrong)
+    cli.report(run_dir, out=lines.append)
+    assert "does not conform" in (run_dir / "index.html").read_text()
