@@ -1,7 +1,8 @@
-"""What the input rotation costs honest kernels: each case timed with one input set and with
-ROTATION sets, alternating in one process, ROUNDS times each; per case, the median over the
-rounds of each round's ratio of medians (rotation / one set, timed one after the other, so slow
-drifts of the machine cancel). Everything else (the lean caller, the block checks) is the same.
+"""What the sliding input windows cost honest kernels: each case timed with one input set and
+with a new window of the input buffer every call (new values between blocks), alternating in
+one process, ROUNDS times each; per case, the median over the rounds of each round's ratio of
+medians (windows / one set, timed one after the other, so slow drifts of the machine cancel).
+Everything else (the lean caller, the block checks) is the same.
 A second one-set timing in the same alternation, against the first, is the control: the
 spread that noise alone gives.
 Usage: python benchmarks/rotation_cost.py [ROUNDS] [--suite resnet50] [--impl reference.conv2d]
@@ -13,11 +14,11 @@ import torch
 
 from harness.registry import load
 from harness.suites import load as load_suite
-from harness.timed import ROTATION, Timed
+from harness.timed import Timed
 from harness.timing import Budget, measure
 
 
-def best_median(impl, case, rotation: int, budget: Budget) -> float:
+def best_median(impl, case, rotation: int | None, budget: Budget) -> float:
     timed = Timed(impl, case, "forward", rotation=rotation)
     times, _ = measure(timed, "cpu", threads=1, budget=budget, on_block=timed.check_block)
     timed.verify()
@@ -39,7 +40,7 @@ def main() -> None:
         best = {"one": [], "rotation": [], "one again": []}
         for _ in range(args.rounds):
             for name in best:
-                best[name].append(best_median(impl, case, ROTATION if name == "rotation" else 1,
+                best[name].append(best_median(impl, case, None if name == "rotation" else 1,
                                               budget))
         one = min(best["one"])
         # per round, against the one-input timing taken just before: slow drifts cancel

@@ -146,7 +146,9 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
                    figures={"threads": options.threads, "peak_bytes": peak, **flags,
                             "mem_growth_bytes": growth, "leak": leak, "cache": options.cache,
                             "flop_saving": impl.flop_saving, "accuracy": accuracy or {},
-                            "judged_against": roof, "verified_blocks": timed.blocks, **extra})
+                            "judged_against": roof, "blocks": timed.blocks,
+                            "verified_blocks": timed.verified, "input_windows": timed.rotation,
+                            "blocks_seeing_an_input_twice": timed.repeated, **extra})
 
 
 SUSPECT = 1.5  # throughput above this many times the machine's (or PyTorch's) best: not believed

@@ -129,9 +129,10 @@ class RayExecutor:
                     continue
                 queue.remove(task)
                 instead = skip(task)
-                if instead is not None:
+                if isinstance(instead, Record):
                     yield instead
                     continue
+                task = instead or task
                 actor = idle[device].pop()
                 flying[actor.run.remote(task)] = (task, actor, device, time.perf_counter())
             if not flying:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from harness.options import CheckPlan
@@ -29,17 +30,27 @@ class Runner:
                                      memory_limit=plan.memory_limit)
 
     def record(self, impl, prop) -> Record:
+        """As `check` does: after a hang, not run; after a timeout on a large case (slow is not
+        wrong), this property again and the rest with the large tiers skipped."""
         from harness.run import CheckTask
         from harness.tasks import not_run
         task = CheckTask(impl, prop.name, self.plan.options)
         hung = self._hung(impl.name)
         if hung is not None:
+            if hung.status != "timeout":  # a marker of slowness: the large tiers skipped
+                return self._run(task.skipping_large(hung.message))
             return not_run(task, hung)
-        records = list(self.executor.run([task], lambda t: None))
-        record = records[-1]
+        record = self._run(task)
+        why = task.too_slow(record)
+        if why:
+            self._mark_hung(replace(record, status="too_slow", message=why))
+            return self._run(task.skipping_large(why))
         if record.status == "timeout":
             self._mark_hung(record)
         return record
+
+    def _run(self, task) -> Record:
+        return list(self.executor.run([task], lambda t: None))[-1]
 
     def _marker(self, name: str) -> Path:
         return self.hung_dir / (hashlib.sha1(name.encode()).hexdigest()[:16] + ".json")

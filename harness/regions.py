@@ -7,7 +7,14 @@ from harness.cases import Case, special_kinds
 from harness.draws import GRID, LONG_LINES, TILES
 
 TILE = 8  # past the first row or column tile of any kernel tiling by 8 or more
+LARGE = 2**15  # elements of an input or output beyond which a case is large (a launch tier's)
 SIDE_NAMES = ("depth", "rows", "cols")  # the last one to three of these name the sides
+
+
+def large(case: Case) -> bool:
+    """A case of the large tiers (past a launch limit, a long plane): where a kernel that loops
+    in Python may take longer than the time limit without being wrong."""
+    return max(math.prod(case.input_shape), math.prod(case.output_shape())) >= LARGE
 
 
 def regions(case: Case) -> set[str]:

@@ -10,13 +10,15 @@ from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, sett
 from hypothesis.errors import Flaky
 
 from harness.captured import NOTES
-from harness.draws import first_reaches
-from harness.cases import DTYPES, Case
+from harness.draws import first_reaches, large_tiers
+from harness.cases import DTYPES, Case, describe
 from harness.check import LAST, HarnessError, OutOfMemory, PropertyFailed, Undefined, Unsupported
 from harness.inherited import crashes_too, inherited
 from harness.inherited import message as inherited_message
+from harness.ops import OPS
 from harness.properties import Property, properties_for
 from harness.records import Record, check_key
+from harness.regions import large
 from harness.statuses import MARKS
 from harness.registry import Implementation
 from harness.strategies import cases, plain_cases, strata
@@ -49,13 +51,25 @@ class CheckOptions:
     deterministic: bool = False  # bits that differ between two calls fail (not only a remark)
     seed: int | None = None  # hypothesis seed: the same cases every run (None: new ones)
     strict: bool = False  # a failure PyTorch's own op shares (inherited) counts as a failure
+    too_slow: str = ""  # why the large tiers are skipped (a call on one timed out); "": run them
 
 
 def check_property(impl: Implementation, prop: Property, options: CheckOptions,
                    on_case: Callable[[Case], object] = lambda case: None) -> Record:
     """Draw cases, run the property on each, and shrink the first failure to a minimal case.
     A failure the implementation declares (xfail) or PyTorch's own op shares (inherited) masks
-    nothing: the search goes on past it, with such failures excused, for another bug."""
+    nothing: the search goes on past it, with such failures excused, for another bug. Where
+    the large tiers are skipped as too slow, the record says so."""
+    record = _check_property(impl, prop, options, on_case)
+    if not options.too_slow or not prop.drawn or not set(strata(impl.op, prop.mix)) & set(
+            large_tiers(OPS[impl.op].dims)):
+        return record
+    return replace(record, counts={**record.counts, "too_slow": 1},
+                   message="\n".join(m for m in (options.too_slow, record.message) if m))
+
+
+def _check_property(impl: Implementation, prop: Property, options: CheckOptions,
+                    on_case: Callable[[Case], object]) -> Record:
     dtypes = tuple(d for d in options.dtypes if d in impl.dtypes)
     devices = tuple(d for d in options.devices if d in impl.devices)
     if not dtypes or not devices:
@@ -184,7 +198,8 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices, done=None) -
     total = max(1, round(profile.max_examples * prop.examples))
     searched = max(1, sum(not first_reaches(t) for t in tiers))
     spread = max(MIN_PER_TIER, math.ceil(total / searched))
-    for tier in (t for t in tiers if t not in done):  # each searched and shrunk on its own
+    skipped = large_tiers(OPS[impl.op].dims) if options.too_slow else ()
+    for tier in (t for t in tiers if t not in done and t not in skipped):  # each on its own
         strategy = cases(impl.op, dtypes=dtypes, devices=devices, layouts=prop.layouts,
                          dists=prop.dists_for(impl.op), mix=tier)
         examples = total if tier == "tiny" or len(tiers) == 1 else \
@@ -272,6 +287,23 @@ class CheckTask:
     @property
     def key(self) -> str:
         return check_key(self.impl.name, self.impl.op, self.prop)
+
+    def too_slow(self, record: Record) -> str:
+        """Why this implementation's large tiers are to be skipped, where `record` is a timeout
+        on a large case (slow is not wrong); "" for a hang on an ordinary case."""
+        if record.status != "timeout" or not record.case or self.options.too_slow:
+            return ""
+        case = Case.from_dict(record.case)
+        if not large(case):
+            return ""
+        return (f"too slow, not wrong: a call on a large case ({describe(case)}, "
+                f"{math.prod(case.input_shape):,} input elements) outran the time limit "
+                f"({record.message.split('; ')[0]}); the large tiers (past the launch limits, "
+                f"long planes) are skipped from then on; raise --timeout to check them")
+
+    def skipping_large(self, why: str) -> "CheckTask":
+        """This task with the large tiers skipped, for `why`."""
+        return replace(self, options=replace(self.options, too_slow=why))
 
     def execute(self, on_case) -> Iterator[Record]:
         prop = next(p for p in properties_for(self.impl.op) if p.name == self.prop)

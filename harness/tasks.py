@@ -53,9 +53,10 @@ class Local:
     def run(self, tasks: list, skip: Callable) -> Iterator[Record]:
         for task in tasks:
             instead = skip(task)
-            if instead is not None:
+            if isinstance(instead, Record):
                 yield instead
                 continue
+            task = instead or task
             results = self.pool.run(task.impl, task) if self.pool else task.execute(
                 lambda case: None)
             for record in results:
@@ -114,20 +115,39 @@ def run_tasks(tasks: Iterable, executor: Executor, sink: Callable[[Record], obje
               progress: Callable[[int, int, Record], object] = lambda i, n, r: None
               ) -> list[Record]:
     """Run what is not `done` (of this shard) on `executor`; each record goes to `sink` as it
-    arrives. After a check times out, that implementation's remaining checks are not run: a
-    hung kernel costs one time limit, not one per property."""
+    arrives. After a check times out on an ordinary case, that implementation's remaining
+    checks are not run: a hung kernel costs one time limit, not one per property. After one
+    times out on a large case (`task.too_slow`), the check runs again, and the rest run, with
+    the large tiers skipped: slow is not wrong."""
     todo = [task for task in shard_of(list(tasks), shard) if task.key not in done]
-    hung: dict = {}
+    by_key, hung, slow, again = {t.key: t for t in todo}, {}, {}, []
 
     def skip(task):
         record = hung.get(task.impl.name)
-        return None if record is None else not_run(task, record)
+        if record is not None:
+            return not_run(task, record)
+        why = slow.get(task.impl.name)
+        return task.skipping_large(why) if why else None
 
     records = []
-    for step, record in enumerate(executor.run(todo, skip), start=1):
+    for step, record in enumerate(_then(executor, todo, again, skip), start=1):
+        if record.status == "timeout" and record.kind == "check":
+            task = by_key.get(record.key())
+            why = task.too_slow(record) if hasattr(task, "too_slow") else ""
+            if why:
+                slow.setdefault(task.impl.name, why)
+                again.append(task)
+                continue
+            hung.setdefault(record.impl, record)
         sink(record)
         records.append(record)
-        if record.status == "timeout" and record.kind == "check":
-            hung.setdefault(record.impl, record)
         progress(min(step, len(todo)), len(todo), record)
     return records
+
+
+def _then(executor, todo: list, again: list, skip) -> Iterator[Record]:
+    """The records of `todo`, then of the tasks put in `again` meanwhile (skip rewrites them)."""
+    yield from executor.run(todo, skip)
+    while again:
+        redo, again[:] = list(again), []
+        yield from executor.run(redo, skip)

@@ -1,6 +1,7 @@
 """The call a benchmark times, and what each of its outputs must answer for (forward and backward)."""
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -14,7 +15,6 @@ from harness.properties.gradients import assert_grads, expected_grads, grad_outp
 from harness.registry import Implementation
 from harness.tolerance import bound
 
-ROTATION = 2  # input sets the timed calls take turns with
 WARM_CALLS, WARM_S = 10, 0.02  # untimed calls after each verification: at most, or for so long
 LATE_S = 1e-3  # device work still running this long after the timed stream finished: a cheat
 
@@ -45,11 +45,12 @@ class Answer:
 
 
 _ORACLE: dict = {}  # the last cases' answers: every implementation of a case shares them
+CACHED = 6  # answers kept: a case's first input and recheck, forward and backward
 
 
 def _cached(key: str, make: Callable[[], object]):
     if key not in _ORACLE:
-        while len(_ORACLE) >= 2 * (ROTATION + 1):  # a case's rotation and recheck, both passes
+        while len(_ORACLE) >= CACHED:
             _ORACLE.pop(next(iter(_ORACLE)))
         _ORACLE[key] = make()
     return _ORACLE[key]
@@ -77,6 +78,23 @@ def rotation_inputs(case: Case, count: int, first: torch.Tensor | None = None
         buffer[n:] = tail
         windows[0].copy_(first)
     return windows
+
+
+def windows(first: torch.Tensor, count: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """`count` tensors like `first` (the first holding its values, the others new normal
+    values): windows of one buffer SHIFT elements apart, or separate tensors where `first` is
+    not dense."""
+    dense = first.is_contiguous() or first.is_contiguous(memory_format=torch.channels_last)
+    if count == 1 or not dense:
+        return [first, *(torch.randn(first.shape, generator=gen, device=first.device
+                                     ).to(first.dtype) for _ in range(count - 1))]
+    n = first.numel()
+    buffer = torch.randn(n + SHIFT * (count - 1), generator=gen, device=first.device
+                         ).to(first.dtype)
+    made = [buffer.as_strided(first.shape, first.stride(), k * SHIFT) for k in range(count)]
+    with torch.no_grad():
+        made[0].copy_(first)
+    return made
 
 
 def _step_tensors(case: Case, step: int) -> tuple:
@@ -110,30 +128,57 @@ def answer(case: Case, step: int, pass_: str) -> Answer:
     return Answer(values, grads)
 
 
-class Timed:
-    """The function to time and what it must answer for. Its calls take turns over `rotation`
-    inputs with different values (`rotation_inputs`; the weights are shared: caching a
-    prepared weight is fair)
-    and, where there is a backward, grad_outputs with different values, all prepared with their
-    oracles before timing; each call moves its input's (or grad_output's) version counter on,
-    so a result cached by address, storage or version cannot be served. Only the latest call's
-    outputs are kept (freed before the next call, as an untimed loop would). Outside the timed
-    region they are checked, forward output and gradients, against their turn's oracle: after
-    every timed block on the CPU (`check_block`, which then warms the caches again), after the
-    events and a synchronize on CUDA, and by the full comparison after timing (`verify`)."""
+WINDOWS = 4096  # input windows the timed calls slide over, one a call: at least this many
+VERIFY_SHARE = 0.25  # of the timed blocks whose last output is verified, drawn unpredictably
+BLOCK_S = 0.25  # the longest timed block expected (torch.utils.benchmark's are 10 to 100 ms)
 
-    def __init__(self, impl: Implementation, case: Case, pass_: str, *, rotation: int = ROTATION):
-        self.impl, self.pass_, self.case, self.rotation = impl, pass_, case, rotation
+
+class Timed:
+    """The function to time and what it must answer for. Each call takes the next of many
+    windows of one input buffer, 64 elements past the one before (`rotation_inputs`: no more
+    data in the caches than one input), with a grad_output of its own where there is a
+    backward; between timed blocks, untimed, the buffers get new values. So every timed call
+    sees input contents no earlier call saw: a result memoised by address, version, or contents
+    (whole or sampled) is never served. Each call moves its input's (or grad_output's) version
+    counter on. Only the latest call's outputs are kept (freed before the next call, as an
+    untimed loop would). Outside the timed region they are checked against the float64 oracle
+    of the contents that call saw: after a share of the timed blocks drawn so that the kernel
+    cannot predict which (on the CPU, `check_block`, which then warms the caches again), after
+    the events and a synchronize on CUDA, and after timing (`verify`). The weights are shared
+    (caching a prepared weight is fair). `rotation`: the windows (1: one input, for comparison)."""
+
+    def __init__(self, impl: Implementation, case: Case, pass_: str, *,
+                 rotation: int | None = None):
+        self.impl, self.pass_, self.case = impl, pass_, case
         first = case.tensors()
-        self.sets = [(x, *first[1:]) for x in rotation_inputs(case, rotation, first[0])]
-        self.answers = [answer(case, step, pass_) for step in range(rotation)]
+        self.rest = first[1:]
+        self.rotation = rotation or self._windows_needed(first)
+        self.sets = [(x, *self.rest) for x in rotation_inputs(case, self.rotation, first[0])]
         self.last: tuple | None = None  # (turn, outputs) of the latest call
-        self.turn, self.blocks = 0, 0
-        self._targets: dict = {}  # turn -> [(expected, allowed)] in the outputs' precision
+        self.turn, self.blocks, self.calls, self.fresh_from = 0, 0, 0, 0
+        self.verified, self.repeated = 0, 0  # blocks verified; blocks that outran the windows
+        self._draw = random.SystemRandom()  # which blocks are verified: not the kernel's guess
+        self._gen = torch.Generator(device=case.device).manual_seed(case.seed + 1)
         self.before: Callable[[], None] | None = None  # untimed work before each call
         self._graph: dict = {}  # backward: {turn: the forward output its backward runs on}
         self._call = self._prepare(case, pass_)
 
+    def _windows_needed(self, first: tuple) -> int:
+        """Enough windows for the longest block of calls at this kernel's speed (a few untimed
+        calls estimate it), so that no block sees an input twice; at least WINDOWS."""
+        if not (first[0].is_contiguous() or first[0].is_contiguous(
+                memory_format=torch.channels_last)):
+            return 2  # a strided view: separate tensors, not windows of one buffer
+        fn, rest = timed_caller(self.impl.fn, ""), [t for t in first[1:] if t is not None]
+        for calls in (1, 3):  # one call shows a slow kernel; three time a fast one
+            inputs = [torch.randn_like(first[0]) for _ in range(calls)]  # never seen again
+            start = time.perf_counter()
+            for x in inputs:
+                fn(x, *rest, **self.case.kwargs)
+            each = max((time.perf_counter() - start) / calls, 1e-7)
+            if 2 * BLOCK_S / each <= WINDOWS:
+                return WINDOWS
+        return min(1 << 17, int(2 * BLOCK_S / each))
     def _prepare(self, case: Case, pass_: str) -> Callable[[int], list]:
         """The call of turn i, returning its outputs; support was checked before timing."""
         what, kwargs = case.call_text(), case.kwargs
@@ -147,8 +192,8 @@ class Timed:
         out = output_of(call(self.impl, case, self.sets[0]), case)
         if not out.requires_grad:
             raise Unsupported("not differentiable: no backward to time")
-        self.grad_outs = [step_grad_output(case, step).to(out.device, out.dtype)
-                          for step in range(self.rotation)]
+        first = step_grad_output(case, 0).to(out.device, out.dtype)
+        self.grad_outs = windows(first, self.rotation, self._gen)
         grads = timed_caller(torch.autograd.grad, f"backward of {what}")
         if pass_ == "backward":  # on the graph before() made: one backward a graph, as in
             self._forward = lambda i: output_of(fn(*used[i], **kwargs), case)  # training
@@ -168,6 +213,7 @@ class Timed:
 
     def __call__(self) -> None:
         i = self.turn = (self.turn + 1) % self.rotation
+        self.calls += 1
         if self.pass_ != "backward":
             torch.autograd.graph.increment_version(self.sets[i][0])
         if self.pass_ != "forward":
@@ -176,41 +222,47 @@ class Timed:
         self.last = (i, self._call(i))
 
     def check_block(self, *_) -> None:
-        """After each timed CPU block: the block's last outputs within their turn's tolerance,
-        by a comparison of a few passes over them (a full one would chill the caches for the
-        next block); any doubt goes to the full comparison, which names the error."""
+        """After each timed CPU block: for a share of the blocks, drawn unpredictably, the
+        block's last outputs against the oracle of what that call saw; then new values in the
+        buffers (no later call sees an earlier one's input) and warm caches again."""
         self.blocks += 1
-        if self.last is not None and not self._within(*self.last):
+        if self.last is not None and (self.blocks == 1 or self._draw.random() < VERIFY_SHARE):
             self.verify()
+        self._refresh()
         self._warm()
 
-    def _within(self, i: int, outputs: list) -> bool:
-        if i not in self._targets:
-            self._targets[i] = [self._target(*t, like=o)
-                                for t, o in zip(self.answers[i].targets(),
-                                                outputs)]
-        return len(outputs) == len(self._targets[i]) and all(
-            o is not None and o.shape == e.shape
-            and bool((o.detach().to(e.dtype) - e).abs_().le_(a).all())
-            for o, (e, a) in zip(outputs, self._targets[i]))
+    def _answer(self, i: int) -> Answer:
+        """What turn i's outputs must be, from the contents that call saw."""
+        seen = tuple(None if t is None else t.detach().to("cpu") for t in self.sets[i])
+        values = expected_values(self.case, seen) if self.pass_ != "backward" else None
+        if self.pass_ == "forward":
+            return Answer(values)
+        grad = self.grad_outs[i].detach().to("cpu", torch.float64)
+        return Answer(values, tuple(expected_grads(self.case, seen, grad)))
 
-    def _target(self, expected, mag, scale, sq, length, *, like) -> tuple:
-        kind = torch.float64 if like is not None and like.dtype == torch.float64 else torch.float32
-        length = self.case.reduction_length() if length is None else length
-        allowed = bound(expected, mag, self.case.torch_dtype, length, scale, sq) \
-            + torch.finfo(kind).eps * expected.abs()
-        device = self.case.device if like is None else like.device
-        return expected.to(device, kind), allowed.to(device, kind)
+    def _refresh(self) -> None:
+        """New values in every input (and grad_output) buffer, untimed; a block that made
+        more calls than there are windows saw some input twice, and is counted."""
+        self.repeated += self.calls - self.fresh_from > self.rotation
+        self.fresh_from = self.calls
+        if self.rotation == 1:
+            return  # one input: the comparison that rotation_cost.py makes
+        grads = getattr(self, "grad_outs", [])
+        with torch.no_grad():
+            for buffer in {id(b): b for b in (t._base for t in [self.sets[0][0], *grads[:1]])
+                           if b is not None}.values():
+                buffer.normal_(generator=self._gen)
 
     def verify(self, *_) -> None:
-        """The latest outputs against their turn's oracle, by the full comparison."""
+        """The latest outputs against the oracle of what that call saw, by the full comparison."""
         if self.case.device == "cuda":
             self.blocks += 1
             _no_late_streams()
         if self.last is not None:
             i, outputs = self.last
+            self.verified += 1
             try:
-                self.answers[i].check(outputs, self.case)
+                self._answer(i).check(outputs, self.case)
             except PropertyFailed as exc:
                 raise PropertyFailed(f"an output of timed block {self.blocks} (input {i + 1} "
                                      f"of {self.rotation}) is wrong: {exc}") from None

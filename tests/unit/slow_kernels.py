@@ -1,4 +1,6 @@
 """Correct but slow implementations (pure Python, numpy): the harness must pass them."""
+import time
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -48,3 +50,11 @@ def numpy_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     if bias is not None:
         y = y + bias.detach().double().numpy()[None, :, None, None]
     return torch.from_numpy(np.ascontiguousarray(y)).to(input.dtype)
+
+
+def adaptive_avg_pool2d_slow_on_large(input, output_size):
+    """Correct; on a large input (tens of thousands of elements, where a kernel looping in
+    Python takes minutes) it takes longer than any time limit."""
+    if input.numel() >= 2**15:
+        time.sleep(3600)
+    return F.adaptive_avg_pool2d(input, output_size)

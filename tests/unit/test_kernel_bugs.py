@@ -90,3 +90,23 @@ def test_slow_correct_kernels_raise_no_false_alarm(fn, op, profile):
         record = verdict(fn, op, name, options)
         expected = "unsupported" if name == "gradients" else "pass"  # no autograd: forward-only
         assert record.status == expected, record
+
+
+def test_a_kernel_slow_only_on_large_inputs_keeps_its_matrix(tmp_path, monkeypatch):
+    """Slow is not wrong: a timeout on a large tier skips the large tiers from then on (said in
+    the record, with the case and a hint), and every property still runs on ordinary sizes."""
+    from harness import cli
+    from harness.records import read_records
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    code = cli.check(impl=["tests.unit.slow_kernels:adaptive_avg_pool2d_slow_on_large"],
+                     op="adaptive_avg_pool2d", properties="sizes,values,gradients",
+                     timeout=10, dtypes="float32", seed="1", out=lines.append)
+    assert code == 0, "\n".join(lines)
+    (run,) = (tmp_path / "reports").iterdir()
+    records = {r.prop: r for r in read_records(run) if r.kind == "check"}
+    assert {r.status for r in records.values()} == {"pass"}, records
+    for prop in ("sizes", "gradients"):
+        assert "too slow, not wrong" in records[prop].message
+        assert "raise --timeout" in records[prop].message and records[prop].counts["too_slow"]
+    assert records["values"].counts["pass"] > 0

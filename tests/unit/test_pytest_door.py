@@ -29,6 +29,11 @@ KERNELS = textwrap.dedent("""
     def hangs(input, output_size):
         time.sleep(3600)
 
+    def slow_on_large(input, output_size):
+        if input.numel() >= 2**15:  # a kernel looping in Python takes minutes there
+            time.sleep(3600)
+        return F.adaptive_avg_pool2d(input, output_size)
+
     def eats_memory(input, output_size):
         while True:
             _KEPT.append(torch.ones(2**26))  # 256 MiB a step, resident
@@ -114,6 +119,16 @@ def test_a_hang_under_no_isolate_is_for_debugging_only(kernels):
     result = _session(kernels, ["good"], "-k", "shape", "--convharness-no-isolate")
     result.assert_outcomes(passed=1)
     assert _records(kernels)["good", "shape"]["status"] == "pass"
+
+
+def test_slow_on_large_inputs_is_not_wrong(kernels):
+    """A timeout on a large tier: that property again, and the next, without the large tiers."""
+    result = _session(kernels, ["slow_on_large"], "-k", "sizes or gradients and not special",
+                      "--convharness-dtypes", "float32")
+    result.assert_outcomes(passed=2)
+    records = _records(kernels)
+    for prop in ("sizes", "gradients"):
+        assert "too slow, not wrong" in records["slow_on_large", prop]["message"]
 
 
 def test_exitfirst_stops_after_the_first_failure_and_still_reports(kernels):
