@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Callable
 
 import torch
@@ -101,10 +102,37 @@ def invoke(impl: Implementation, what: str, *args, **kwargs):
         raise verdict(exc, what) from None
 
 
+RECOMPILE_LIMIT = 64  # torch.compile's recompiles of one function while it is checked
+
+
+@contextlib.contextmanager
+def compiled_as_asked():
+    """While checking: a torch.compile'd implementation may recompile up to RECOMPILE_LIMIT
+    times (its own limit, 8, is soon reached by drawn arguments: dtypes, layouts, sizes of
+    one), and past that it raises instead of running eagerly unseen (judged as not checked
+    there: `verdict`). Restored after; nothing is imported for implementations that use no
+    torch.compile."""
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is None:
+        yield
+        return
+    with dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True):
+        yield
+
+
+def _fell_back(exc: BaseException) -> bool:
+    """torch.compile reached its recompile limit (it would have run the function eagerly)."""
+    return any(type(e).__name__ == "FailOnRecompileLimitHit" for e in (exc, exc.__cause__))
+
+
 def verdict(exc: BaseException, what: str) -> BaseException:
     """What an exception raised by the implementation during `what` means to the harness."""
     if isinstance(exc, NotImplementedError):
         return Unsupported(f"NotImplementedError: {exc}", declined=True)
+    if _fell_back(exc):
+        return Unsupported(f"not checked: torch.compile reached its recompile limit "
+                           f"({RECOMPILE_LIMIT} while checked) and would run the function eagerly "
+                           f"here, not the compiled kernel [{what}]")
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         return OutOfMemory(f"out of memory: {type(exc).__name__}: {str(exc)[:300]} [{what}]")
     if isinstance(exc, KeyboardInterrupt) and not CATCH_INTERRUPTS:

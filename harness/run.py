@@ -12,7 +12,8 @@ from hypothesis.errors import Flaky
 from harness.captured import NOTES
 from harness.draws import first_reaches, large_tiers
 from harness.cases import DTYPES, Case, describe
-from harness.check import LAST, HarnessError, OutOfMemory, PropertyFailed, Undefined, Unsupported
+from harness.check import (LAST, HarnessError, OutOfMemory, PropertyFailed, Undefined,
+                           Unsupported, compiled_as_asked)
 from harness.inherited import crashes_too, inherited
 from harness.inherited import message as inherited_message
 from harness.ops import OPS
@@ -112,7 +113,7 @@ def _check_property(impl: Implementation, prop: Property, options: CheckOptions,
     done: list = []  # tiers searched to the end
     while True:
         try:
-            with pinned_flags():  # float32 means float32: no TF32 on either side
+            with pinned_flags(), compiled_as_asked():  # float32 means float32, compiled compiled
                 _drive(attempt, impl, prop, options, dtypes, devices, done)
         except Exception as exc:  # the property failed; `failing` holds the shrunk case
             record = _failure(impl, prop, tally, failing, exc, options)

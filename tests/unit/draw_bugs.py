@@ -72,3 +72,4 @@ def conv2d_declared_only(input, weight, bias=None, stride=1, padding=0, dilation
     """Off by one on single-channel inputs (declared: ONE_CHANNEL), right elsewhere."""
     y = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
     return y + 1 if input.shape[1] == 1 else y
+
