@@ -20,7 +20,8 @@ table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}
 td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;white-space:nowrap}
 th{background:#f0f0f0}
 td.pass{background:#d9f2dc}td.fail,td.harness_error{background:#f8c9c4;font-weight:bold}
-td.nondeterministic{background:#d9f2dc;font-style:italic}td.xfail{background:#efe3f7}td.inherited{background:#efe3f7}
+td.nondeterministic{background:#d9f2dc;font-style:italic}
+td.xfail,td.inherited{background:#efe3f7}
 td.nonconforming{background:#f8c9c4;font-style:italic}
 td.unchecked{background:#f8c9c4;font-style:italic;font-weight:bold}
 td.unsupported{background:#eee;color:#777}td.undefined{background:#e4e9f7}
@@ -137,7 +138,8 @@ def matrix_html(checks: pd.DataFrame, legend: bool = True) -> str:
 
 def legend_html() -> str:
     cells = "".join(f"<td class='{s}'>{esc(MARKS[s])}</td>" for s in (
-        "pass", "nondeterministic", "xfail", "inherited", "fail", "unchecked", "unsupported", "undefined",
+        "pass", "nondeterministic", "xfail", "inherited", "fail", "unchecked", "unsupported",
+        "undefined",
         "crashed", "timeout", "oom", "not_run", "harness_error"))
     return f"<table><tr><th>legend</th>{cells}</tr></table>"
 

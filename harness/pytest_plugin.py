@@ -113,9 +113,9 @@ RECORD_KEY = "convharness_record"  # a test's record, in its report's user_prope
 
 
 def assert_conforms(record, node=None) -> None:
-    """Skip what is unsupported or undefined, or not run after a hang; xfail what the implementation declares or PyTorch's
-    own op shares (inherited; under --convharness-strict it is a failure already); fail with
-    the shrunk case and its reproduction. The record rides on the test's report (`node`), so
+    """Skip what is unsupported or undefined, or not run after a hang; xfail what the
+    implementation declares or PyTorch's own op shares (inherited; under --convharness-strict it
+    is a failure already); fail with the shrunk case and its reproduction. The record rides on the test's report (`node`), so
     the session can tell an implementation that declined everything (xdist included)."""
     from harness.statuses import PASSING
     from harness.summary import failure_lines
