@@ -102,7 +102,7 @@ def invoke(impl: Implementation, what: str, *args, **kwargs):
         raise verdict(exc, what) from None
 
 
-RECOMPILE_LIMIT = 64  # torch.compile's recompiles of one function while it is checked
+RECOMPILE_LIMIT = 256  # torch.compile's recompiles of one function while it is checked
 
 
 @contextlib.contextmanager
@@ -116,7 +116,9 @@ def compiled_as_asked():
     if dynamo is None:
         yield
         return
-    with dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True):
+    with dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True,
+                             accumulated_recompile_limit=max(
+                                 RECOMPILE_LIMIT, dynamo.config.accumulated_recompile_limit)):
         yield
 
 

@@ -33,18 +33,20 @@ def inherited(prop, case, failure: PropertyFailed) -> bool:
     return inherited_here(prop, case, failure.signature)
 
 
-def inherited_here(prop, case, signature: tuple, *, any_failure: bool = False) -> bool:
-    """`inherited` in this process; `any_failure`: a failure of PyTorch's op in any way."""
-    own = pytorch_own(case.op)
+def inherited_here(prop, case, signature: tuple, *, unsettled: bool = False) -> bool:
+    """`inherited` in this process. `unsettled`: also where PyTorch's own answer changes from
+    call to call (memory it never wrote): no kernel can be held to it there."""
+    own, seen = pytorch_own(case.op), set()
     for _ in range(TRIES):
         try:
             prop.fn(own, case)
         except PropertyFailed as theirs:
-            if any_failure or same_way(signature, theirs.signature):
+            if same_way(signature, theirs.signature):
                 return True
+            seen.add(theirs.signature)
         except Exception:  # noqa: BLE001 - unsupported, undefined: not shown to share it
             return False
-    return False
+    return unsettled and len(seen) > 1
 
 
 def same_way(mine: tuple, theirs: tuple) -> bool:
@@ -64,9 +66,8 @@ def message(op: str, text: str, *, strict: bool) -> str:
 
 
 def _elsewhere(prop: str, case, signature: tuple) -> bool:
-    """`inherited` in a fresh process, where PyTorch's op may crash. Its answer there is memory
-    it never wrote, different on every call: a crash, or any failure of the property, is
-    PyTorch's."""
+    """`inherited` in a fresh process, where PyTorch's op may crash: a crash is PyTorch's, and
+    so is a failure where its answer changes from call to call (memory it never wrote)."""
     code = ("import json, sys; from harness.inherited import here\n"
             "sys.exit(0 if here(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])) else 1)")
     try:
@@ -79,12 +80,13 @@ def _elsewhere(prop: str, case, signature: tuple) -> bool:
 
 
 def here(prop: str, case_json: str, signature: list) -> bool:
-    """inherited() of a property by name, run in this process, any failure counting."""
+    """inherited() of a property by name, run in this process (PyTorch's unsettled answers
+    counting)."""
     from harness.cases import Case
     from harness.properties import PROPERTIES
     case = Case.from_json(case_json)
     found = next(p for p in PROPERTIES if p.name == prop)
-    return inherited_here(found, case, tuple(signature), any_failure=True)
+    return inherited_here(found, case, tuple(signature), unsettled=True)
 
 
 CRASH_CHECK_S = 300  # a fresh interpreter imports torch, then makes three calls: wide margin

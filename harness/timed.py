@@ -152,8 +152,14 @@ class Timed:
         self.impl, self.pass_, self.case = impl, pass_, case
         first = case.tensors()
         self.rest = first[1:]
-        self.rotation = rotation or self._windows_needed(first)
+        dense = first[0].is_contiguous() or first[0].is_contiguous(
+            memory_format=torch.channels_last)
+        self.rotation = rotation or (WINDOWS if dense else 2)  # a strided view: two tensors
         self.sets = [(x, *self.rest) for x in rotation_inputs(case, self.rotation, first[0])]
+        need = self._windows_needed() if rotation is None else self.rotation
+        if need > self.rotation:  # a new buffer, made before the first is freed
+            self.rotation = need
+            self.sets = [(x, *self.rest) for x in rotation_inputs(case, need, first[0])]
         self.last: tuple | None = None  # (turn, outputs) of the latest call
         self.turn, self.blocks, self.calls, self.fresh_from = 0, 0, 0, 0
         self.verified, self.repeated = 0, 0  # blocks verified; blocks that outran the windows
@@ -163,22 +169,24 @@ class Timed:
         self._graph: dict = {}  # backward: {turn: the forward output its backward runs on}
         self._call = self._prepare(case, pass_)
 
-    def _windows_needed(self, first: tuple) -> int:
-        """Enough windows for the longest block of calls at this kernel's speed (a few untimed
-        calls estimate it), so that no block sees an input twice; at least WINDOWS."""
-        if not (first[0].is_contiguous() or first[0].is_contiguous(
-                memory_format=torch.channels_last)):
-            return 2  # a strided view: separate tensors, not windows of one buffer
-        fn, rest = timed_caller(self.impl.fn, ""), [t for t in first[1:] if t is not None]
+    def _windows_needed(self) -> int:
+        """Enough windows for the longest block of calls at this kernel's speed, so that no
+        block sees an input twice: a few untimed calls on the last windows (each moving its
+        version on, as a timed call does) estimate it; at least the windows there are."""
+        if self.rotation < WINDOWS:
+            return self.rotation  # a strided view: separate tensors, not windows of one buffer
+        fn = timed_caller(self.impl.fn, "")
         for calls in (1, 3):  # one call shows a slow kernel; three time a fast one
-            inputs = [torch.randn_like(first[0]) for _ in range(calls)]  # never seen again
             start = time.perf_counter()
-            for x in inputs:
-                fn(x, *rest, **self.case.kwargs)
+            for k in range(calls):
+                x, *rest = self.sets[-1 - k]
+                torch.autograd.graph.increment_version(x)
+                fn(x, *(t for t in rest if t is not None), **self.case.kwargs)
             each = max((time.perf_counter() - start) / calls, 1e-7)
-            if 2 * BLOCK_S / each <= WINDOWS:
-                return WINDOWS
+            if 2 * BLOCK_S / each <= self.rotation:
+                return self.rotation
         return min(1 << 17, int(2 * BLOCK_S / each))
+
     def _prepare(self, case: Case, pass_: str) -> Callable[[int], list]:
         """The call of turn i, returning its outputs; support was checked before timing."""
         what, kwargs = case.call_text(), case.kwargs

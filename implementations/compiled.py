@@ -4,7 +4,8 @@ backpropagated once only; the harness drives backward accordingly.
 
 The "aot_eager" backend traces and partitions the graph as inductor does, without generating
 C++ (minutes on a small CPU). Shapes are dynamic, and the arguments reach the compiled function
-in one form (tuples; padding 'same' resolved, uneven padding applied before), so that new
+in one form (contiguous tensors; tuples; padding 'same' resolved, uneven padding applied
+before), so that new
 argument values recompile it as seldom as they can: each recompile costs a second here, and
 past torch.compile's limit the function would run eagerly (the harness raises that limit while
 it checks, and counts the cases past it as not checked).
@@ -25,4 +26,5 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     top, bottom, left, right = g.pads
     if (top, left) != (bottom, right):  # uneven ('same' with an even kernel): padded here
         input, top, left = F.pad(input, g.f_pad), 0, 0
-    return _compiled(input, weight, bias, g.stride, (top, left), g.dilation, groups)
+    return _compiled(input.contiguous(), weight.contiguous(), bias, g.stride, (top, left),
+                     g.dilation, groups)

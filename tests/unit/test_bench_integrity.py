@@ -19,12 +19,14 @@ def _records(impls, suite, options=OPTIONS):
     return records
 
 
-def test_a_memoised_result_is_wrong_after_timing(tiny_suite):  # noqa: F811
-    cheat = Implementation("cheat", "conv2d", kernel_bugs.conv_cached_by_address)
+def test_a_memoised_result_is_wrong_and_never_ranked(tiny_suite):  # noqa: F811
+    """A result memoised by shape is served while timed: the verified blocks catch it. (One
+    memoised by address is never served: each timed call has an input at a new address.)"""
+    cheat = Implementation("cheat", "conv2d", kernel_bugs.conv_cached_by_shape)
     frame = bench_frame(_records([load("reference.conv2d"), cheat], tiny_suite))
     rows = frame[frame["impl"] == "cheat"]
     assert (rows["status"] == "wrong").all(), rows
-    assert rows["message"].str.contains("after timing, on new values").all()
+    assert rows["message"].str.contains("timed block|after timing").all()
     assert rows["speedup"].isna().all()
     assert (frame[frame["impl"] == "reference.conv2d"]["status"] == "ok").all()
 
