@@ -63,8 +63,10 @@ def test_misbehaving_kernel_fails_its_own_property(fn, fails, passes, words):
     record = verdict(fn, "conv2d", fails)
     assert record.status == "fail", record
     assert words in record.message and record.repro.startswith("convharness check")
-    # or inherited: PyTorch's own F.conv2d, which these wrap, fails there in bfloat16
-    assert verdict(fn, "conv2d", passes).status in ("pass", "inherited")
+    # without bfloat16: PyTorch's own F.conv2d, which these wrap, returns memory it never
+    # wrote there (different on every call: its failures are its own, not these kernels')
+    no_bf16 = CheckOptions(profile="ci", dtypes=("float64", "float32", "float16"))
+    assert verdict(fn, "conv2d", passes, no_bf16).status == "pass"
 
 
 SLOW = [(slow.python_conv2d, "conv2d"), (slow.numpy_conv2d, "conv2d"),
