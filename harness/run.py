@@ -23,7 +23,7 @@ from harness.regions import large
 from harness.statuses import MARKS
 from harness.registry import Implementation
 from harness.strategies import cases, plain_cases, strata
-from harness.timing import pinned_flags
+from harness.timing import intra_op_threads, pinned_flags
 
 # No explain phase: the record carries the shrunk case and its reproduction, and explaining it
 # re-runs the kernel and the float64 oracle hundreds of times (most of a failure's time).
@@ -113,7 +113,8 @@ def _check_property(impl: Implementation, prop: Property, options: CheckOptions,
     done: list = []  # tiers searched to the end
     while True:
         try:
-            with pinned_flags(), compiled_as_asked():  # float32 means float32, compiled compiled
+            # float32 means float32, compiled compiled, and one thread (CHECK_THREADS)
+            with pinned_flags(), compiled_as_asked(), intra_op_threads(CHECK_THREADS):
                 _drive(attempt, impl, prop, options, dtypes, devices, done)
         except Exception as exc:  # the property failed; `failing` holds the shrunk case
             record = _failure(impl, prop, tally, failing, exc, options)
@@ -218,6 +219,10 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices, done=None) -
     return None
 
 
+# Checks run on one intra-op thread: their tensors are small, and beside another busy process
+# (a second pytest-xdist worker, anything else on a shared machine) PyTorch's spinning threads
+# made one check thirty times slower. Timing (bench) sets its own thread count.
+CHECK_THREADS = 1
 MIN_PER_TIER = 2  # examples of each tier, at the least (the property's examples are spread
 # over the tiers whose first example does not already reach their region)
 

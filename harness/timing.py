@@ -45,9 +45,7 @@ def time_calls(fn: Callable[[], object], *, threads: int, budget: Budget = Budge
     import time
     flush = _CPU_FLUSH.setdefault("buffer", torch.zeros(16 * 2**20, dtype=torch.int32)) \
         if cold else None
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with intra_op_threads(threads):
         times, spent, block = [], 0.0, 0.0
         while spent < budget.min_run_time and len(times) < budget.max_samples or len(times) < 5:
             if before is not None:
@@ -63,8 +61,6 @@ def time_calls(fn: Callable[[], object], *, threads: int, budget: Budget = Budge
                 block = 0.0
         on_block()
         return times
-    finally:
-        torch.set_num_threads(saved)
 
 
 LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged
@@ -164,6 +160,17 @@ def time_cuda(fn: Callable[[], object], *, budget: Budget = Budget(),
     estimate = max(sum(evented(5)) / 5, 1e-6)
     evented(max(1, min(1000, int(budget.warmup / estimate))))
     return evented(max(5, min(budget.max_samples, int(budget.min_run_time / estimate))))
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int):
+    """PyTorch's intra-op threads set to `threads` for the block; restored after."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 @contextlib.contextmanager
