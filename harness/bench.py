@@ -10,11 +10,12 @@ import torch
 from harness.captured import captured
 from harness.cases import Case
 from harness.check import PropertyFailed, Unsupported, call, forward_values, require_support
+from harness.flags import pinned_flags
 from harness.records import Record, peak_rates
 from harness.registry import Implementation
 from harness.suites import SuiteCase
 from harness.timed import Timed, reference
-from harness.timing import LEAK_BYTES, Budget, grown_by, held_bytes, measure, pinned_flags
+from harness.timing import LEAK_BYTES, Budget, grown_by, held_bytes, measure
 
 PASSES = ("forward", "backward", "both")
 PASS_FLOPS = {"forward": 1, "backward": 2, "both": 3}  # backward: grads of input and weight

@@ -122,6 +122,22 @@ def compiled_as_asked():
         yield
 
 
+# Checks run on one intra-op thread: their tensors are small, and beside another busy process
+# (a second pytest-xdist worker, anything else on a shared machine) PyTorch's spinning threads
+# made one check thirty times slower. Timing (bench) sets its own thread count.
+CHECK_THREADS = 1
+
+
+@contextlib.contextmanager
+def as_checked():
+    """What every checked call runs under, the kernel's and PyTorch's own alike: TF32 and
+    cudnn.benchmark off (float32 means float32), compiled kernels compiled
+    (`compiled_as_asked`), CHECK_THREADS intra-op threads."""
+    from harness.flags import intra_op_threads, pinned_flags
+    with pinned_flags(), compiled_as_asked(), intra_op_threads(CHECK_THREADS):
+        yield
+
+
 def _fell_back(exc: BaseException) -> bool:
     """torch.compile reached its recompile limit (it would have run the function eagerly)."""
     return any(type(e).__name__ == "FailOnRecompileLimitHit" for e in (exc, exc.__cause__))

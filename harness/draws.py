@@ -217,7 +217,8 @@ def _plane(draw, tier: str, extent: tuple, stride: tuple, pads=None, mask=None) 
     return tuple(_side(draw, n, grow=i == big) for i, n in enumerate(need))
 
 
-def _is_default(value, default, dims: int) -> bool:
+def is_default(value, default, dims: int) -> bool:
+    """`value` is `default`, or that default written once per side."""
     return value == default or (default is not None and value == (default,) * dims)
 
 
@@ -228,7 +229,7 @@ def _call_form(draw, kw: dict, defaults: dict, dims: int, spellings=None) -> dic
     passed. So every optional argument is drawn omitted, as its default, and otherwise."""
     out = {}
     for key, value in kw.items():
-        if key in defaults and _is_default(value, defaults[key], dims):
+        if key in defaults and is_default(value, defaults[key], dims):
             forms = ("omitted", value, *(spellings or {}).get(key, ()))
             value = draw(st.sampled_from(forms))
             if value == "omitted":

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from harness.check import PropertyFailed
+from harness.check import PropertyFailed, as_checked
 
 
 def pytorch_own(op: str):
@@ -41,16 +41,17 @@ def inherited_here(prop, case, signature: tuple) -> bool:
     an unsettled answer (failing on one call, passing or failing otherwise on another: memory
     it never wrote), to which no kernel can be held."""
     own, seen, passed = pytorch_own(case.op), set(), False
-    for _ in range(_tries(case)):
-        try:
-            prop.fn(own, case)
-            passed = True
-        except PropertyFailed as theirs:
-            if same_way(signature, theirs.signature):
-                return True
-            seen.add(theirs.signature)
-        except Exception:  # noqa: BLE001 - unsupported, undefined: not shown to share it
-            return False
+    with as_checked():  # as the kernel was called: one thread, the same PyTorch code path
+        for _ in range(_tries(case)):
+            try:
+                prop.fn(own, case)
+                passed = True
+            except PropertyFailed as theirs:
+                if same_way(signature, theirs.signature):
+                    return True
+                seen.add(theirs.signature)
+            except Exception:  # noqa: BLE001 - unsupported, undefined: not shown to share it
+                return False
     return bool(seen) and (passed or len(seen) > 1)
 
 
@@ -73,24 +74,18 @@ def same_way(mine: tuple, theirs: tuple) -> bool:
     return False
 
 
-def message(op: str, text: str, *, strict: bool) -> str:
-    """The record's message of an inherited failure."""
+def message(op: str, text: str, *, strict: bool, shares: str = "gives the same answer") -> str:
+    """The record's message of an inherited failure: PyTorch's own op `shares` it."""
     head = ("inherited, counted as a failure under --strict: " if strict else "inherited: ")
-    return f"{head}PyTorch's own F.{op} gives the same answer here\n{text}"
+    return f"{head}PyTorch's own F.{op} {shares} here\n{text}"
 
 
 def _elsewhere(prop: str, case, signature: tuple) -> bool:
-    """`inherited` in a fresh process, where PyTorch's op may crash: a crash is PyTorch's, and
-    so is a failure where its answer changes from call to call (memory it never wrote)."""
+    """`inherited` in a fresh process, where PyTorch's op may crash: a crash is PyTorch's."""
     code = ("import json, sys; from harness.inherited import here\n"
             "sys.exit(0 if here(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])) else 1)")
-    try:
-        done = subprocess.run([sys.executable, "-c", code, prop, case.to_json(),
-                               json.dumps(list(signature))], timeout=CRASH_CHECK_S,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0 or done.returncode < 0
+    status = _fresh_process(code, prop, case.to_json(), json.dumps(list(signature)))
+    return status is not None and status <= 0
 
 
 def here(prop: str, case_json: str, signature: list) -> bool:
@@ -102,17 +97,25 @@ def here(prop: str, case_json: str, signature: list) -> bool:
     return inherited_here(found, case, tuple(signature))
 
 
-CRASH_CHECK_S = 300  # a fresh interpreter imports torch, then makes three calls: wide margin
+CRASH_CHECK_S = 300  # a fresh interpreter imports torch, then makes its calls: wide margin
 
 
 def crashes_too(case) -> bool:
     """PyTorch's own F.<op> kills a fresh process on `case` (same tensors, layout, arguments),
     as it does the worker that ran the kernel: its crash, inherited by a kernel that calls it."""
-    code = ("import sys; from harness.cases import Case; case = Case.from_json(sys.argv[1])\n"
-            "for _ in range(3): case.spec.reference(*case.tensors(), **case.kwargs)")
+    code = ("import sys; from harness.cases import Case; from harness.check import as_checked\n"
+            "case = Case.from_json(sys.argv[1])\n"
+            "with as_checked():\n"
+            "    for _ in range(3): case.spec.reference(*case.tensors(), **case.kwargs)")
+    status = _fresh_process(code, case.to_json())
+    return status is not None and status < 0
+
+
+def _fresh_process(code: str, *args: str) -> int | None:
+    """The exit status of `python -c code *args` (negative: killed by a signal), None if it
+    ran past CRASH_CHECK_S."""
     try:
-        done = subprocess.run([sys.executable, "-c", code, case.to_json()], timeout=CRASH_CHECK_S,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.run([sys.executable, "-c", code, *args], timeout=CRASH_CHECK_S,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
     except subprocess.TimeoutExpired:
-        return False
-    return done.returncode < 0
+        return None

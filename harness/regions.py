@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from harness.cases import Case, special_kinds
-from harness.draws import GRID, LONG_LINES, TILES
+from harness.draws import GRID, LONG_LINES, TILES, is_default
 
 TILE = 8  # past the first row or column tile of any kernel tiling by 8 or more
 LARGE = 2**15  # elements of an input or output beyond which a case is large (a launch tier's)
@@ -107,5 +107,4 @@ def _at_default(case: Case, name: str, default) -> bool:
     value = case.kwargs[name]
     if name == "stride" and default is None and value == case.kwargs.get("kernel_size"):
         return True
-    dims = case.spec.dims
-    return value == default or (default is not None and value == (default,) * dims)
+    return is_default(value, default, case.spec.dims)

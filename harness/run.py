@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, sett
 from hypothesis.errors import Flaky
 
 from harness.captured import NOTES
-from harness.draws import first_reaches, large_tiers
 from harness.cases import DTYPES, Case, describe
 from harness.check import (LAST, HarnessError, OutOfMemory, PropertyFailed, Undefined,
-                           Unsupported, compiled_as_asked)
+                           Unsupported, as_checked)
+from harness.draws import first_reaches, large_tiers
 from harness.inherited import crashes_too, inherited
 from harness.inherited import message as inherited_message
 from harness.ops import OPS
@@ -23,7 +23,6 @@ from harness.regions import large
 from harness.statuses import MARKS
 from harness.registry import Implementation
 from harness.strategies import cases, plain_cases, strata
-from harness.timing import intra_op_threads, pinned_flags
 
 # No explain phase: the record carries the shrunk case and its reproduction, and explaining it
 # re-runs the kernel and the float64 oracle hundreds of times (most of a failure's time).
@@ -113,8 +112,7 @@ def _check_property(impl: Implementation, prop: Property, options: CheckOptions,
     done: list = []  # tiers searched to the end
     while True:
         try:
-            # float32 means float32, compiled compiled, and one thread (CHECK_THREADS)
-            with pinned_flags(), compiled_as_asked(), intra_op_threads(CHECK_THREADS):
+            with as_checked():
                 _drive(attempt, impl, prop, options, dtypes, devices, done)
         except Exception as exc:  # the property failed; `failing` holds the shrunk case
             record = _failure(impl, prop, tally, failing, exc, options)
@@ -219,10 +217,6 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices, done=None) -
     return None
 
 
-# Checks run on one intra-op thread: their tensors are small, and beside another busy process
-# (a second pytest-xdist worker, anything else on a shared machine) PyTorch's spinning threads
-# made one check thirty times slower. Timing (bench) sets its own thread count.
-CHECK_THREADS = 1
 MIN_PER_TIER = 2  # examples of each tier, at the least (the property's examples are spread
 # over the tiers whose first example does not already reach their region)
 
@@ -323,8 +317,8 @@ class CheckTask:
         if status == "crashed" and found is not None and not self.options.strict \
                 and crashes_too(found):
             status = "inherited"
-            message = inherited_message(self.impl.op, message, strict=False).replace(
-                "gives the same answer", "crashes the process")
+            message = inherited_message(self.impl.op, message, strict=False,
+                                        shares="crashes the process")
         return _record(self.impl, next(p for p in properties_for(self.impl.op)
                                        if p.name == self.prop), status, Counter(), message=message,
                        case=found)

@@ -1,13 +1,14 @@
 """Raw timing samples: torch.utils.benchmark on CPU, CUDA events with an L2 flush on CUDA."""
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.utils.benchmark as tbench
+
+from harness.flags import intra_op_threads
 
 
 @dataclass(frozen=True)
@@ -160,32 +161,6 @@ def time_cuda(fn: Callable[[], object], *, budget: Budget = Budget(),
     estimate = max(sum(evented(5)) / 5, 1e-6)
     evented(max(1, min(1000, int(budget.warmup / estimate))))
     return evented(max(5, min(budget.max_samples, int(budget.min_run_time / estimate))))
-
-
-@contextlib.contextmanager
-def intra_op_threads(threads: int):
-    """PyTorch's intra-op threads set to `threads` for the block; restored after."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-@contextlib.contextmanager
-def pinned_flags():
-    """TF32 off and cudnn.benchmark off for reference and candidate alike; restored after."""
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-             torch.backends.cudnn.benchmark)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = False
-    try:
-        yield {"allow_tf32": False, "cudnn_benchmark": False}
-    finally:
-        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-         torch.backends.cudnn.benchmark) = saved
 
 
 CACHES = ("hot", "cold")

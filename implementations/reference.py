@@ -16,7 +16,7 @@ def bf16_strided_single_column(case) -> bool:
             and case.output_shape()[-1] == 1)
 
 
-def reads_unwritten_memory(input, weight, groups) -> bool:
+def reads_unwritten_memory(input) -> bool:
     """PyTorch 2.13's CPU convolution in bfloat16, on degenerate geometry (a side with one
     strided output, shorter than the dilated kernel, windows mostly in the padding), returns
     memory it never wrote (values near 1e31 or inf, different on every call) and can kill the
@@ -26,10 +26,10 @@ def reads_unwritten_memory(input, weight, groups) -> bool:
     or without; and conv_transpose2d's weight gradient, where a tap of the kernel reaches no
     output (1x1x1x1 input, 1x1x3x3 weight, stride (1, 2), padding (0, 1)), on one call in five
     to twenty. Found by this harness."""
-    return unsafe(input.dtype == torch.bfloat16, input.device.type, tuple(weight.shape), groups)
+    return unsafe(input.dtype == torch.bfloat16, input.device.type)
 
 
-def unsafe(bf16: bool, device: str, weight_shape: tuple, groups: int) -> bool:
+def unsafe(bf16: bool, device: str) -> bool:
     """reads_unwritten_memory's region, from the call's description: every bfloat16
     convolution on the CPU (the crashing cases share no simpler rule)."""
     return bf16 and device == "cpu"
@@ -38,7 +38,7 @@ def unsafe(bf16: bool, device: str, weight_shape: tuple, groups: int) -> bool:
 def unsafe_case(case) -> bool:
     """A harness Case in that region (PyTorch's own op must not run on it in-process)."""
     return case.op.startswith("conv") and not case.op.startswith("conv_transpose") and unsafe(
-        case.dtype == "bfloat16", case.device, case.weight_shape, case.kwargs.get("groups", 1))
+        case.dtype == "bfloat16", case.device)
 
 
 def bf16_special_inputs(case) -> bool:
@@ -62,10 +62,10 @@ TORCH_CPU_CONV_BUGS = (
 def _functional(family: str):
     """The body of reference.{family}Nd: F.{family}Nd itself, every argument passed on; where
     PyTorch's kernel reads memory it never wrote (bfloat16 on the CPU, both convolution
-    families: the signatures keep `groups` seventh), in float32, rounded to bfloat16."""
+    families), in float32, rounded to bfloat16."""
     def body(*args, dims):
         functional = getattr(F, op_name(family, dims))
-        if family.startswith("conv") and reads_unwritten_memory(args[0], args[1], args[6]):
+        if family.startswith("conv") and reads_unwritten_memory(args[0]):
             wide = [t.float() if isinstance(t, torch.Tensor) else t for t in args]
             return functional(*wide).to(torch.bfloat16)
         return functional(*args)
