@@ -473,7 +473,7 @@ def _adaptive(planes, sides, output_size) -> dict:
     return dict(input_shape=(*planes, *sides), kwargs={"output_size": output_size})
 
 
-TRANSPOSED_DEGENERATE = ("gaps", "pad_windows", "output_padding", "multiplier")
+TRANSPOSED_DEGENERATE = ("out1_strided", "gaps", "pad_windows", "output_padding", "multiplier")
 
 
 def conv_transpose_tiers(dims: int) -> tuple:
@@ -514,7 +514,7 @@ def conv_transpose_args(draw, dims: int, tier: str = "tiny"):
         n, planes = _split(draw, _past_grid(draw))
         c_group, k_group = (planes, 1) if draw(st.booleans()) else (1, planes)
         sides = tuple(draw(st.integers(1, 2)) for _ in range(dims))
-    extra = _output_padding(draw, tier, stride, dilation, mask)
+    extra = _output_padding(draw, tier, stride, dilation, mask, kernel)
     padding = tuple(_transposed_padding(draw, tier, *one) for one in
                     zip(sides, kernel, stride, dilation, extra, mask))
     padding = (0,) * dims if tier == "tiny" and draw(st.booleans()) else padding
@@ -534,12 +534,17 @@ def _transposed_sides(draw, tier, dims, mask) -> tuple:
         return (_near(draw, _tile(tier, "length")),)
     return tuple(_past_grid(draw) if tier.startswith("launch_") and i == big else
                  draw(st.sampled_from(BOUNDARY)) if i == big else
+                 1 if bad and tier == "out1_strided" else
                  draw(st.integers(1 if bad else 2, 4)) for i, bad in enumerate(mask))
 
 
-def _output_padding(draw, tier, stride, dilation, mask) -> tuple:
+def _output_padding(draw, tier, stride, dilation, mask, kernel) -> tuple:
     """One more row or column at the end where the output_padding tier asks (on the sides of
-    `mask`, at least one of them), sometimes in the tiny tier, else none."""
+    `mask`, at least one of them), sometimes in the tiny tier, else none; out1_strided: one
+    where the window's span is even, so that padding can crop the output to one element."""
+    if tier == "out1_strided":
+        return tuple((span(k, d) + 1) % 2 if bad else 0
+                     for k, d, bad in zip(kernel, dilation, mask))
     room = [max(s, d) - 1 for s, d in zip(stride, dilation)]
     asked = tier == "output_padding"
     extra = tuple(draw(st.integers(0, r)) if (asked and bad) or
@@ -551,20 +556,23 @@ def _output_padding(draw, tier, stride, dilation, mask) -> tuple:
 
 
 def _transposed_stride(draw, tier, kernel, dilation, mask) -> tuple:
-    """Windows overlapping, touching or (gaps) apart; at least 2 where output_padding needs room."""
+    """Windows overlapping, touching or (gaps) apart; at least 2 where output_padding needs room
+    and on the degenerate sides of out1_strided."""
     if tier.startswith(("launch_", "length_")) or tier == "reduction":
         return (1,) * len(kernel)
     if tier == "gaps":
         return tuple(span(k, d) + draw(st.integers(1, 2)) if bad else draw(st.integers(1, 3))
                      for k, d, bad in zip(kernel, dilation, mask))
-    return tuple(draw(st.integers(2 if tier == "output_padding" and bad else 1, 3))
-                 for bad in mask)
+    return tuple(draw(st.integers(2 if tier in ("output_padding", "out1_strided") and bad else 1,
+                                  3)) for bad in mask)
 
 
 def _transposed_padding(draw, tier, side, kernel, stride, dilation, extra, bad) -> int:
     """Padding that leaves at least one output along the side (it crops the full output)."""
     full = (side - 1) * stride + span(kernel, dilation) + extra
     most = (full - 1) // 2
+    if tier == "out1_strided" and bad:  # crops the output to one element
+        return most
     if tier == "pad_windows" and bad:
         return min(most, max(1, span(kernel, dilation) // 2))
     return draw(st.integers(0, min(most, 2)))

@@ -223,7 +223,8 @@ class Op:
     invalid: tuple = ()  # calls on an input of `invalid_input` the reference rejects, as dicts
     # of Case fields (weight_shape, kwargs): every implementation must reject them too
     plain: tuple = ()  # the calls users write most, optional arguments omitted, as dicts of
-    # Case fields (`F.max_pool2d(x, 2)`): every drawn property tries them first
+    # Case fields (`F.max_pool2d(x, 2)`), and one with every optional argument given: every
+    # drawn property tries them first
 
     @property
     def weighted(self) -> bool:
@@ -312,7 +313,9 @@ def _conv(dims: int) -> Op:
               grad_reduction=_conv_grad_reductions, ops_per_term=2, invalid=invalid,
               plain=(_call((1, 2, *_sides(dims, 6)), (3, 2, *k3)),
                      _call((1, 2, *_sides(dims, 6)), (4, 2, *k3), bias=True, stride=2,
-                           padding=1)))
+                           padding=1),
+                     _call((1, 2, *_sides(dims, 7)), (4, 1, *k3), bias=True, stride=2,
+                           padding=1, dilation=2, groups=2)))
 
 
 def _conv_transpose(dims: int) -> Op:
@@ -338,7 +341,9 @@ def _conv_transpose(dims: int) -> Op:
               special_sites=_uncropped_inputs, invalid=invalid,
               plain=(_call((1, 2, *_sides(dims, 3)), (2, 3, *k3)),
                      _call((1, 2, *_sides(dims, 3)), (2, 4, *k3), bias=True, stride=2,
-                           padding=1, output_padding=1)))
+                           padding=1, output_padding=1),
+                     _call((1, 2, *_sides(dims, 3)), (2, 2, *k3), bias=True, stride=2,
+                           padding=1, output_padding=1, groups=2, dilation=2)))
 
 
 def _pool_invalid(dims: int) -> tuple:
@@ -371,7 +376,9 @@ def _max_pool(dims: int) -> Op:
               indices=True,
               invalid=_pool_invalid(dims) + (dict(kwargs={"kernel_size": 2, "dilation": 0}),),
               plain=_pool_plain(dims, {"kernel_size": 2},
-                                {"kernel_size": 3, "stride": 2, "padding": 1}))
+                                {"kernel_size": 3, "stride": 2, "padding": 1},
+                                {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2,
+                                 "ceil_mode": True}))
 
 
 def _avg_pool(dims: int) -> Op:
@@ -383,7 +390,10 @@ def _avg_pool(dims: int) -> Op:
               tiers=draws.pool_tiers(dims), memory_call=(_plane(dims), None, {"kernel_size": 2}),
               marker="s", examples=worked.AVG_POOL[dims], invalid=_pool_invalid(dims),
               plain=_pool_plain(dims, {"kernel_size": 2},
-                                {"kernel_size": 3, "stride": 1, "padding": 1}))
+                                {"kernel_size": 3, "stride": 1, "padding": 1},
+                                {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                                 "count_include_pad": False,
+                                 **({"divisor_override": 2} if dims > 1 else {})}))
 
 
 def _adaptive(family: str, dims: int) -> Op:

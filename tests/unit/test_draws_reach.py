@@ -10,6 +10,7 @@ from harness.ops import OPS
 from harness.regions import forms, regions
 from harness.registry import Implementation
 from harness.run import CheckOptions, _drive
+from harness.strategies import plain_cases
 from tests.unit import draw_bugs as bugs
 from tests.unit.conftest import PROPS, verdict
 
@@ -37,6 +38,22 @@ def test_every_optional_argument_is_drawn_omitted_at_its_default_and_otherwise(o
         missing = [f"{name}:{form}" for name in _optional(op)
                    for form in ("omitted", "default", "given") if f"{name}:{form}" not in found]
         assert not missing, f"{op}, seed {seed}: never drawn {missing}"
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if _optional(op)])
+def test_the_plain_calls_alone_give_every_optional_argument(op):
+    """Tried first in every check, whatever hypothesis draws: `dilation` or `divisor_override`
+    passed at a value of its own is never left to chance."""
+    cases = plain_cases(op, dtype="float32", device="cpu", layout="contiguous", dist="normal")
+    found = set().union(*map(forms, cases))
+    assert not [name for name in _optional(op) if f"{name}:given" not in found], op
+
+
+@pytest.mark.parametrize("op", ["conv_transpose1d", "conv_transpose2d", "conv1d", "max_pool1d"])
+def test_a_single_strided_output_is_reached_in_every_check(op):
+    for seed in RUNS:
+        for prop in ("sizes", "gradients"):
+            assert "out1_strided" in _drawn(op, prop, seed, regions), (op, prop, seed)
 
 
 @pytest.mark.parametrize("op", ["conv2d", "max_pool3d", "conv_transpose2d", "avg_pool2d",
