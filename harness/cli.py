@@ -103,11 +103,11 @@ def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
     raw = planned("check", raw, opt.CHECK_OPTIONS)
     plan = opt.check_plan(raw)
     executor = executor_for(cluster=plan.cluster, isolate=plan.isolate, timeout=plan.timeout,
-                            memory_limit=plan.memory_limit, log=out)
+                            memory_limit=plan.memory_limit, log=out, jobs=plan.jobs)
     with open_run("check", plan.resume, executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "check", raw)
         out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}, "
-            f"devices {','.join(plan.options.devices)} -> {run_dir}")
+            f"devices {','.join(plan.options.devices)}, {plan.jobs} at once -> {run_dir}")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
         run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
                   shard=plan.shard, progress=progress)

@@ -5,12 +5,17 @@ from harness.tasks import Local
 
 
 def executor_for(*, cluster=None, isolate=False, timeout=60.0, memory_limit=None,
-                 log=lambda text: None, threads: int = 1):
-    """Where tasks run: a Ray cluster (`cluster`), worker processes (`isolate`), or here."""
+                 log=lambda text: None, threads: int = 1, jobs: int = 1):
+    """Where tasks run: a Ray cluster (`cluster`), `jobs` lanes at once on this machine,
+    worker processes (`isolate`), or here."""
     if cluster:
         from harness.cluster import RayExecutor
         return RayExecutor(cluster, timeout=timeout, memory_limit=memory_limit,
                            threads=threads, log=log)
+    if jobs > 1:
+        from harness.parallel import parallel
+        return parallel(jobs, trusted=not isolate, timeout=timeout, memory_limit=memory_limit,
+                        log=log)
     if not isolate:
         return Local()
     from harness.isolate import WorkerPool

@@ -6,6 +6,7 @@ Validation happens in one place, `values()`, whichever door the raw values came 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -154,12 +155,27 @@ def parse_memory(text) -> int | None:
     return int(amount)
 
 
+def parse_jobs(text) -> int:
+    """A number of lanes of at least 1, or auto: this process's CPU cores."""
+    if str(text) == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+    try:
+        jobs = int(text)
+    except (TypeError, ValueError):
+        jobs = 0
+    if jobs < 1:
+        raise UsageError(f"--jobs={text!r}, but should be a whole number of at least 1, or auto")
+    return jobs
+
+
 @dataclass(frozen=True)
 class Option:
     flag: str
     help: str
     kwargs: dict = field(default_factory=dict)
     parse: Callable[[Any], Any] | None = None  # raw value -> checked value, or UsageError
+    short: str = ""  # a one-letter form on the command line ("-j"), not in the pytest door
 
     @property
     def dest(self) -> str:
@@ -245,7 +261,9 @@ def add_options(add, options, prefix: str = "") -> None:
     """Register options with argparse's add_argument or pytest's addoption, names prefixed."""
     for option in options:
         kwargs = dict(option.kwargs, dest=prefix.replace("-", "_") + option.dest)
-        add("--" + prefix + option.flag[2:], help=option.help, **kwargs)
+        flags = ("--" + prefix + option.flag[2:],) + ((option.short,) if option.short and
+                                                      not prefix else ())
+        add(*flags, help=option.help, **kwargs)
 
 
 def values(raw: dict, options, prefix: str = "") -> dict:
@@ -281,7 +299,12 @@ SCALE = (
            parse_shard),
 )
 
-CHECK_OPTIONS = SELECTION + CHECK + ISOLATION + SCALE
+JOBS = Option("--jobs", "checks to run at once on this machine, in worker processes: a "
+              "number, or auto for one per CPU core (default auto; --no-isolate runs one at a "
+              "time, in this process); the records and verdicts are those of a serial run",
+              dict(default="auto"), parse_jobs, short="-j")
+
+CHECK_OPTIONS = SELECTION + CHECK + ISOLATION + SCALE + (JOBS,)
 BENCH_OPTIONS = SELECTION + BENCH + ISOLATION + SCALE
 
 
@@ -292,7 +315,7 @@ def wants_isolation(isolate, impls_named) -> bool:
     return any(":" in spec for spec in impls_named or ())
 
 
-HOW = ("resume", "isolate", "timeout", "memory_limit")  # how a run goes, not what it measures
+HOW = ("resume", "isolate", "timeout", "memory_limit", "jobs")  # how a run goes, not what it measures
 
 
 def resumed(raw: dict, recorded: dict, options) -> dict:
@@ -328,6 +351,7 @@ class CheckPlan:
     resume: str | None = None
     shard: tuple | None = None
     cluster: str | None = None
+    jobs: int = 1  # checks at once on this machine (parallel.Parallel where > 1)
 
 
 def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
@@ -337,4 +361,5 @@ def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
     impls, check_options = plan_check(v)
     return CheckPlan(tuple(impls), check_options, wants_isolation(v["isolate"], v["impl"]),
                      v["timeout"], v["memory_limit"], v.get("out_root") or "reports",
-                     v.get("resume"), v.get("shard"), v.get("cluster"))
+                     v.get("resume"), v.get("shard"), v.get("cluster"),
+                     1 if v["isolate"] is False else v.get("jobs", 1))

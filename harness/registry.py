@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import inspect
 import os
 import pkgutil
@@ -129,10 +130,12 @@ def check_signature(fn, op_name: str) -> None:
 
 
 def discover() -> dict[str, Implementation]:
-    """Import every module of `implementations/` and every entry point; return all registered."""
+    """Import every module of `implementations/` (not its private helpers, `_geometry`) and
+    every entry point; return all registered."""
     import implementations
     for info in pkgutil.iter_modules(implementations.__path__, "implementations."):
-        importlib.import_module(info.name)
+        if not info.name.rpartition(".")[2].startswith("_"):
+            importlib.import_module(info.name)
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             entry.load()
@@ -145,9 +148,17 @@ def discover() -> dict[str, Implementation]:
 
 def builtin(name: str) -> Implementation:
     """A built-in by name (`reference.conv2d`), importing only its own module."""
-    if name not in _REGISTERED:
-        importlib.import_module("implementations." + name.split(".")[0])
+    _import_builtin(name)
     return _REGISTERED[name]
+
+
+def _import_builtin(name: str) -> None:
+    """Import the module of built-ins that `name` starts with (`reference` of reference.conv2d),
+    where there is one: naming a built-in loads neither the others nor what they import."""
+    module = name.split(".")[0]
+    if module.isidentifier() and not module.startswith("_") and \
+            importlib.util.find_spec(f"implementations.{module}") is not None:
+        importlib.import_module(f"implementations.{module}")
 
 
 def load(spec: str, *, op: str | None = None, dtypes=None, forward_only=False) -> Implementation:
@@ -164,6 +175,9 @@ def load(spec: str, *, op: str | None = None, dtypes=None, forward_only=False) -
 
 
 def _registered(name: str) -> Implementation:
+    _import_builtin(name)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     known = discover()
     if name in known:
         return known[name]
@@ -219,7 +233,13 @@ def module_members(spec: str) -> list[Implementation]:
     """`reference` -> every registered reference.* implementation (a module of built-ins)."""
     if ":" in spec:
         return []
-    known = discover()
+    _import_builtin(spec)
+    if spec in _REGISTERED:  # one implementation, not a module of them
+        return []
+    return _members(spec, dict(_REGISTERED)) or _members(spec, discover())
+
+
+def _members(spec: str, known: dict) -> list[Implementation]:
     return [impl for name, impl in sorted(known.items(), key=lambda item: (
         family_order(item[1].op), item[0])) if name.startswith(spec + ".")
             and spec not in known]

@@ -8,8 +8,11 @@ in one form (contiguous tensors; tuples; padding 'same' resolved, uneven padding
 before), so that new
 argument values recompile it as seldom as they can: each recompile costs a second here, and
 past torch.compile's limit the function would run eagerly (the harness raises that limit while
-it checks, and counts the cases past it as not checked).
+it checks, and counts the cases past it as not checked). The function is compiled on its first
+call: importing this module (as `convharness list` does) does not load torch.compile.
 """
+from functools import cache
+
 import torch
 import torch.nn.functional as F
 
@@ -17,7 +20,10 @@ from harness.registry import implements
 from implementations import im2col
 from implementations._geometry import conv_geometry
 
-_compiled = torch.compile(im2col.conv2d, backend="aot_eager", dynamic=True)
+
+@cache
+def _compiled():
+    return torch.compile(im2col.conv2d, backend="aot_eager", dynamic=True)
 
 
 @implements(F.conv2d, name="compiled.conv2d", dtypes=("float64", "float32"))
@@ -26,5 +32,5 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     top, bottom, left, right = g.pads
     if (top, left) != (bottom, right):  # uneven ('same' with an even kernel): padded here
         input, top, left = F.pad(input, g.f_pad), 0, 0
-    return _compiled(input.contiguous(), weight.contiguous(), bias, g.stride, (top, left),
+    return _compiled()(input.contiguous(), weight.contiguous(), bias, g.stride, (top, left),
                      g.dilation, groups)

@@ -10,6 +10,7 @@ float32 uses IEEE dot products (no TF32), to meet the float32 tolerance.
 Registered for CUDA. With TRITON_INTERPRET=1 (Triton's CPU interpreter) it is registered for the
 CPU too, so CI can check it on small shapes without a GPU.
 """
+import importlib.util
 import os
 
 import torch
@@ -18,67 +19,8 @@ import torch.nn.functional as F
 from harness.registry import implements
 from implementations._geometry import conv_geometry
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # the module registers nothing without Triton
-    triton = None
-
+HAS_TRITON = importlib.util.find_spec("triton") is not None  # else nothing is registered
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-
-if triton is not None:
-    _SMALL = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16} if INTERPRET else \
-        {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3}
-    _CONFIGS = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
-                              num_stages=st)
-                for m, n, k, w, st in [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4),
-                                       (64, 128, 32, 4, 4), (128, 128, 64, 8, 3),
-                                       (128, 64, 64, 4, 3), (64, 64, 32, 4, 4),
-                                       (128, 32, 32, 4, 4), (128, 16, 16, 4, 4)]]
-    TUNE_ABOVE = 2 ** 26  # multiply-adds: smaller problems take a fixed tile, not autotuning
-
-    @triton.jit
-    def _conv_kernel(x, w, b, y, M, KG, C_G, H, W, HW_OUT, W_OUT, R, S,
-                     sh, sw, ph, pw, dh, dw,
-                     sxn, sxc, sxh, sxw, swk, swc, swr, sws, syn, syc, syh, syw,
-                     HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
-                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-        pid_m, pid_n, grp = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-        offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-        n = (offs_m // HW_OUT).to(tl.int64)
-        oh = (offs_m % HW_OUT) // W_OUT
-        ow = offs_m % W_OUT
-        m_ok, n_ok = offs_m < M, offs_n < KG
-        x_base = x + n * sxn + (grp * C_G).to(tl.int64) * sxc
-        w_base = w + (grp * KG + offs_n).to(tl.int64) * swk
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for rs in range(0, R * S):  # kernel taps outside, channels inside: no per-element div
-            r, s = rs // S, rs % S
-            ih = oh * sh - ph + r * dh
-            iw = ow * sw - pw + s * dw
-            row_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-            x_row = x_base + ih * sxh + iw * sxw
-            w_tap = w_base + r * swr + s * sws
-            for c0 in range(0, C_G, BLOCK_K):
-                cs = c0 + tl.arange(0, BLOCK_K)
-                c_ok = cs < C_G
-                a = tl.load(x_row[:, None] + cs[None, :] * sxc, mask=row_ok[:, None] & c_ok[None, :],
-                            other=0.0)
-                bt = tl.load(w_tap[None, :] + cs[:, None] * swc, mask=c_ok[:, None] & n_ok[None, :],
-                             other=0.0)
-                if IEEE:
-                    acc += tl.dot(a, bt, input_precision="ieee")
-                else:
-                    acc += tl.dot(a, bt)
-        if HAS_BIAS:
-            acc += tl.load(b + grp * KG + offs_n, mask=n_ok, other=0.0).to(tl.float32)[None, :]
-        out = y + n[:, None] * syn + (grp * KG + offs_n[None, :]) * syc + oh[:, None] * syh \
-            + ow[:, None] * syw
-        tl.store(out, acc.to(y.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
-
-    _tuned_kernel = triton.autotune(configs=_CONFIGS, key=["M", "KG", "C_G", "R", "S"])(
-        _conv_kernel)
 
 
 def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
@@ -94,6 +36,7 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
     ho, wo = out_hw
     y = torch.empty((n, k, ho, wo), dtype=x.dtype, device=x.device,
                     memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    from implementations import _triton_kernels as kernels  # Triton loads on the first call
     m, kg = n * ho * wo, k // groups
     args = (x, weight, weight if bias is None else bias, y, m, kg, cg, x.shape[2], x.shape[3],
             ho * wo, wo, r, s, *stride, *padding, *dilation, *x.stride(), *weight.stride(),
@@ -101,12 +44,12 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
     flags = {"HAS_BIAS": bias is not None, "IEEE": x.dtype == torch.float32}
 
     def grid(meta):
-        return (triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(kg, meta["BLOCK_N"]), groups)
+        return (-(-m // meta["BLOCK_M"]), -(-kg // meta["BLOCK_N"]), groups)
 
-    if INTERPRET or m * kg * cg * r * s < TUNE_ABOVE:
-        _conv_kernel[grid](*args, **flags, **_SMALL)
+    if INTERPRET or m * kg * cg * r * s < kernels.TUNE_ABOVE:
+        kernels.conv_kernel[grid](*args, **flags, **kernels.SMALL)
     else:
-        _tuned_kernel[grid](*args, **flags)
+        kernels.tuned_kernel[grid](*args, **flags)
     return y
 
 
@@ -138,7 +81,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _TritonConv.apply(input, weight, bias, g.stride, pads, g.dilation, groups, g.out)
 
 
-if triton is not None:
+if HAS_TRITON:
     conv2d = implements(F.conv2d, name="triton.conv2d",
                         devices=("cpu", "cuda") if INTERPRET else ("cuda",),
                         dtypes=("float32", "float16", "bfloat16"))(conv2d)

@@ -1,0 +1,52 @@
+"""`-j N`: checks on several lanes at once give the records of a serial run, in its order; a lane
+whose kernel crashes or hangs costs that kernel only; a bad --jobs is a usage error."""
+import pytest
+
+from harness.cli import main
+from harness.executors import executor_for
+from harness.options import UsageError, parse_jobs
+from harness.records import read_records
+from harness.registry import load
+from harness.run import CheckOptions, check
+
+PROPS = ("shape", "values", "sizes", "gradients", "no_mutation", "invalid_args")
+
+
+def _matrix(records):
+    return [(r.impl, r.prop, r.status, r.counts.get("pass", 0), r.case) for r in records]
+
+
+def test_a_parallel_check_equals_the_serial_one_record_for_record():
+    impls = [load(name) for name in ("reference.conv2d", "loops.conv2d")] + [
+        load("tests.unit.broken:conv_no_dilation", op="conv2d"),
+        load("tests.unit.broken:conv_flipped", op="conv2d")]
+    options = CheckOptions(seed=3, properties=PROPS)
+    serial = check(impls, options)
+    lanes = executor_for(jobs=3)
+    try:
+        parallel = check(impls, options, executor=lanes)
+    finally:
+        lanes.close()
+    assert _matrix(parallel) == _matrix(serial)
+    assert {r.status for r in serial} >= {"pass", "fail"}  # both verdicts were in play
+
+
+def test_isolated_lanes_record_a_crash_and_a_hang_and_run_the_rest(tmp_path):
+    code = main(["check", "--impl", "tests.unit.faulty:segfault", "--impl",
+                 "tests.unit.faulty:hangs", "--impl", "tests.unit.faulty:good",
+                 "--op", "adaptive_avg_pool2d", "--property", "shape,values", "--timeout", "10",
+                 "-j", "2", "--seed", "0", "--out", str(tmp_path)])
+    (run,) = tmp_path.iterdir()
+    found = {(r.impl, r.prop): r.status for r in read_records(run)}
+    assert code == 1
+    assert found[("tests.unit.faulty:segfault", "shape")] == "crashed"
+    assert found[("tests.unit.faulty:hangs", "shape")] == "timeout"
+    assert found[("tests.unit.faulty:good", "shape")] == "pass"
+    assert found[("tests.unit.faulty:good", "values")] == "pass"
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
+def test_a_bad_jobs_value_is_named(text):
+    with pytest.raises(UsageError, match=f"--jobs='{text}'.*at least 1, or auto"):
+        parse_jobs(text)
+    assert parse_jobs("auto") >= 1 and parse_jobs("3") == 3
