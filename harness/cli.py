@@ -199,14 +199,17 @@ def compare(base, new, *, factor=1.1, out=print) -> int:
     return 1 if len(slow) else 0
 
 
+# The main job's quick benchmark: real layers of every family, in one, two and three dimensions.
+RUN_SUITES = ("resnet50", "pools", "speech_conv1d", "ssm_conv1d", "video3d", "decoders")
+
+
 def run_all(*, device=None, out_root="reports", out=print) -> int:
     """The main job: conformance check, quick benchmark and report of the built-ins."""
     import torch
     device = device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     run_dir = new_run_dir(out_root, "run")
     failed = check(device=device, run_dir=run_dir, out=out)
-    bench(device=device, suite=["resnet50", "pools"], batch=1, quick=True, run_dir=run_dir,
-          out=out)
+    bench(device=device, suite=list(RUN_SUITES), batch=1, quick=True, run_dir=run_dir, out=out)
     report(run_dir, out=out)
     return failed
 

@@ -239,9 +239,20 @@ def _rebatch(sc: SuiteCase, batch: int) -> SuiteCase:
 
 
 def quick_subset(cases: list[SuiteCase], size: int = 5) -> list[SuiteCase]:
-    """A few cases spread over the suite's range of work, smallest to largest."""
+    """A few cases of each op: for a suite of one op, `size` spread over its range of work,
+    smallest to largest; for a suite of several (pools, video3d), the smallest and the middle
+    case of each op, so that every op of the suite is timed."""
+    ops = list(dict.fromkeys(sc.case.op for sc in cases))
+    if len(ops) > 1:
+        return [sc for op in ops for sc in _spread([c for c in cases if c.case.op == op], 2,
+                                                    middle=True)]
+    return _spread(cases, size)
+
+
+def _spread(cases: list[SuiteCase], size: int, middle: bool = False) -> list[SuiteCase]:
     ordered = sorted(cases, key=lambda sc: sc.case.spec.flops(sc.case.shapes, sc.case.kwargs))
     if len(ordered) <= size:
         return ordered
-    picks = sorted({round(i * (len(ordered) - 1) / (size - 1)) for i in range(size)})
+    last = (len(ordered) - 1) // 2 if middle else len(ordered) - 1
+    picks = sorted({round(i * last / (size - 1)) for i in range(size)})
     return [ordered[i] for i in picks]

@@ -14,6 +14,8 @@ from implementations._families import register
 
 BUDGET = 5e7  # FLOPs: benchmark cases beyond this are recorded as skipped-for-budget
 MAX_POSITIONS = 2**14  # output positions per plane this loop visits one by one in Python
+MAX_STEPS = 2**17  # groups times output positions: a depthwise conv over a long line (Mamba's
+# 1,536 channels x 2,048) would take minutes a call, one Python step per group and position
 
 
 def corr2d(X, K):
@@ -50,6 +52,10 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
     x = F.pad(input, g.f_pad)
     extent = [span(k, d) for k, d in zip(weight.shape[2:], g.dilation)]
     cg, kg = weight.shape[1], weight.shape[0] // groups
+    if groups * math.prod(g.out) > MAX_STEPS:
+        raise NotImplementedError(f"the textbook loop takes one step per group and output "
+                                  f"position: {groups} groups x {math.prod(g.out)} positions "
+                                  f"is more than {MAX_STEPS}")
     outputs = []
     for group in range(groups):
         xg = x[:, group * cg:(group + 1) * cg]
