@@ -315,7 +315,8 @@ def wants_isolation(isolate, impls_named) -> bool:
     return any(":" in spec for spec in impls_named or ())
 
 
-HOW = ("resume", "isolate", "timeout", "memory_limit", "jobs")  # how a run goes, not what it measures
+# how a run goes, not what it measures
+HOW = ("resume", "isolate", "timeout", "memory_limit", "jobs")
 
 
 def resumed(raw: dict, recorded: dict, options) -> dict:
