@@ -21,9 +21,9 @@ _DONE = object()  # a lane has no task left
 class Parallel(Local):
     """Tasks spread over `lanes`: callables from a task to its records (Iterator[Record])."""
 
-    def __init__(self, lanes: list[Callable], pools: list):
+    def __init__(self, lanes: list[Callable], workers: list):
         super().__init__()
-        self.lanes, self.pools = lanes, pools
+        self.lanes, self.workers = lanes, workers  # workers: what close() shuts
 
     def run(self, tasks: list, skip: Callable) -> Iterator[Record]:
         todo: queue.SimpleQueue = queue.SimpleQueue()
@@ -52,8 +52,8 @@ class Parallel(Local):
                 turn += 1
 
     def close(self) -> None:
-        for pool in self.pools:
-            pool.close()
+        for worker in self.workers:
+            worker.close()
 
 
 def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip) -> None:
@@ -79,26 +79,14 @@ def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip)
 
 def parallel(jobs: int, *, trusted: bool, timeout: float, memory_limit, log) -> Parallel:
     """`jobs` lanes: for trusted built-ins this process and jobs - 1 worker processes without a
-    time limit (as in a serial run); otherwise `jobs` isolated lanes, each with a worker per
+    time limit (as in a serial run), each worker running every built-in (one per built-in would
+    cost an import of torch each); otherwise `jobs` isolated lanes, each with a worker per
     implementation, under the time and memory limits."""
-    from harness.isolate import WorkerPool, machine_memory
+    from harness.isolate import Worker, WorkerPool, machine_memory
     if trusted:
-        pools = [WorkerPool(float("inf"), log, memory_limit or machine_memory())
-                 for _ in range(jobs - 1)]
+        workers = [Worker(float("inf"), log, memory_limit or machine_memory())
+                   for _ in range(jobs - 1)]
         here = [lambda task: task.execute(lambda case: None)]
-        return Parallel(here + [_shared(pool) for pool in pools], pools)
+        return Parallel(here + [worker.run for worker in workers], workers)
     pools = [WorkerPool(timeout, log, memory_limit) for _ in range(jobs)]
     return Parallel([lambda task, pool=pool: pool.run(task.impl, task) for pool in pools], pools)
-
-
-def _shared(pool) -> Callable:
-    """One worker process for every trusted task of the lane (starting one per built-in would
-    cost an import of torch each)."""
-    return lambda task: pool.run(_ANY, task)
-
-
-class _Any:
-    name = "built-ins"
-
-
-_ANY = _Any()

@@ -1,20 +1,14 @@
 """The Triton kernels of triton_conv (imported on its first call: `convharness list` and
 discovery do not import Triton)."""
-import os
-
 import triton
 import triton.language as tl
 
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-SMALL = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16} if INTERPRET else \
-    {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3}
 CONFIGS = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
                           num_stages=st)
             for m, n, k, w, st in [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4),
                                    (64, 128, 32, 4, 4), (128, 128, 64, 8, 3),
                                    (128, 64, 64, 4, 3), (64, 64, 32, 4, 4),
                                    (128, 32, 32, 4, 4), (128, 16, 16, 4, 4)]]
-TUNE_ABOVE = 2 ** 26  # multiply-adds: smaller problems take a fixed tile, not autotuning
 
 
 @triton.jit

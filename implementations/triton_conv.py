@@ -21,6 +21,9 @@ from implementations._geometry import conv_geometry
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None  # else nothing is registered
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+SMALL = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16} if INTERPRET else \
+    {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3}
+TUNE_ABOVE = 2 ** 26  # multiply-adds: smaller problems take a fixed tile, not autotuning
 
 
 def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
@@ -46,8 +49,8 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
     def grid(meta):
         return (-(-m // meta["BLOCK_M"]), -(-kg // meta["BLOCK_N"]), groups)
 
-    if INTERPRET or m * kg * cg * r * s < kernels.TUNE_ABOVE:
-        kernels.conv_kernel[grid](*args, **flags, **kernels.SMALL)
+    if INTERPRET or m * kg * cg * r * s < TUNE_ABOVE:
+        kernels.conv_kernel[grid](*args, **flags, **SMALL)
     else:
         kernels.tuned_kernel[grid](*args, **flags)
     return y
