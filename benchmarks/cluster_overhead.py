@@ -8,13 +8,14 @@ import statistics
 import tempfile
 import time
 
-from harness.bench import BenchOptions, run_bench
-from harness.cluster import RayExecutor
-from harness.isolate import WorkerPool
-from harness.registry import load
-from harness.suites import load as load_suite
-from harness.tasks import Local
-from harness.timing import QUICK
+from harness.execution.cluster import RayExecutor
+from harness.execution.isolate import WorkerPool
+from harness.execution.runs import run_bench
+from harness.execution.tasks import Local
+from harness.plugins.registry import load
+from harness.timing.bench import BenchOptions
+from harness.timing.suites import load as load_suite
+from harness.timing.timers import QUICK
 
 IMPLS = ("reference.conv2d", "im2col.conv2d", "unfold_einsum.conv2d")
 

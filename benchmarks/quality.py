@@ -17,12 +17,12 @@ import time
 import torch
 import torch.utils.benchmark as tbench
 
-from harness import cli
-from harness.bench import BenchOptions, bench_case
-from harness.check import call
-from harness.records import read_records
-from harness.registry import discover, load
-from harness.suites import load as load_suite
+from harness.checking.call import call
+from harness.doors import cli
+from harness.plugins.registry import discover, load
+from harness.records.record import read_records
+from harness.timing.bench import BenchOptions, bench_case
+from harness.timing.suites import load as load_suite
 
 FAST = [name for name in ("reference", "im2col", "unfold_einsum", "winograd", "fft",
                           "strided_pools")]

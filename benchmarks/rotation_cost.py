@@ -12,10 +12,10 @@ import statistics
 
 import torch
 
-from harness.registry import load
-from harness.suites import load as load_suite
-from harness.timed import Timed
-from harness.timing import Budget, measure
+from harness.plugins.registry import load
+from harness.timing.suites import load as load_suite
+from harness.timing.timed import Timed
+from harness.timing.timers import Budget, measure
 
 
 def best_median(impl, case, rotation: int | None, budget: Budget) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import cli
+from harness.doors import cli
 
 
 def geomean(values) -> float:

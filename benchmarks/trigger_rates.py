@@ -11,12 +11,12 @@ special value in every check; `values` reaches each call form of each optional a
 import argparse
 from collections import Counter
 
-from harness.cases import DTYPES
-from harness.ops import OPS
-from harness.properties import PROPERTIES
-from harness.regions import forms, regions
-from harness.registry import Implementation
-from harness.run import CheckOptions, _drive
+from harness.checking.driver import CheckOptions, _drive
+from harness.checking.properties import PROPERTIES
+from harness.checking.regions import forms, regions
+from harness.ops.cases import DTYPES
+from harness.ops.catalog import OPS
+from harness.plugins.registry import Implementation
 
 PROPS = ("values", "sizes", "gradients", "special_values", "special_gradients")
 

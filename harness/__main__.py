@@ -1,6 +1,6 @@
 """`python -m harness` is the convharness command."""
 import sys
 
-from harness.cli import main
+from harness.doors.cli import main
 
 sys.exit(main())

@@ -1,15 +1,15 @@
 """Registering one technique's N-d body for each dimension of an op family."""
 from __future__ import annotations
 
-from harness.families import FAMILIES, op_name
-from harness.registry import implements
+from harness.ops.families import FAMILIES, op_name
+from harness.plugins.registry import implements
 
 
 def register(technique: str, family: str, body, dims_all=None, **options) -> dict:
     """Register `body(*every argument of the op in its stub's order, dims)` as
     `{technique}.{family}{dims}d` for each dimension of the family; returns {name: function},
     for the module's globals (so that `module:conv2d` loads the same function)."""
-    from harness.ops import get_op
+    from harness.ops.catalog import get_op
     made = {}
     for dims in dims_all or FAMILIES[family]:
         name = op_name(family, dims)

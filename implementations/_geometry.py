@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.geometry import (adaptive_bounds, conv_out_len, conv_padding, extent, ntuple,
-                              pool_out_len, transposed_out_len)
+from harness.ops.geometry import (adaptive_bounds, conv_out_len, conv_padding, extent, ntuple,
+                                  pool_out_len, transposed_out_len)
 
 __all__ = ["adaptive_bounds", "conv_geometry", "transposed_geometry", "pool_geometry",
            "adaptive_output", "max_indices", "average", "max_on_input", "f_pad"]

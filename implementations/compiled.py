@@ -16,7 +16,7 @@ from functools import cache
 import torch
 import torch.nn.functional as F
 
-from harness.registry import implements
+from harness.plugins.registry import implements
 from implementations import im2col
 from implementations._geometry import conv_geometry
 

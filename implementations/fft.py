@@ -6,7 +6,7 @@ Half-precision inputs are transformed in float32 (CPU FFTs have no float16), the
 import torch
 import torch.nn.functional as F
 
-from harness.registry import SPREADS_SPECIAL_VALUES, KnownFailure, implements
+from harness.plugins.registry import SPREADS_SPECIAL_VALUES, KnownFailure, implements
 from implementations._geometry import conv_geometry
 
 WORK_DTYPE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}

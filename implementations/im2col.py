@@ -6,7 +6,7 @@ Groups become a batch dimension of the multiply. Backward comes from autograd th
 import torch
 import torch.nn.functional as F
 
-from harness.registry import implements
+from harness.plugins.registry import implements
 from implementations._geometry import conv_geometry
 
 

@@ -6,11 +6,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from harness.geometry import extent as span
-
+from harness.ops.geometry import extent as span
+from implementations._families import register
 from implementations._geometry import (adaptive_bounds, adaptive_output, conv_geometry,
                                        max_on_input, pool_geometry, transposed_geometry)
-from implementations._families import register
 
 BUDGET = 5e7  # FLOPs: benchmark cases beyond this are recorded as skipped-for-budget
 MAX_POSITIONS = 2**14  # output positions per plane this loop visits one by one in Python

@@ -2,9 +2,9 @@
 import torch
 import torch.nn.functional as F
 
-from harness.families import FAMILIES, op_name
-from harness.geometry import ntuple
-from harness.registry import KnownFailure, special_inputs
+from harness.ops.families import FAMILIES, op_name
+from harness.ops.geometry import ntuple
+from harness.plugins.registry import KnownFailure, special_inputs
 from implementations._families import register
 
 

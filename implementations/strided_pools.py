@@ -3,7 +3,7 @@ windows: the view's strides step by stride*row to the next window and dilation*r
 """
 import torch.nn.functional as F
 
-from harness.registry import implements
+from harness.plugins.registry import implements
 from implementations._geometry import average, max_indices, max_on_input, pool_geometry
 
 

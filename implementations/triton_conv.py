@@ -16,7 +16,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from harness.registry import implements
+from harness.plugins.registry import implements
 from implementations._geometry import conv_geometry
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None  # else nothing is registered

@@ -10,12 +10,12 @@ import string
 import torch
 import torch.nn.functional as F
 
-from harness.geometry import extent as span
-from harness.registry import KnownFailure, special_inputs
+from harness.ops.geometry import extent as span
+from harness.plugins.registry import KnownFailure, special_inputs
+from implementations._families import register
 from implementations._geometry import (adaptive_bounds, adaptive_output, average, conv_geometry,
                                        f_pad, max_indices, max_on_input, pool_geometry,
                                        transposed_geometry)
-from implementations._families import register
 from implementations.reference import TORCH_BF16_NONFINITE
 
 SIDES = "hwd"  # einsum letters of the output sides

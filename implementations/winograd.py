@@ -13,7 +13,7 @@ Half-precision inputs are computed in float32 and rounded once at the end.
 import torch
 import torch.nn.functional as F
 
-from harness.registry import SPREADS_SPECIAL_VALUES, implements
+from harness.plugins.registry import SPREADS_SPECIAL_VALUES, implements
 from implementations._geometry import conv_geometry
 
 G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]

@@ -1,5 +1,5 @@
 """One test per (implementation, property); parametrized by the convharness pytest plugin."""
-from harness.pytest_plugin import assert_conforms
+from harness.doors.pytest_plugin import assert_conforms
 
 
 def test_conforms(conformance, conformance_runner, request):

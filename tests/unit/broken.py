@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from harness.geometry import ntuple, pair
+from harness.ops.geometry import ntuple, pair
 
 
 def conv_pad_one_side(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -6,13 +6,14 @@ import sys
 
 import pytest
 
-from harness.bench import BenchOptions, run_bench
-from harness.properties import PROPERTIES, Property
-from harness.records import RecordWriter
-from harness.registry import Implementation
-from harness.run import CheckOptions, check_property
-from harness.suites import load as load_suite
-from harness.timing import QUICK
+from harness.checking.driver import CheckOptions, check_property
+from harness.checking.properties import PROPERTIES, Property
+from harness.execution.runs import run_bench
+from harness.plugins.registry import Implementation
+from harness.records.record import RecordWriter
+from harness.timing.bench import BenchOptions
+from harness.timing.suites import load as load_suite
+from harness.timing.timers import QUICK
 
 OPTIONS = CheckOptions(profile="ci")
 PROPS = {p.name: p for p in PROPERTIES}

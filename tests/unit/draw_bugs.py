@@ -4,8 +4,8 @@ and one with a declared failure besides an unrelated bug."""
 import torch
 import torch.nn.functional as F
 
-from harness.geometry import pair
-from harness.registry import KnownFailure
+from harness.ops.geometry import pair
+from harness.plugins.registry import KnownFailure
 
 
 def conv2d_via_pytorch(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -95,8 +95,8 @@ class SlowHarnessTask:
         self.key = f"slow-harness-{harness_s}-{call_s}"
 
     def execute(self, on_case):
-        from harness.check import calling
-        from harness.records import Record
+        from harness.checking.call import calling
+        from harness.records.record import Record
         with calling("a quick call"):
             pass
         time.sleep(self.harness_s)  # the oracle, shrinking: the harness's time
@@ -105,7 +105,7 @@ class SlowHarnessTask:
         yield Record(kind="check", impl="slow", op="conv2d", prop="shape", status="pass")
 
     def fault(self, status, message, case):
-        from harness.records import Record
+        from harness.records.record import Record
         return Record(kind="check", impl="slow", op="conv2d", prop="shape", status=status,
                       message=message)
 

@@ -5,10 +5,11 @@ from dataclasses import replace
 
 import pytest
 
-from harness.bench import BenchOptions, run_bench
-from harness.registry import Implementation, discover
-from harness.suites import load as load_suite
-from harness.timing import QUICK
+from harness.execution.runs import run_bench
+from harness.plugins.registry import Implementation, discover
+from harness.timing.bench import BenchOptions
+from harness.timing.suites import load as load_suite
+from harness.timing.timers import QUICK
 from tests.unit import kernel_bugs as bugs
 
 OPTIONS = BenchOptions(budget=QUICK, threads=1)

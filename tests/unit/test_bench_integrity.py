@@ -2,12 +2,12 @@
 the machine's peak is suspect and never ranked, and --trace-ops shows what a kernel really calls."""
 from dataclasses import replace
 
-
-from harness.bench import BenchOptions, _over, judge, run_bench
-from harness.frames import bench_frame, peaks
-from harness.registry import Implementation, load
-from harness.suites import load as load_suite
-from harness.timing import QUICK
+from harness.execution.runs import run_bench
+from harness.plugins.registry import Implementation, load
+from harness.reports.frames import bench_frame, peaks
+from harness.timing.bench import BenchOptions, _over, judge
+from harness.timing.suites import load as load_suite
+from harness.timing.timers import QUICK
 from tests.unit import kernel_bugs
 
 OPTIONS = BenchOptions(budget=QUICK, threads=1)

@@ -9,16 +9,18 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.bench import BenchOptions, bench_case, run_bench
-from harness.cli import main
-from harness.compare import compare, regressions
-from harness.records import Record, RecordWriter, read_records
-from harness.registry import Implementation, load
-from harness.report import write_report
-from harness.suites import load as load_suite
-from harness.timing import QUICK
+from harness.doors.cli import main
+from harness.execution.runs import run_bench
+from harness.plugins.registry import Implementation, load
+from harness.records.record import Record, RecordWriter, read_records
+from harness.reports.compare import compare, regressions
+from harness.reports.report import write_report
+from harness.timing.bench import BenchOptions, bench_case
+from harness.timing.suites import load as load_suite
+from harness.timing.timers import QUICK
 from tests.unit import broken
-from tests.unit.conftest import HOSTILE, bench_run as _bench
+from tests.unit.conftest import HOSTILE
+from tests.unit.conftest import bench_run as _bench
 
 
 class _Refs(HTMLParser):

@@ -4,8 +4,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from harness.registry import Implementation, discover
-from harness.run import CheckOptions, check_property
+from harness.checking.driver import CheckOptions, check_property
+from harness.plugins.registry import Implementation, discover
 from tests.unit import broken
 from tests.unit.conftest import OPTIONS, PROPS, verdict
 

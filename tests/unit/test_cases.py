@@ -1,7 +1,7 @@
 """cases: JSON round trip, seeded tensors, layouts, the oracle's undefined max-pool windows."""
 import torch
 
-from harness.cases import Case, describe, special_kinds
+from harness.ops.cases import Case, describe, special_kinds
 
 
 def conv_case(**kw):

@@ -3,8 +3,8 @@ import shlex
 
 import pytest
 
-from harness.cli import main
-from harness.records import read_records
+from harness.doors.cli import main
+from harness.records.record import read_records
 
 BROKEN = "tests.unit.broken:conv_zeros"
 
@@ -44,7 +44,7 @@ def test_check_failure_exits_1_with_a_reproduction_that_reproduces_it(capsys, tm
 
 
 def test_a_fault_of_the_harness_exits_3(capsys, tmp_path, monkeypatch):
-    from harness import check as check_mod
+    from harness.checking import call as check_mod
 
     def broken_oracle(case, tensors, **extra):
         raise check_mod.HarnessError("the oracle broke")
@@ -135,9 +135,9 @@ def test_check_resume_adds_only_what_is_missing(capsys, tmp_path):
 
 def test_a_seed_draws_the_same_cases_on_every_run():
     """--seed makes a random profile reproducible (tox's conformance run relies on it)."""
-    from harness.properties import properties_for
-    from harness.registry import load
-    from harness.run import CheckOptions, check_property
+    from harness.checking.driver import CheckOptions, check_property
+    from harness.checking.properties import properties_for
+    from harness.plugins.registry import load
     prop = next(p for p in properties_for("max_pool2d") if p.name == "values")
 
     def drawn(seed):

@@ -4,12 +4,13 @@ import sys
 
 import pytest
 
-from harness.bench import BenchOptions, run_bench
-from harness.cli import main
-from harness.registry import Implementation, load
-from harness.run import CheckOptions, check
-from harness.suites import load as load_suite
-from harness.timing import QUICK
+from harness.checking.driver import CheckOptions
+from harness.doors.cli import main
+from harness.execution.runs import run_bench, run_checks
+from harness.plugins.registry import Implementation, load
+from harness.timing.bench import BenchOptions
+from harness.timing.suites import load as load_suite
+from harness.timing.timers import QUICK
 from tests.unit import faulty
 
 ray = pytest.importorskip("ray")
@@ -23,7 +24,7 @@ def impl(fn):
 
 @pytest.fixture(scope="module")
 def cluster():
-    from harness.cluster import RayExecutor
+    from harness.execution.cluster import RayExecutor
     executor = RayExecutor("local", timeout=10, threads=1)
     yield executor
     executor.close()
@@ -35,8 +36,8 @@ def _outcome(records):
 
 def test_check_on_the_cluster_matches_a_local_run(cluster):
     impls = [load("reference.adaptive_avg_pool2d"), impl(faulty.good)]
-    remote = check(impls, OPTIONS, executor=cluster)
-    assert _outcome(remote) == _outcome(check(impls, OPTIONS))
+    remote = run_checks(impls, OPTIONS, executor=cluster)
+    assert _outcome(remote) == _outcome(run_checks(impls, OPTIONS))
     assert all(r.host for r in remote)
 
 
@@ -52,7 +53,7 @@ def test_bench_on_the_cluster_matches_a_local_run(cluster, tiny_suite):  # noqa:
 
 def test_crashes_and_hangs_on_the_cluster_are_recorded(cluster):
     impls = [impl(faulty.segfault), impl(faulty.hangs), impl(faulty.good)]
-    records = check(impls, CheckOptions(properties=("shape",), dtypes=("float32",)),
+    records = run_checks(impls, CheckOptions(properties=("shape",), dtypes=("float32",)),
                     executor=cluster)
     status = {r.impl: r.status for r in records}
     assert status == {"faulty.segfault": "crashed", "faulty.hangs": "timeout",

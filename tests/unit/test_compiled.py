@@ -1,7 +1,7 @@
 """A torch.compile'd kernel is judged compiled: past its recompile limit, where torch.compile
 would run the function eagerly, the cases are not checked (with the reason), never passed."""
-from harness import check
-from harness.run import CheckOptions
+from harness.checking import call as check
+from harness.checking.driver import CheckOptions
 from tests.unit import compiled_kernels as bugs
 from tests.unit.conftest import verdict
 

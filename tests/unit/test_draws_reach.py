@@ -5,12 +5,12 @@ from dataclasses import replace
 
 import pytest
 
-from harness.cases import DTYPES, Case
-from harness.ops import OPS
-from harness.regions import forms, regions
-from harness.registry import Implementation
-from harness.run import CheckOptions, _drive
-from harness.strategies import plain_cases
+from harness.checking.driver import CheckOptions, _drive
+from harness.checking.regions import forms, regions
+from harness.checking.strategies import plain_cases
+from harness.ops.cases import DTYPES, Case
+from harness.ops.catalog import OPS
+from harness.plugins.registry import Implementation
 from tests.unit import draw_bugs as bugs
 from tests.unit.conftest import PROPS, verdict
 

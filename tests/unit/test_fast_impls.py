@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.cases import DISTRIBUTIONS, Case
-from harness.check import forward_values
-from harness.properties.gradients import prop_gradients
-from harness.registry import load
+from harness.checking.call import forward_values
+from harness.checking.properties.gradients import prop_gradients
+from harness.ops.cases import DISTRIBUTIONS, Case
+from harness.plugins.registry import load
 
 
 @st.composite

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from harness import cli
-from harness.cases import Case
-from harness.run import CheckOptions
+from harness.checking.driver import CheckOptions
+from harness.doors import cli
+from harness.ops.cases import Case
 from tests.unit import broken
 from tests.unit import draw_bugs as bugs
 from tests.unit.conftest import verdict
@@ -91,7 +91,7 @@ def test_a_declared_failure_masks_no_other_bug():
 
 def test_run_never_ranks_what_its_own_check_rejected(tmp_path, tiny_suite):
     """One verdict across check and bench: timed, shown, marked, never ranked."""
-    from harness.records import read_records
+    from harness.records.record import read_records
     run_dir, lines = tmp_path / "run", []
     run_dir.mkdir()
     wrong = "tests.unit.broken:conv_no_dilation"  # wrong with dilation; the suite has none

@@ -1,14 +1,15 @@
 """isolate: crashes, hangs and exits are recorded with their status; the run goes on after them."""
 import pytest
 
-from harness.bench import BenchOptions, run_bench
-from harness.isolate import WorkerPool, describe_exit
-from harness.properties import PROPERTIES
-from harness.registry import Implementation
-from harness.run import CheckOptions, check, check_property
-from harness.suites import SuiteCase
-from harness.cases import Case
-from harness.timing import QUICK
+from harness.checking.driver import CheckOptions, check_property
+from harness.checking.properties import PROPERTIES
+from harness.execution.isolate import WorkerPool, describe_exit
+from harness.execution.runs import run_bench, run_checks
+from harness.ops.cases import Case
+from harness.plugins.registry import Implementation
+from harness.timing.bench import BenchOptions
+from harness.timing.suites import SuiteCase
+from harness.timing.timers import QUICK
 from tests.unit import faulty
 from tests.unit.conftest import TINY, crowded_cpu
 
@@ -22,7 +23,7 @@ def impl(fn):
 def test_process_faults_are_recorded_and_the_run_goes_on():
     fns = [faulty.segfault, faulty.aborts, faulty.exits, faulty.hangs, faulty.good]
     with WorkerPool(timeout=3) as pool:
-        records = check([impl(f) for f in fns], OPTIONS, workers=pool)
+        records = run_checks([impl(f) for f in fns], OPTIONS, workers=pool)
     status = {r.impl.split(".")[1]: r for r in records}
     assert [status[f.__name__].status for f in fns] == [
         "crashed", "crashed", "crashed", "timeout", "pass"]
@@ -36,7 +37,7 @@ def test_process_faults_are_recorded_and_the_run_goes_on():
 
 def test_the_time_limit_covers_the_implementations_calls_only():
     """Slow harness work between calls is not the kernel hanging; a slow call is."""
-    from harness.isolate import Worker
+    from harness.execution.isolate import Worker
     with Worker(timeout=2.0) as worker:
         (record,) = worker.run(faulty.SlowHarnessTask(harness_s=5.0))
         assert record.status == "pass", record
@@ -53,7 +54,7 @@ def test_keyboard_interrupt_in_process_ends_the_run():
 
 def test_a_worker_is_reused_across_cases():
     with WorkerPool(timeout=30) as pool:
-        check([impl(faulty.good)], CheckOptions(properties=("shape", "values")), workers=pool)
+        run_checks([impl(faulty.good)], CheckOptions(properties=("shape", "values")), workers=pool)
         assert len(pool._workers) == 1
 
 
@@ -71,7 +72,7 @@ def test_a_leak_is_seen_where_it_reuses_memory_freed_before():
     the resident set, but it grows what malloc has handed out."""
     import torch
 
-    from harness.timing import grown_by, held_bytes
+    from harness.checking.held import grown_by, held_bytes
     freed, pins = [], []
     for _ in range(50):  # 4 MiB blocks with small ones between: a fragmented, resident heap
         freed.append(torch.ones(2**20))
@@ -85,7 +86,7 @@ def test_a_leak_is_seen_where_it_reuses_memory_freed_before():
 
 def test_interrupts_raised_by_an_implementation_in_a_worker_are_its_errors():
     with WorkerPool(timeout=30) as pool:
-        records = check([impl(faulty.keyboard_interrupt), impl(faulty.system_exit)], OPTIONS,
+        records = run_checks([impl(faulty.keyboard_interrupt), impl(faulty.system_exit)], OPTIONS,
                         workers=pool)
     assert [r.status for r in records] == ["fail", "fail"]
     assert "KeyboardInterrupt" in records[0].message and "SystemExit" in records[1].message
@@ -111,7 +112,7 @@ def test_poisoned_cuda_context_gets_a_fresh_worker():
                            dtypes=("float32",))
     said = []
     with WorkerPool(timeout=60, log=said.append) as pool:
-        records = check([impl(faulty.cuda_illegal_address), impl(faulty.good)], options,
+        records = run_checks([impl(faulty.cuda_illegal_address), impl(faulty.good)], options,
                         workers=pool)
     assert [r.status for r in records[:2]] in (["fail", "fail"], ["crashed", "crashed"],
                                               ["fail", "crashed"], ["crashed", "fail"])
@@ -122,7 +123,7 @@ def test_poisoned_cuda_context_gets_a_fresh_worker():
 def test_a_hang_costs_one_time_limit_and_the_rest_is_not_run():
     options = CheckOptions(properties=("shape", "values", "memory"), dtypes=("float32",))
     with WorkerPool(timeout=5) as pool:
-        records = check([impl(faulty.hangs)], options, workers=pool)
+        records = run_checks([impl(faulty.hangs)], options, workers=pool)
     assert [r.status for r in records] == ["timeout", "not_run", "not_run"]
     assert "hung in F.adaptive_avg_pool2d" in records[0].message
     assert "hung in property shape" in records[1].message
@@ -133,13 +134,13 @@ def test_the_time_limit_is_per_call_not_per_property():
     limit of 1.5 s (six calls' worth)."""
     options = CheckOptions(properties=("deterministic",), dtypes=("float32",), profile="quick")
     with WorkerPool(timeout=1.5) as pool:
-        (record,) = check([impl(faulty.slow_but_correct)], options, workers=pool)
+        (record,) = run_checks([impl(faulty.slow_but_correct)], options, workers=pool)
     assert record.status == "pass", record
 
 
 def test_a_runaway_allocation_is_out_of_memory_and_the_run_goes_on():
     with WorkerPool(timeout=120, memory_limit=2**30) as pool:
-        records = check([impl(faulty.allocates_forever), impl(faulty.good)], OPTIONS,
+        records = run_checks([impl(faulty.allocates_forever), impl(faulty.good)], OPTIONS,
                         workers=pool)
     assert [r.status for r in records] == ["oom", "pass"]
     assert "over the limit of 1024 MiB" in records[0].message
@@ -148,17 +149,17 @@ def test_a_runaway_allocation_is_out_of_memory_and_the_run_goes_on():
 def test_an_exit_is_not_a_rejection_of_invalid_arguments():
     options = CheckOptions(properties=("invalid_args",), dtypes=("float32",))
     with WorkerPool(timeout=30) as pool:
-        (record,) = check([impl(faulty.exits_on_invalid)], options, workers=pool)
+        (record,) = run_checks([impl(faulty.exits_on_invalid)], options, workers=pool)
     assert record.status == "fail" and "SystemExit" in record.message
 
 
 def test_a_fault_of_the_harness_is_a_harness_error(monkeypatch):
-    from harness import check as check_mod
+    from harness.checking import call as check_mod
 
     def broken_oracle(case, tensors, **extra):
         raise check_mod.HarnessError("the oracle broke")
     monkeypatch.setattr(check_mod, "oracle", broken_oracle)
-    (record,) = check([impl(faulty.good)], CheckOptions(properties=("values",),
+    (record,) = run_checks([impl(faulty.good)], CheckOptions(properties=("values",),
                                                         dtypes=("float32",)))
     assert record.status == "harness_error" and "the oracle broke" in record.message
 
@@ -171,11 +172,11 @@ def test_a_busy_machine_never_times_out_a_correct_kernel(tmp_path):
     case = Case("conv2d", (1, 2, 4, 4), (2, 2, 3, 3))
     suite = tmp_path / "one.csv"
     suite.write_text(TINY.splitlines()[0] + "\n" + TINY.splitlines()[1] + "\n")
-    from harness.bench import BenchTask
-    from harness.suites import load as load_suite
-    from harness.tasks import Local
+    from harness.execution.tasks import Local
+    from harness.timing.bench import BenchTask
+    from harness.timing.suites import load as load_suite
     with crowded_cpu(burners=6), WorkerPool(timeout=1.5) as pool:
-        checked = check([burns], CheckOptions(properties=("shape",), case=case), workers=pool)
+        checked = run_checks([burns], CheckOptions(properties=("shape",), case=case), workers=pool)
         task = BenchTask(burns, load_suite(str(suite))[0], "cpu", "forward",
                          BenchOptions(budget=QUICK, threads=1))
         timed = list(Local(pool).run([task], lambda t: None))

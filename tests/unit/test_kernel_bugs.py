@@ -4,11 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from harness.run import CheckOptions
+from harness.checking.driver import CheckOptions
 from tests.unit import kernel_bugs as bugs
 from tests.unit import slow_kernels as slow
 from tests.unit.conftest import PROPS, verdict
-
 
 TINY_VALUES = replace(PROPS["values"], mix="tiny")
 
@@ -34,7 +33,7 @@ def test_tile_tail_fails_sizes_and_shrinks_to_the_boundary(fn, op, boundary):
 def test_plane_tail_shrinks_to_an_output_just_past_the_tile():
     record = verdict(bugs.conv_plane_tail, "conv2d", "sizes")
     assert record.status == "fail", record
-    from harness.cases import Case
+    from harness.ops.cases import Case
     assert Case.from_dict(record.case).output_shape()[-1] == 65
 
 
@@ -97,8 +96,8 @@ def test_slow_correct_kernels_raise_no_false_alarm(fn, op, profile):
 def test_a_kernel_slow_only_on_large_inputs_keeps_its_matrix(tmp_path, monkeypatch):
     """Slow is not wrong: a timeout on a large tier skips the large tiers from then on (said in
     the record, with the case and a hint), and every property still runs on ordinary sizes."""
-    from harness import cli
-    from harness.records import read_records
+    from harness.doors import cli
+    from harness.records.record import read_records
     monkeypatch.chdir(tmp_path)
     lines = []
     code = cli.check(impl=["tests.unit.slow_kernels:adaptive_avg_pool2d_slow_on_large"],

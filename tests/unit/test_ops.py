@@ -4,10 +4,10 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 
-from harness.cases import Case
-from harness.geometry import pool_out_len
-from harness.ops import OPS, UnknownOp, get_op
-from harness.strategies import cases
+from harness.checking.strategies import cases
+from harness.ops.cases import Case
+from harness.ops.catalog import OPS, UnknownOp, get_op
+from harness.ops.geometry import pool_out_len
 
 
 def meta_shape(case: Case) -> tuple:

@@ -2,12 +2,13 @@
 whose kernel crashes or hangs costs that kernel only; a bad --jobs is a usage error."""
 import pytest
 
-from harness.cli import main
-from harness.executors import executor_for
-from harness.options import UsageError, parse_jobs
-from harness.records import read_records
-from harness.registry import load
-from harness.run import CheckOptions, check
+from harness.checking.driver import CheckOptions
+from harness.doors.cli import main
+from harness.doors.options import UsageError, parse_jobs
+from harness.execution.executors import executor_for
+from harness.execution.runs import run_checks
+from harness.plugins.registry import load
+from harness.records.record import read_records
 
 PROPS = ("shape", "values", "sizes", "gradients", "no_mutation", "invalid_args")
 
@@ -21,10 +22,10 @@ def test_a_parallel_check_equals_the_serial_one_record_for_record():
         load("tests.unit.broken:conv_no_dilation", op="conv2d"),
         load("tests.unit.broken:conv_flipped", op="conv2d")]
     options = CheckOptions(seed=3, properties=PROPS)
-    serial = check(impls, options)
+    serial = run_checks(impls, options)
     lanes = executor_for(jobs=3)
     try:
-        parallel = check(impls, options, executor=lanes)
+        parallel = run_checks(impls, options, executor=lanes)
     finally:
         lanes.close()
     assert _matrix(parallel) == _matrix(serial)

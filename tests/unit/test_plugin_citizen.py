@@ -35,7 +35,8 @@ def test_convharness_options_and_profiles_are_namespaced(pytester):
     result = pytester.runpytest_subprocess("--help")
     result.stdout.fnmatch_lines(["*--convharness-impl*", "*--convharness-profile*"])
     from hypothesis import settings
-    import harness.run  # noqa: F401 - registers the profiles
+
+    import harness.checking.driver  # noqa: F401 - registers the profiles
     settings.get_profile("convharness-thorough")
     with pytest.raises(Exception):
         settings.get_profile("thorough")  # a name someone else's suite may use

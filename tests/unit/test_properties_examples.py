@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from harness.cases import Case
-from harness.check import PropertyFailed, Unsupported
-from harness.properties.examples import prop_examples
-from harness.registry import Implementation, discover
+from harness.checking.call import PropertyFailed, Unsupported
+from harness.checking.properties.examples import prop_examples
+from harness.ops.cases import Case
+from harness.plugins.registry import Implementation, discover
 from implementations.loops import corr2d
 
 HERE = "cuda" if torch.cuda.is_available() else "cpu"

@@ -3,11 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.cases import Case
-from harness.check import PropertyFailed
-from harness.properties import PROPERTIES
-from harness.registry import Implementation
-from harness.run import CheckOptions, check_property
+from harness.checking.call import PropertyFailed
+from harness.checking.driver import CheckOptions, check_property
+from harness.checking.properties import PROPERTIES
+from harness.ops.cases import Case
+from harness.plugins.registry import Implementation
 from implementations import im2col
 
 GRADCHECK = next(p for p in PROPERTIES if p.name == "gradcheck")
@@ -55,9 +55,9 @@ def test_special_gradients_keep_a_near_max_term_finite(name):
     """Found by a random draw: grad_output 1.52 times a near-max float32 input overflowed to inf
     and met the -inf input in the same weight-gradient sum, NaN where the float64 oracle said
     -inf: the harness's overflow, not the kernel's. A special case's grad_output is within 1."""
-    from harness.cases import Case
-    from harness.properties.gradients import grad_output, prop_gradients
-    from harness.registry import load
+    from harness.checking.properties.gradients import grad_output, prop_gradients
+    from harness.ops.cases import Case
+    from harness.plugins.registry import load
     case = Case.from_json(OVERFLOWED)
     assert float(grad_output(case, case.output_shape()).abs().max()) <= 1.0
     prop_gradients(load(name), case)
@@ -83,7 +83,7 @@ def _routing_ties_to(last: bool, wrong: bool = False):
 
 
 def test_tied_maxima_get_the_gradient_where_the_implementation_points():
-    from harness.properties.gradients import prop_gradients
+    from harness.checking.properties.gradients import prop_gradients
     x = TIED.tensors()[0]
     assert (x == x.amax(dim=(2, 3), keepdim=True)).flatten(2).sum(2).max() > 1  # ties
     first, last = _routing_ties_to(False), _routing_ties_to(True)

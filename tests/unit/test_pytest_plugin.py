@@ -26,7 +26,7 @@ def test_correct_implementation_passes(kernels):
     result = kernels.runpytest_subprocess(
         "--pyargs", "harness.conformance", "--convharness-impl", "mykernels:good",
         "--convharness-op", "adaptive_avg_pool2d", "-p", "no:cacheprovider")
-    from harness.properties import properties_for
+    from harness.checking.properties import properties_for
     result.assert_outcomes(passed=len(properties_for("adaptive_avg_pool2d")))
 
 
@@ -52,7 +52,7 @@ def test_bad_impl_is_a_usage_error(kernels):
 def test_a_declared_failure_is_an_xfail(pytester):
     pytester.makepyfile(mykernels=textwrap.dedent("""
         import torch.nn.functional as F
-        from harness.registry import KnownFailure, implements
+        from harness.plugins.registry import KnownFailure, implements
 
         def always(case):
             return True

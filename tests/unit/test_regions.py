@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness import cli
-from harness.cases import Case
-from harness.registry import load
-from harness.run import CheckOptions
+from harness.checking.driver import CheckOptions
+from harness.doors import cli
+from harness.ops.cases import Case
+from harness.plugins.registry import load
 from tests.unit import draw_bugs
 from tests.unit import kernel_bugs as bugs
 from tests.unit.conftest import PROPS, verdict

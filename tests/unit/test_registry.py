@@ -5,12 +5,13 @@ import textwrap
 import pytest
 import torch.nn.functional as F
 
-from harness.registry import ImplementationError, check_signature, discover, implements, load
+from harness.plugins.registry import (ImplementationError, check_signature, discover, implements,
+                                      load)
 
 
 def test_discover_finds_the_builtins():
     names = discover()
-    from harness.ops import OPS
+    from harness.ops.catalog import OPS
     for technique in ("reference", "loops", "unfold_einsum"):
         for op in OPS:
             assert f"{technique}.{op}" in names
@@ -69,7 +70,7 @@ def test_entry_points_are_loaded(monkeypatch):
         def load(self):
             loaded.append(True)
 
-    monkeypatch.setattr("harness.registry.metadata.entry_points", lambda group: [Entry()])
+    monkeypatch.setattr("harness.plugins.registry.metadata.entry_points", lambda group: [Entry()])
     discover()
     assert loaded == [True]
 
@@ -86,19 +87,19 @@ def test_a_second_implementation_under_a_taken_name_is_refused():
 
 
 def test_a_module_of_builtins_selects_all_of_its_implementations():
-    from harness.registry import select
-    from harness.ops import OPS
+    from harness.ops.catalog import OPS
+    from harness.plugins.registry import select
     assert sorted(i.name for i in select(["reference"])) == sorted(f"reference.{op}" for op in OPS)
     assert [i.name for i in select(["reference"], op="conv2d")] == ["reference.conv2d"]
     assert [i.name for i in select(["reference.conv2d"])] == ["reference.conv2d"]
 
 
 def test_option_names_match_the_heavy_modules():
-    """harness.options keeps literal names so that it imports no torch: they must agree."""
-    from harness import options
-    from harness.bench import PASSES
-    from harness.cases import DTYPES
-    from harness.ops import OPS
-    from harness.run import PROFILES
+    """harness.doors.options keeps literal names so that it imports no torch: they must agree."""
+    from harness.checking.driver import PROFILES
+    from harness.doors import options
+    from harness.ops.cases import DTYPES
+    from harness.ops.catalog import OPS
+    from harness.timing.bench import PASSES
     assert options.DTYPE_NAMES == tuple(DTYPES) and options.OP_NAMES == tuple(OPS)
     assert options.PASS_NAMES == PASSES and options.PROFILE_NAMES == PROFILES

@@ -5,12 +5,14 @@ import subprocess
 import matplotlib.image
 import pytest
 
-from harness.records import RecordWriter
-from harness.registry import Implementation, load
-from harness.report import write_report
-from harness.run import CheckOptions, check
+from harness.checking.driver import CheckOptions
+from harness.execution.runs import run_checks
+from harness.plugins.registry import Implementation, load
+from harness.records.record import RecordWriter
+from harness.reports.report import write_report
 from tests.unit import broken
-from tests.unit.conftest import HOSTILE, bench_run as _bench
+from tests.unit.conftest import HOSTILE
+from tests.unit.conftest import bench_run as _bench
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,7 +33,7 @@ def test_the_report_renders_with_every_image(tmp_path, tiny_suite):  # noqa: F81
     run_dir = _bench(tmp_path, [load("reference.conv2d"), load("im2col.conv2d"), hostile],
                      tiny_suite)
     with RecordWriter(run_dir / "records.jsonl") as writer:
-        check([load("reference.adaptive_avg_pool2d"), hostile],
+        run_checks([load("reference.adaptive_avg_pool2d"), hostile],
               CheckOptions(properties=("shape", "values"), dtypes=("float32",)), writer.write)
     index = write_report(run_dir)
     dom = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", index.as_uri())

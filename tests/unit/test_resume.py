@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.cli import main
-from harness.records import read_records
-from harness.report import write_report
+from harness.doors.cli import main
+from harness.records.record import read_records
+from harness.reports.report import write_report
 
 SUITE = "N,C,H,W,K,R,S,stride,pad,dilation,groups,count\n" + "".join(
     f"1,{c},12,12,{c},3,3,1,1,1,1,1\n" for c in (2, 4))
@@ -74,7 +74,7 @@ def test_a_killed_check_resumes_to_the_keys_of_a_whole_one(tmp_path, capsys):
 def test_options_that_contradict_the_resumed_plan_are_refused(tmp_path, capsys):
     import pytest
 
-    from harness.options import UsageError
+    from harness.doors.options import UsageError
     assert main(CHECK[:-2] + ["--property", "shape", "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     assert main(["check", "--resume", str(run), "--profile", "thorough"]) == 2
@@ -83,14 +83,16 @@ def test_options_that_contradict_the_resumed_plan_are_refused(tmp_path, capsys):
     assert "--profile='ci'" in err
     assert main(["check", "--resume", str(run), "--profile", "ci", "--timeout", "90"]) == 0
     with pytest.raises(UsageError):
-        from harness.cli import check
+        from harness.doors.cli import check
         check(resume=str(run), impl=["loops"])
 
 
 def test_a_damaged_line_in_the_middle_is_an_error_not_skipped(tmp_path):
     import json
+
     import pytest
-    from harness.records import NoRecords, Record
+
+    from harness.records.record import NoRecords, Record
     good = Record(kind="check", impl="x", op="conv2d", prop="shape", status="pass").to_json()
     (tmp_path / "records.jsonl").write_text(f"{good}\n{{not json\n{good}\n")
     with pytest.raises(NoRecords, match=r"records.jsonl:2: not a record"):

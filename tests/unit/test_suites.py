@@ -1,8 +1,8 @@
 """suites: every shipped suite parses; batch override, quick subset; malformed files name line and field."""
 import pytest
 
-from harness import suites
-from harness.suites import SuiteError, load
+from harness.timing import suites
+from harness.timing.suites import SuiteError, load
 
 
 @pytest.mark.parametrize("name", suites.names())

@@ -1,9 +1,9 @@
 """The task runner: shards are deterministic and disjoint, merge joins them and refuses repeats."""
 import pytest
 
-from harness.cli import main
-from harness.records import read_records
-from harness.tasks import ShardError, parse_shard, shard_of
+from harness.doors.cli import main
+from harness.execution.tasks import ShardError, parse_shard, shard_of
+from harness.records.record import read_records
 
 BENCH = ["bench", "--impl", "reference.conv2d", "--impl", "im2col.conv2d", "--quick"]
 

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from harness.cases import Case
-from harness.check import oracle
-from harness.ops import float64_cpu, magnitude
-from harness.tolerance import Mismatch, assert_within
+from harness.checking.call import oracle
+from harness.checking.tolerance import Mismatch, assert_within
+from harness.ops.cases import Case
+from harness.ops.catalog import float64_cpu, magnitude
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])

@@ -1,0 +1,270 @@
+"""The convharness command: each verb is a plain function; argparse only maps flags onto it."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from harness.doors import options as opt
+from harness.ops.catalog import UnknownOp
+from harness.ops.families import family_order
+from harness.plugins.registry import ImplementationError, discover
+from harness.records.record import NoRecords, RecordWriter, new_run_dir, read_records
+from harness.timing.machine import add_nodes, write_environment
+from harness.timing.suites import SuiteError
+
+USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, SuiteError)
+
+
+def list_impls(out=print) -> int:
+    """Print every registered implementation with what it declares, then the suites."""
+    impls = discover().values()
+    width = max(len(i.name) for i in impls)
+    out(f"{'name':<{width}}  {'op':<20} {'devices':<9} {'differentiable':<14} dtypes")
+    for impl in sorted(impls, key=lambda i: (family_order(i.op), i.name)):
+        diff = {True: "yes", False: "no", None: "unknown"}[impl.differentiable]
+        out(f"{impl.name:<{width}}  {impl.op:<20} {','.join(impl.devices):<9} {diff:<14} "
+            f"{','.join(impl.dtypes)}")
+    from harness.timing.suites import names
+    out(f"\nsuites: {', '.join(names())} (or a CSV path)")
+    return 0
+
+
+class Progress:
+    """A run's progress callback (tasks.run_tasks): a line per record, `[#####.....] 12/40,
+    1m05s left` then what the record says; the ETA from the mean time per step so far."""
+
+    def __init__(self, out, describe):
+        self.out, self.describe, self.start = out, describe, time.monotonic()
+
+    def __call__(self, step: int, total: int, record) -> None:
+        self.out(f"{self.line(step, total)} {self.describe(record)}")
+
+    def line(self, step: int, total: int, width: int = 20) -> str:
+        filled = int(width * step / max(total, 1))
+        left = (time.monotonic() - self.start) / max(step, 1) * (total - step)
+        eta = f"{int(left // 60)}m{int(left % 60):02d}s left" if step < total else "done"
+        return f"[{'#' * filled}{'.' * (width - filled)}] {step}/{total}, {eta}"
+
+
+def _executor(v: dict, out, threads: int = 1):
+    """Where a bench's tasks run: a Ray cluster, worker processes, or this process."""
+    from harness.execution.executors import executor_for
+    return executor_for(cluster=v["cluster"], isolate=opt.wants_isolation(v["isolate"], v["impl"]),
+                        timeout=v["timeout"], memory_limit=v["memory_limit"], log=out,
+                        threads=threads)
+
+
+def planned(verb: str, raw: dict, options) -> dict:
+    """The raw options to run with: as given, or for --resume, the resumed run's own plan
+    (plan-<verb>.json, written when the run began)."""
+    if not raw.get("resume"):
+        return raw
+    path = Path(raw["resume"]) / f"plan-{verb}.json"
+    if not path.is_file():
+        if not Path(raw["resume"]).is_dir():
+            raise NoRecords(f"--resume={raw['resume']!r} does not exist (expected a run "
+                            f"directory)")
+        return raw  # a run from before plans were saved: the options given now
+    return opt.resumed(raw, json.loads(path.read_text()), options)
+
+
+def _save_plan(run_dir: Path, verb: str, raw: dict) -> None:
+    path = run_dir / f"plan-{verb}.json"
+    if not path.exists():
+        keep = {k: v for k, v in raw.items() if k not in opt.HOW}
+        path.write_text(json.dumps(keep, indent=2, sort_keys=True))
+
+
+@contextlib.contextmanager
+def open_run(verb: str, resume, executor, out_root, run_dir):
+    """(run directory, keys already done, record writer) for a check or a bench; run.json gets
+    this machine's environment and, on a cluster, every node's; the executor is closed after."""
+    try:
+        run_dir, done = _run_dir(resume, run_dir, out_root, verb)
+        write_environment(run_dir)
+        with RecordWriter(run_dir / "records.jsonl") as writer:
+            yield run_dir, done, writer
+        add_nodes(run_dir, executor.environments())
+    finally:
+        executor.close()
+
+
+def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
+    """Run the conformance properties; print the matrix and each failure, write the report;
+    0 all conform, 1 something failed, 3 the harness itself failed."""
+    from harness.execution.executors import executor_for
+    from harness.execution.runs import run_checks as run_check
+    from harness.reports.summary import format_check
+    raw = planned("check", raw, opt.CHECK_OPTIONS)
+    plan = opt.check_plan(raw)
+    executor = executor_for(cluster=plan.cluster, isolate=plan.isolate, timeout=plan.timeout,
+                            memory_limit=plan.memory_limit, log=out, jobs=plan.jobs)
+    with open_run("check", plan.resume, executor, out_root, run_dir) as (run_dir, done, writer):
+        _save_plan(run_dir, "check", raw)
+        out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}, "
+            f"devices {','.join(plan.options.devices)}, {plan.jobs} at once -> {run_dir}")
+        progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
+        run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
+                  shard=plan.shard, progress=progress)
+    records = [r for r in read_records(run_dir) if r.kind == "check"]
+    out("\n" + format_check(records))
+    report(run_dir, out=out)
+    return check_exit_code(records)
+
+
+def check_exit_code(records) -> int:
+    """0 all conform, 1 an implementation failed something, 3 the harness itself failed."""
+    from harness.records.statuses import exit_code
+    return exit_code(r.status for r in records)
+
+
+def _live_line(record) -> str:
+    if record.status != "ok":
+        return f"{record.status}: {record.message[:80]}"
+    gflops = record.figures["flops"] / record.median / 1e9
+    return f"{record.median * 1e3:9.3f} ms {gflops:8.2f} GFLOP/s"
+
+
+def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
+    """Time implementations over suites; append records as measured; return the run directory."""
+    from harness.execution.runs import run_bench
+    from harness.timing.bench import nonconforming, plan_bench
+    raw = planned("bench", raw, opt.BENCH_OPTIONS)
+    v = opt.values(raw, opt.BENCH_OPTIONS)
+    impls, cases, options = plan_bench(v)
+    executor = _executor(v, out, options.threads)
+    with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
+        _save_plan(run_dir, "bench", raw)
+        checked = Path(run_dir) / "records.jsonl"
+        if checked.exists() and checked.stat().st_size:  # a run's check: one verdict for both
+            options = replace(options, nonconforming=nonconforming(read_records(run_dir)))
+        out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
+            f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> "
+            f"{run_dir}")
+
+        progress = Progress(out, lambda r: f"{r.impl:<28} {r.figures['label']:<34} "
+                                           f"{r.prop:<8} {_live_line(r)}")
+        run_bench(impls, cases, options, writer.write, done=done, executor=executor,
+                  shard=v["shard"], progress=progress)
+    return run_dir
+
+
+def _run_dir(resume, run_dir, out_root, verb) -> tuple[Path, frozenset]:
+    if resume:
+        path = Path(resume)
+        if not path.is_dir():
+            raise NoRecords(f"--resume={resume!r} does not exist (expected a run directory)")
+        done = frozenset(r.key() for r in read_records(path)) if (
+            path / "records.jsonl").exists() else frozenset()
+        return path, done
+    return (Path(run_dir) if run_dir else new_run_dir(out_root, verb)), frozenset()
+
+
+def merge(runs, *, out_root="reports", out=print) -> int:
+    """Join run directories (shards, clusters) into a new one; refuse duplicate keys."""
+    from harness.reports.merge import merge_runs
+    missing = [r for r in runs if not Path(r).is_dir()]
+    if missing:
+        raise NoRecords(f"merge: {missing[0]!r} is not a run directory")
+    run_dir = merge_runs([Path(r) for r in runs], out_root, new_run_dir)
+    out(f"merged {len(runs)} run(s) -> {run_dir}")
+    report(run_dir, out=out)
+    return 0
+
+
+def report(run_dir, out=print) -> Path:
+    from harness.reports.report import write_report
+    index = write_report(run_dir)
+    out(f"report: {index}")
+    return index
+
+
+def compare(base, new, *, factor=1.1, out=print) -> int:
+    """Print and write the comparison; 1 when a significant slowdown exceeds `factor`."""
+    from harness.reports.compare import compare as compare_runs
+    from harness.reports.compare import regressions
+    if factor < 1:
+        raise opt.UsageError(f"--factor={factor}, but should be >= 1")
+    table = compare_runs(base, new)
+    if table["ratio"].isna().all():
+        raise NoRecords(f"runs {str(base)!r} and {str(new)!r} share no successful measurement")
+    out(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    path = Path(new) / f"compare-{Path(base).name}.csv"
+    table.to_csv(path, index=False)
+    slow = regressions(table, factor)
+    out(f"\n{len(slow)} significant slowdown(s) beyond {factor}x; table: {path}")
+    return 1 if len(slow) else 0
+
+
+# The main job's quick benchmark: real layers of every family, in one, two and three dimensions.
+RUN_SUITES = ("resnet50", "pools", "speech_conv1d", "ssm_conv1d", "video3d", "decoders")
+
+
+def run_all(*, device=None, out_root="reports", out=print) -> int:
+    """The main job: conformance check, quick benchmark and report of the built-ins."""
+    import torch
+    device = device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    run_dir = new_run_dir(out_root, "run")
+    failed = check(device=device, run_dir=run_dir, out=out)
+    bench(device=device, suite=list(RUN_SUITES), batch=1, quick=True, run_dir=run_dir, out=out)
+    report(run_dir, out=out)
+    return failed
+
+
+def _bench_verb(**kwargs) -> int:
+    """0 when every measurement is believed (or skipped, unsupported), 1 when one is wrong,
+    suspect or failed: the statuses the records hold."""
+    from harness.records.statuses import exit_code
+    run_dir = bench(**kwargs)
+    report(run_dir)
+    return exit_code(r.status for r in read_records(run_dir) if r.kind == "bench")
+
+
+def _report_verb(run_dir) -> int:
+    report(run_dir)
+    return 0
+
+
+VERBS = {"list": list_impls, "check": check, "bench": _bench_verb, "report": _report_verb,
+         "compare": compare, "merge": merge, "run": run_all}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convharness", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("list", help="list registered implementations and suites")
+    for name, options, text in (("check", opt.CHECK_OPTIONS, "run the conformance properties"),
+                                ("bench", opt.BENCH_OPTIONS, "time implementations over suites")):
+        p = verbs.add_parser(name, help=text)
+        opt.add_options(p.add_argument, options)
+        p.add_argument("--out", default="reports", dest="out_root",
+                       help="where run directories go")
+    p = verbs.add_parser("report", help="write the report of a run directory")
+    p.add_argument("run_dir")
+    p = verbs.add_parser("compare", help="compare two runs; exit 1 on a significant slowdown")
+    p.add_argument("base")
+    p.add_argument("new")
+    p.add_argument("--factor", type=float, default=1.1, help="slowdown that fails (default 1.1)")
+    p = verbs.add_parser("merge", help="join run directories (shards) into one; refuse "
+                         "duplicate or conflicting records")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")
+    p = verbs.add_parser("run", help="check + quick bench + report of the built-ins")
+    p.add_argument("--device", action="append", help="cpu and/or cuda (default: all present)")
+    p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = vars(_parser().parse_args(argv))
+    verb = VERBS[args.pop("verb")]
+    try:
+        return verb(**args)
+    except USAGE_ERRORS as exc:
+        print(f"convharness: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,22 @@
+"""Where a run's tasks go: a Ray cluster, worker processes on this machine, or this process."""
+from __future__ import annotations
+
+from harness.execution.tasks import Local
+
+
+def executor_for(*, cluster=None, isolate=False, timeout=60.0, memory_limit=None,
+                 log=lambda text: None, threads: int = 1, jobs: int = 1):
+    """Where tasks run: a Ray cluster (`cluster`), `jobs` lanes at once on this machine,
+    worker processes (`isolate`), or here."""
+    if cluster:
+        from harness.execution.cluster import RayExecutor
+        return RayExecutor(cluster, timeout=timeout, memory_limit=memory_limit,
+                           threads=threads, log=log)
+    if jobs > 1:
+        from harness.execution.parallel import parallel
+        return parallel(jobs, trusted=not isolate, timeout=timeout, memory_limit=memory_limit,
+                        log=log)
+    if not isolate:
+        return Local()
+    from harness.execution.isolate import WorkerPool
+    return Local(WorkerPool(timeout, log, memory_limit))

@@ -1,0 +1,92 @@
+"""Tasks on several lanes at once (`-j N`), the way pytest-xdist spreads tests over workers.
+
+Each lane takes the next task when it is free; the records are handed on in the order of the
+tasks (a task's records wait for those of the tasks before it), so a parallel run writes the
+records, and the report, of a serial one. A lane is a worker process
+(isolate.WorkerPool), or this process for trusted built-ins: they run here in a serial run
+too, and this lane needs no start-up, so a short check is not made slower by its workers'.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Iterator
+
+from harness.execution.tasks import Local, stamp
+from harness.records.record import Record
+
+_DONE = object()  # a lane has no task left
+
+
+class Parallel(Local):
+    """Tasks spread over `lanes`: callables from a task to its records (Iterator[Record])."""
+
+    def __init__(self, lanes: list[Callable], workers: list):
+        super().__init__()
+        self.lanes, self.workers = lanes, workers  # workers: what close() shuts
+
+    def run(self, tasks: list, skip: Callable) -> Iterator[Record]:
+        todo: queue.SimpleQueue = queue.SimpleQueue()
+        for index, task in enumerate(tasks):
+            todo.put((index, task))
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        lanes = [threading.Thread(target=_lane, args=(lane, todo, done, skip), daemon=True)
+                 for lane in self.lanes[:max(1, len(tasks))]]
+        for lane in lanes:
+            lane.start()
+        held: dict[int, list] = {}  # records of tasks that finished before an earlier one
+        finished: set[int] = set()
+        turn = 0  # the task whose records are handed on now
+        while turn < len(tasks):
+            index, item = done.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is _DONE:
+                finished.add(index)
+            else:
+                held.setdefault(index, []).append(item)
+            while turn < len(tasks) and (turn in held or turn in finished):
+                yield from held.pop(turn, [])
+                if turn not in finished:
+                    break
+                turn += 1
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+
+def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip) -> None:
+    """Take tasks until none is left; `skip` is asked when a task is taken, so a hang seen on
+    another lane spares the rest of that implementation's tasks."""
+    index = -1
+    try:
+        while True:
+            try:
+                index, task = todo.get_nowait()
+            except queue.Empty:
+                return
+            instead = skip(task)
+            if isinstance(instead, Record):
+                done.put((index, instead))
+            else:
+                for record in run(instead or task):
+                    done.put((index, stamp(record)))
+            done.put((index, _DONE))
+    except BaseException as exc:  # noqa: BLE001 - the harness's own fault: the run stops
+        done.put((index, exc))
+
+
+def parallel(jobs: int, *, trusted: bool, timeout: float, memory_limit, log) -> Parallel:
+    """`jobs` lanes: for trusted built-ins this process and jobs - 1 worker processes without a
+    time limit (as in a serial run), each worker running every built-in (one per built-in would
+    cost an import of torch each); otherwise `jobs` isolated lanes, each with a worker per
+    implementation, under the time and memory limits."""
+    from harness.execution.isolate import Worker, WorkerPool, machine_memory
+    if trusted:
+        workers = [Worker(float("inf"), log, memory_limit or machine_memory())
+                   for _ in range(jobs - 1)]
+        here = [lambda task: task.execute(lambda case: None)]
+        return Parallel(here + [worker.run for worker in workers], workers)
+    pools = [WorkerPool(timeout, log, memory_limit) for _ in range(jobs)]
+    return Parallel([lambda task, pool=pool: pool.run(task.impl, task) for pool in pools], pools)

@@ -1,0 +1,60 @@
+"""A whole check or bench: the tasks of every implementation (and case) handed to an executor,
+and each record to the sink as soon as it exists. The doors call these two; the tasks themselves
+are defined where their work is (`checking.driver.CheckTask`, `timing.bench.BenchTask`)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterable
+
+from harness.checking.driver import CheckOptions, CheckTask, unchecked
+from harness.checking.properties import properties_for
+from harness.execution.tasks import Local, run_tasks
+from harness.plugins.registry import Implementation
+from harness.records.record import Record, peak_rates
+from harness.timing.bench import BenchOptions, BenchTask
+from harness.timing.suites import SuiteCase
+
+
+def run_checks(impls: Iterable[Implementation], options: CheckOptions,
+               sink: Callable[[Record], object] = lambda r: r, *, done: frozenset = frozenset(),
+               workers=None, executor=None, shard=None, progress=lambda i, n, r: None
+               ) -> list[Record]:
+    """Every property of every implementation; each record goes to `sink` as soon as it exists.
+
+    `executor` (tasks.Local, cluster.RayExecutor) runs the tasks; `workers` (isolate.WorkerPool)
+    is the local one with worker processes; without either everything runs here. Properties
+    whose records are in `done` are skipped (resume); `shard` (I, N) takes the I-th of N shares.
+    """
+    impls = list(impls)
+    tasks = [CheckTask(impl, prop.name, options) for impl in impls
+             for prop in properties_for(impl.op, options.properties or None)]
+    records = run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,
+                        progress=progress)
+    for impl in impls if shard is None else ():  # a shard sees only part of an implementation
+        found = unchecked(impl.name, impl.op, [r for r in records if r.impl == impl.name])
+        if found is not None:
+            sink(found)
+            records.append(found)
+    return records
+
+
+def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: BenchOptions,
+              sink: Callable[[Record], object], *, done: frozenset = frozenset(), workers=None,
+              executor=None, shard=None,
+              progress: Callable[[int, int, Record], object] = lambda i, n, r: None) -> None:
+    """Time every implementation of each case's op on each device; records go to sink at once.
+
+    `executor` runs the tasks (tasks.Local by default, with `workers`, an isolate.WorkerPool,
+    for worker processes; cluster.RayExecutor measures the peaks on its own nodes); `done` holds
+    the keys of records a resumed run already has; `shard` (I, N) takes the I-th of N shares.
+    """
+    tasks = [BenchTask(impl, sc, device, p, options) for device in options.devices
+             for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
+    executor = executor or Local(workers)
+    measured = list(executor.peaks(options.devices, options.threads, options.dtype, done))
+    for record in measured:
+        sink(record)
+    if set(options.devices) - set(peak_rates(measured)):  # a resumed run: measure them again
+        measured += executor.peaks(options.devices, options.threads, options.dtype, frozenset())
+    options = replace(options, peaks=peak_rates(measured))
+    run_tasks(tasks, executor, sink, done=done, shard=shard, progress=progress)

@@ -1,0 +1,258 @@
+"""The registry: @implements, discovery of implementations/, `module:attr` loading, entry points."""
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import os
+import pkgutil
+import sys
+from dataclasses import dataclass, replace
+from importlib import metadata
+from typing import Callable
+
+from harness.ops.cases import DTYPES
+from harness.ops.catalog import OPS, UnknownOp, get_op
+from harness.ops.families import family_order
+
+ALL_DTYPES = tuple(DTYPES)
+ALL_DEVICES = ("cpu", "cuda")
+ENTRY_POINT_GROUP = "convharness.implementations"
+MARK = "__convharness__"
+
+
+class ImplementationError(ValueError):
+    """A named implementation that cannot be found, imported or used as the op it claims."""
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    """A failure an implementation declares, with its reason: where `applies(case)` holds for
+    the minimal case, the property is recorded as an expected failure (xfail), not a fail."""
+
+    reason: str
+    applies: Callable
+    props: tuple = ()  # the properties it concerns; () for every property
+
+    def matches(self, prop: str, case) -> bool:
+        return (not self.props or prop in self.props) and bool(self.applies(case))
+
+
+def special_inputs(case) -> bool:
+    """The case's input holds NaN, infinities and other special values."""
+    return case.dist == "special"
+
+
+# Transform algorithms (FFT, Winograd) mix every input of a tile into every output of it.
+SPREADS_SPECIAL_VALUES = KnownFailure(
+    "a transform algorithm mixes every input of a tile into every output of it: one NaN or "
+    "infinity spreads to outputs whose windows do not hold it", special_inputs,
+    ("special_values", "special_gradients"))
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A function under test and what it declares about itself."""
+
+    name: str
+    op: str
+    fn: Callable
+    devices: tuple = ALL_DEVICES
+    dtypes: tuple = ALL_DTYPES
+    differentiable: bool | None = None  # None: not declared, the harness finds out
+    source: str = ""
+    max_flops: float | None = None  # benchmarks skip (and record) cases above this much work
+    flop_saving: bool = False  # fewer multiplies than direct convolution (FFT, Winograd)
+    known_failures: tuple = ()  # KnownFailure entries, shown as XFAIL with their reason
+
+    def known_failure(self, prop: str, case) -> KnownFailure | None:
+        return next((k for k in self.known_failures if k.matches(prop, case)), None)
+
+    def supports(self, dtype: str, device: str) -> bool:
+        return dtype in self.dtypes and device in self.devices
+
+
+_REGISTERED: dict[str, Implementation] = {}
+
+
+def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtypes=ALL_DTYPES,
+               differentiable: bool = True, max_flops: float | None = None,
+               flop_saving: bool = False, known_failures=()):
+    """Register the decorated function as an implementation of `functional` (e.g. F.conv2d).
+
+    The function is returned unchanged, with its metadata attached as `__convharness__`.
+    `max_flops` marks a slow implementation: benchmark cases above it are skipped for budget.
+    `flop_saving` declares an algorithm doing fewer multiplies than direct convolution (FFT,
+    Winograd): its nominal GFLOP/s may pass the machine's matmul peak without being suspect.
+    `known_failures` (KnownFailure entries) are failures the implementation owns up to.
+    """
+    op = get_op(functional)
+    bad = [d for d in dtypes if d not in DTYPES]
+    if bad:
+        raise ImplementationError(f"dtypes={bad!r}, but should be among {list(DTYPES)}")
+
+    def register(fn):
+        check_signature(fn, op.name)
+        impl_name = name or f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+        impl = Implementation(impl_name, op.name, fn, tuple(devices), tuple(dtypes),
+                              differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops,
+                              flop_saving, tuple(known_failures))
+        setattr(fn, MARK, impl)
+        known = _REGISTERED.get(impl_name)
+        if known is not None and known.source != impl.source:
+            raise ImplementationError(
+                f"name={impl_name!r} is registered twice: by {known.source} and by "
+                f"{impl.source}; expected one implementation per name (pass name=...)")
+        _REGISTERED[impl_name] = impl
+        return fn
+
+    return register
+
+
+def check_signature(fn, op_name: str) -> None:
+    """The function must take the stub's parameters, by name, in order; extras need defaults."""
+    expected = get_op(op_name).signature
+    try:
+        got = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise ImplementationError(f"{fn!r} has no inspectable signature ({exc})") from None
+    params = list(got.parameters.values())
+    names = [p.name for p in params[:len(expected.parameters)]]
+    extras_ok = all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                    for p in params[len(expected.parameters):])
+    if names != list(expected.parameters) or not extras_ok:
+        where = getattr(fn, "__qualname__", repr(fn))
+        raise ImplementationError(
+            f"signature of {where}{got} does not match the {op_name} contract:\n"
+            f"  got:      def {getattr(fn, '__name__', where)}{got}\n"
+            f"  expected: def {op_name}{expected}")
+
+
+def discover() -> dict[str, Implementation]:
+    """Import every module of `implementations/` (not its private helpers, `_geometry`) and
+    every entry point; return all registered."""
+    import implementations
+    for info in pkgutil.iter_modules(implementations.__path__, "implementations."):
+        if not info.name.rpartition(".")[2].startswith("_"):
+            importlib.import_module(info.name)
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:  # a broken plug-in package must not hide the others
+            raise ImplementationError(
+                f"entry point {entry.name}={entry.value} ({ENTRY_POINT_GROUP}) failed to load: "
+                f"{type(exc).__name__}: {exc}") from None
+    return dict(_REGISTERED)
+
+
+def builtin(name: str) -> Implementation:
+    """A built-in by name (`reference.conv2d`), importing only its own module."""
+    _import_builtin(name)
+    return _REGISTERED[name]
+
+
+def _import_builtin(name: str) -> None:
+    """Import the module of built-ins that `name` starts with (`reference` of reference.conv2d),
+    where there is one: naming a built-in loads neither the others nor what they import."""
+    module = name.split(".")[0]
+    if module.isidentifier() and not module.startswith("_") and \
+            importlib.util.find_spec(f"implementations.{module}") is not None:
+        importlib.import_module(f"implementations.{module}")
+
+
+def load(spec: str, *, op: str | None = None, dtypes=None, forward_only=False) -> Implementation:
+    """A registered name (`loops.conv2d`) or `module:attr`; `op` names the op of an undecorated one."""
+    if ":" not in spec:
+        return _registered(spec)
+    impl = _from_module(spec, op)
+    changes = {}
+    if dtypes:
+        changes["dtypes"] = tuple(dtypes)
+    if forward_only:
+        changes["differentiable"] = False
+    return replace(impl, **changes) if changes else impl
+
+
+def _registered(name: str) -> Implementation:
+    _import_builtin(name)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    known = discover()
+    if name in known:
+        return known[name]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ImplementationError(
+        f"impl={name!r} is not a registered implementation{hint} "
+        f"(expected a name from `convharness list` or module:attr)")
+
+
+def _import(module_name: str):
+    """Import a module, also from the working directory, as `python -m` would find it (the
+    console scripts `convharness` and `pytest` do not put it on sys.path)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != module_name.split(".")[0] or here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(module_name)
+
+
+def _from_module(spec: str, op: str | None) -> Implementation:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = _import(module_name)
+    except Exception as exc:
+        raise ImplementationError(
+            f"impl={spec!r}: module {module_name!r} does not import "
+            f"({type(exc).__name__}: {exc})") from None
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise ImplementationError(f"impl={spec!r}: module {module_name!r} has no attribute "
+                                      f"{attr!r}")
+    declared = getattr(fn, MARK, None)
+    if declared is not None and (op is None or op == declared.op):
+        return declared
+    if op is None:
+        raise ImplementationError(f"impl={spec!r} is not decorated with @implements, so --op is "
+                                  f"needed (one of {', '.join(OPS)})")
+    try:
+        get_op(op)
+    except UnknownOp as exc:
+        raise ImplementationError(str(exc)) from None
+    check_signature(fn, op)
+    return Implementation(spec, op, fn, source=spec)
+
+
+def module_members(spec: str) -> list[Implementation]:
+    """`reference` -> every registered reference.* implementation (a module of built-ins)."""
+    if ":" in spec:
+        return []
+    _import_builtin(spec)
+    if spec in _REGISTERED:  # one implementation, not a module of them
+        return []
+    return _members(spec, dict(_REGISTERED)) or _members(spec, discover())
+
+
+def _members(spec: str, known: dict) -> list[Implementation]:
+    return [impl for name, impl in sorted(known.items(), key=lambda item: (
+        family_order(item[1].op), item[0])) if name.startswith(spec + ".")
+            and spec not in known]
+
+
+def select(specs=(), *, op=None, dtypes=None, forward_only=False) -> list[Implementation]:
+    """Implementations to run: those named (a module of built-ins names all of its own), or
+    every registered one, family by family; filtered by op."""
+    if specs:
+        impls = []
+        for spec in specs:
+            impls += module_members(spec) or [load(spec, op=op, dtypes=dtypes,
+                                                   forward_only=forward_only)]
+    else:
+        impls = sorted(discover().values(), key=lambda i: (family_order(i.op), i.name))
+    return [i for i in impls if op is None or i.op == op]

@@ -1,0 +1,240 @@
+"""Benchmarks: check each implementation's output on a suite case, then time it; one Record each."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator
+
+import torch
+
+from harness.checking.call import PropertyFailed, Unsupported, call, forward_values, require_support
+from harness.checking.captured import captured
+from harness.checking.flags import pinned_flags
+from harness.checking.held import LEAK_BYTES, grown_by, held_bytes
+from harness.ops.cases import Case
+from harness.plugins.registry import Implementation
+from harness.records.record import Record
+from harness.timing.suites import SuiteCase
+from harness.timing.timed import Timed, reference
+from harness.timing.timers import Budget, measure
+
+PASSES = ("forward", "backward", "both")
+PASS_FLOPS = {"forward": 1, "backward": 2, "both": 3}  # backward: grads of input and weight
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    devices: tuple = ("cpu",)
+    dtype: str = "float32"
+    passes: tuple = ("forward",)
+    threads: int = field(default_factory=torch.get_num_threads)
+    budget: Budget = Budget()
+    trace_ops: bool = False  # record which torch operators each implementation calls
+    cache: str = "hot"  # "cold": caches flushed before every timed call
+    peaks: dict = field(default_factory=dict)  # {device: {"gflops", "gbs"}}: the suspect bar
+    # {implementation: the properties it failed} in this run's check: timed, never ranked
+    nonconforming: dict = field(default_factory=dict)
+
+
+def nonconforming(records) -> dict:
+    """{implementation: the properties it failed, comma-separated} among check records: its own
+    failures (not declared or inherited ones, nor the harness's)."""
+    from harness.records.statuses import STATUSES
+    failed: dict = {}
+    for r in records:
+        if r.kind == "check" and STATUSES[r.status].problem and r.status != "harness_error":
+            failed.setdefault(r.impl, []).append(r.prop)
+    return {impl: ", ".join(props) for impl, props in failed.items()}
+
+
+def traced_ops(impl: Implementation, case: Case) -> dict:
+    """{aten operator: calls} of one forward call (a TorchDispatchMode sees every operator)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: dict = {}
+
+    class Trace(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(func.overloadpacket.__name__)
+            seen[name] = seen.get(name, 0) + 1
+            return func(*args, **(kwargs or {}))
+
+    tensors = case.tensors()
+    with Trace():
+        call(impl, case, tensors)
+    return seen
+
+
+def _work(case: Case, pass_: str) -> dict:
+    """FLOPs and compulsory bytes of one timed call of `pass_`."""
+    return {"flops": case.spec.flops(case.shapes, case.kwargs) * PASS_FLOPS[pass_],
+            "bytes": case.spec.bytes_moved(case.shapes, case.kwargs,
+                                           torch.finfo(case.torch_dtype).bits // 8)}
+
+
+def _record(impl, sc: SuiteCase, case: Case, pass_: str, status: str, *, message="", times=(),
+            figures=None) -> Record:
+    work = {"label": sc.label, "count": sc.count, **_work(case, pass_)}
+    return Record(kind="bench", impl=impl.name, op=case.op, prop=pass_, status=status,
+                  message=message[:1000], case={"label": sc.label, **case.to_dict()},
+                  device=case.device, dtype=case.dtype, figures={**work, **(figures or {})},
+                  times=tuple(times))
+
+
+ACCURACY = ("worst_over_allowed", "eps_units", "max_abs")
+
+
+def verify(impl: Implementation, case: Case) -> tuple[str, str, dict]:
+    """Check the output before timing: ('ok', '', error figures), ('wrong', why, {})..."""
+    try:
+        require_support(impl, case)  # before the oracle is computed for nothing
+        fig = forward_values(impl, case, reference(case))
+    except Unsupported as exc:
+        return "unsupported", str(exc), {}
+    except PropertyFailed as exc:
+        return "wrong", str(exc), {}
+    except Exception as exc:  # noqa: BLE001 - an implementation may raise anything
+        return "error", f"{type(exc).__name__}: {exc}", {}
+    return "ok", "", {k: fig[k] for k in ACCURACY if k in fig}
+
+
+def bench_case(impl: Implementation, sc: SuiteCase, device: str,
+               options: BenchOptions) -> Iterable[Record]:
+    """Records for every pass of one implementation on one suite case."""
+    case = sc.case.with_(device=device, dtype=options.dtype)
+    todo = options.passes
+    flops = case.spec.flops(case.shapes, case.kwargs)
+    if impl.max_flops is not None and flops > impl.max_flops:
+        for p in todo:
+            yield _record(impl, sc, case, p, "skipped", message=f"skipped for budget: {flops:.3g}"
+                          f" FLOPs > max_flops={impl.max_flops:.3g} of {impl.name}")
+        return
+    status, why, accuracy = verify(impl, case)
+    ops = traced_ops(impl, case) if options.trace_ops and status == "ok" else None
+    for p in todo:
+        yield _time_pass(impl, sc, case, p, options, ops, accuracy) if status == "ok" else \
+            _record(impl, sc, case, p, status, message=why)
+
+
+def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Record:
+    try:
+        with pinned_flags() as flags:
+            timed = Timed(impl, case, pass_)
+            before = held_bytes(case.device)
+            with captured():  # once around the loop: per call it would be timed
+                times, peak = measure(timed, case.device, threads=options.threads,
+                                      budget=options.budget, cache=options.cache,
+                                      on_block=timed.verify if case.device == "cuda" else
+                                      timed.check_block, before=timed.before)
+            timed.verify()  # the last outputs, by the full comparison
+            growth = grown_by(before, case.device)
+            timed.recheck()
+            status, why, roof = judge(impl, case, pass_, times, options)
+            if status == "ok" and impl.name in options.nonconforming:
+                status, why = "nonconforming", (
+                    f"does not conform: failed {options.nonconforming[impl.name]} in this run's "
+                    f"check; its time is shown, never ranked")
+    except Unsupported as exc:
+        return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
+    except PropertyFailed as exc:
+        return _record(impl, sc, case, pass_, "wrong", message=str(exc))
+    except Exception as exc:  # noqa: BLE001
+        return _record(impl, sc, case, pass_, "error", message=f"{type(exc).__name__}: {exc}")
+    leak = growth > LEAK_BYTES
+    extra = {"aten_ops": ops} if ops is not None else {}
+    message = why or (f"memory grew by {growth / 2**20:.0f} MiB while timing: possible leak"
+                      if leak else "")
+    return _record(impl, sc, case, pass_, status, times=times, message=message,
+                   figures={"threads": options.threads, "peak_bytes": peak, **flags,
+                            "mem_growth_bytes": growth, "leak": leak, "cache": options.cache,
+                            "flop_saving": impl.flop_saving, "accuracy": accuracy or {},
+                            "judged_against": roof, "blocks": timed.blocks,
+                            "verified_blocks": timed.verified, "input_windows": timed.rotation,
+                            "blocks_seeing_an_input_twice": timed.repeated, **extra})
+
+
+SUSPECT = 1.5  # throughput above this many times the machine's (or PyTorch's) best: not believed
+
+
+def _rates(case: Case, pass_: str, seconds: float) -> dict:
+    work = _work(case, pass_)
+    return {"gflops": work["flops"] / seconds / 1e9, "gbs": work["bytes"] / seconds / 1e9}
+
+
+def _over(rates: dict, roof: dict, flop_saving: bool) -> bool:
+    """Past SUSPECT x the roof in GB/s, or in GFLOP/s for an algorithm that does every multiply."""
+    keys = ("gbs",) if flop_saving else ("gflops", "gbs")
+    return any(roof.get(k) and rates[k] > SUSPECT * roof[k] for k in keys)
+
+
+def judge(impl: Implementation, case: Case, pass_: str, times, options) -> tuple[str, str, dict]:
+    """('ok' or 'suspect', why, the roof it was judged against), decided here, once. The roof is
+    the machine's measured peak; a busy machine measures a low one, so where a kernel passes it,
+    PyTorch's own kernel is timed on the same case now and its rate floors the roof."""
+    rates = _rates(case, pass_, statistics.median(times))
+    roof = dict(options.peaks.get(case.device, {}), source="measured peak")
+    if not _over(rates, roof, impl.flop_saving) or impl.name == f"reference.{case.op}":
+        return "ok", "", roof
+    own = _reference_rates(case, pass_, options)
+    roof = {k: max(roof.get(k, 0.0), own[k]) for k in rates}
+    roof["source"] = f"the measured peak, floored by reference.{case.op} on this case"
+    if _over(rates, roof, impl.flop_saving):
+        return "suspect", (f"{rates['gflops']:.3g} GFLOP/s, {rates['gbs']:.3g} GB/s: above "
+                           f"{SUSPECT:g}x {roof['source']} ({roof['gflops']:.3g} GFLOP/s, "
+                           f"{roof['gbs']:.3g} GB/s): not believed"), roof
+    return "ok", "", roof
+
+
+def _reference_rates(case: Case, pass_: str, options) -> dict:
+    from harness.plugins.registry import load
+    timed = Timed(load(f"reference.{case.op}"), case, pass_)
+    times, _ = measure(timed, case.device, threads=options.threads, budget=options.budget,
+                       before=timed.before)
+    return _rates(case, pass_, statistics.median(times))
+
+
+def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOptions]:
+    """The implementations, suite cases and BenchOptions of checked option values."""
+    from harness.plugins.registry import select
+    from harness.records.errors import UsageError
+    from harness.timing import suites
+    from harness.timing.timers import QUICK
+    options = BenchOptions(devices=v["device"], dtype=v["dtype"], passes=v["passes"],
+                           budget=QUICK if v["quick"] else Budget(), trace_ops=v["trace_ops"],
+                           cache=v.get("cache") or "hot",
+                           **({} if v["threads"] is None else {"threads": v["threads"]}))
+    if v["forward_only"] and set(options.passes) - {"forward"}:
+        raise UsageError(f"--forward-only conflicts with --pass={','.join(options.passes)!r}: "
+                         f"there is no backward to time")
+    cases = [sc for name in (v["suite"] or ["resnet50"])
+             for sc in suites.load(name, batch=v["batch"], quick=v["quick"])]
+    impls = select(v["impl"] or (), op=v["op"], dtypes=v["dtypes"],
+                   forward_only=v["forward_only"])
+    return impls, cases, options
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """One pass of one implementation on one suite case, runnable in a worker process."""
+
+    impl: Implementation
+    sc: SuiteCase
+    device: str
+    pass_: str
+    options: BenchOptions
+
+    @property
+    def case(self) -> Case:
+        return self.sc.case.with_(device=self.device, dtype=self.options.dtype)
+
+    @property
+    def key(self) -> str:
+        return self.fault("", "", None).key()
+
+    def execute(self, on_case) -> Iterator[Record]:
+        on_case(self.case.to_dict())
+        options = replace(self.options, passes=(self.pass_,))
+        yield from bench_case(self.impl, self.sc, self.device, options)
+
+    def fault(self, status: str, message: str, case: dict | None) -> Record:
+        return _record(self.impl, self.sc, self.case, self.pass_, status, message=message)
