@@ -72,20 +72,31 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
                     dims):
     """The textbook trans_conv: each input element scales its group's kernels and adds them
-    into the output at its window (stride apart), then the padding is cropped off."""
+    into the output at its window (stride apart), then the padding is cropped off. The
+    additions are gathered and made in one index_add: a `+=` per element into one tensor
+    makes autograd copy the whole output's gradient once per element."""
     g = transposed_geometry(input, weight, stride, padding, output_padding, groups, dilation)
     cg, kg, kernel = weight.shape[0] // groups, weight.shape[1], weight.shape[2:]
     extent = [span(k, d) for k, d in zip(kernel, g.dilation)]
     full = [(size - 1) * s + e + o for size, s, e, o in
             zip(input.shape[2:], g.stride, extent, g.output_padding)]
-    y = input.new_zeros((input.shape[0], kg * groups, *full))
+    steps = [math.prod(full[i + 1:]) for i in range(dims)]  # row-major strides of `full`
+    taps = torch.tensor([sum(t * d * step for t, d, step in zip(tap, g.dilation, steps))
+                         for tap in itertools.product(*(range(k) for k in kernel))],
+                        dtype=torch.long)
+    planes = torch.arange(kg)[:, None] * math.prod(full)  # where each output channel starts
+    values, places = [], []
     for position in _positions(input.shape[2:]):
-        window = _slices(position, g.stride, extent, g.dilation)
+        start = sum(p * s * step for p, s, step in zip(position, g.stride, steps))
         for group in range(groups):
             x = input[(slice(None), slice(group * cg, (group + 1) * cg), *position)]  # N x cg
             w = weight[group * cg:(group + 1) * cg]  # cg x kg x kernel
-            y[(slice(None), slice(group * kg, (group + 1) * kg), *window)] += \
-                torch.tensordot(x, w, dims=1)
+            values.append(torch.tensordot(x, w, dims=1).flatten(1))  # N x kg*taps
+            places.append((planes + group * kg * math.prod(full) + start + taps).flatten())
+    y = input.new_zeros((input.shape[0], kg * groups * math.prod(full)))
+    if values:
+        y = y.index_add(1, torch.cat(places).to(input.device), torch.cat(values, dim=1))
+    y = y.unflatten(1, (kg * groups, *full))
     crop = tuple(slice(p, p + o) for p, o in zip(g.padding, g.out))
     y = y[(..., *crop)]
     return y if bias is None else y + bias.view(1, -1, *(1,) * dims)

@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch
 
+from harness.checking.answers import answered
 from harness.checking.captured import captured
 from harness.checking.tolerance import Mismatch, assert_within
 from harness.ops.cases import Case
@@ -271,7 +272,8 @@ def forward_values(impl, case, reference: tuple | None = None) -> dict:
     require_defined(case)
     tensors = case.tensors()
     # the oracle runs before the call: an implementation may mutate its inputs
-    reference = reference or expected_values(case, tensors)
+    reference = reference or answered(f"{case.to_json()}|values",
+                                      lambda: expected_values(case, tensors))
     return assert_values(output_of(call(impl, case, tensors), case), case, reference)
 
 

@@ -288,6 +288,12 @@ class CheckTask:
     def key(self) -> str:
         return check_key(self.impl.name, self.impl.op, self.prop)
 
+    @property
+    def shares(self) -> tuple:
+        """Tasks that share this key draw the same cases (same op, property and seed), so
+        the oracle's answers to them are made once where the tasks run one after another."""
+        return (self.impl.op, self.prop)
+
     def too_slow(self, record: Record) -> str:
         """Why this implementation's large tiers are to be skipped, where `record` is a timeout
         on a large case (slow is not wrong); "" for a hang on an ordinary case."""

@@ -1,8 +1,8 @@
 """Tasks on several lanes at once (`-j N`), the way pytest-xdist spreads tests over workers.
 
-Each lane takes the next task when it is free; the records are handed on in the order of the
-tasks (a task's records wait for those of the tasks before it), so a parallel run writes the
-records, and the report, of a serial one. A lane is a worker process
+Each lane takes the next task, or batch of tasks that share drawn cases, when it is free; the
+records are handed on in the order of the tasks (a task's records wait for those of the tasks
+before it), so a parallel run writes the records, and the report, of a serial one. A lane is a worker process
 (isolate.WorkerPool), or this process for trusted built-ins: they run here in a serial run
 too, and this lane needs no start-up, so a short check is not made slower by its workers'.
 """
@@ -27,8 +27,8 @@ class Parallel(Local):
 
     def run(self, tasks: list, skip: Callable) -> Iterator[Record]:
         todo: queue.SimpleQueue = queue.SimpleQueue()
-        for index, task in enumerate(tasks):
-            todo.put((index, task))
+        for batch in _batches(tasks):
+            todo.put(batch)
         done: queue.SimpleQueue = queue.SimpleQueue()
         lanes = [threading.Thread(target=_lane, args=(lane, todo, done, skip), daemon=True)
                  for lane in self.lanes[:max(1, len(tasks))]]
@@ -56,23 +56,39 @@ class Parallel(Local):
             worker.close()
 
 
+def _batches(tasks: list) -> Iterator[list]:
+    """(index, task) pairs in batches a lane runs one after another: neighbours with the same
+    `shares` (a check's implementations of one op and property) go together, so the oracle's
+    answers to their cases are made once; other tasks go one by one."""
+    batch: list = []
+    for index, task in enumerate(tasks):
+        shares = getattr(task, "shares", None)
+        if batch and (shares is None or shares != getattr(batch[-1][1], "shares", None)):
+            yield batch
+            batch = []
+        batch.append((index, task))
+    if batch:
+        yield batch
+
+
 def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip) -> None:
-    """Take tasks until none is left; `skip` is asked when a task is taken, so a hang seen on
-    another lane spares the rest of that implementation's tasks."""
+    """Take batches of tasks until none is left; `skip` is asked when a task is begun, so a
+    hang seen on another lane spares the rest of that implementation's tasks."""
     index = -1
     try:
         while True:
             try:
-                index, task = todo.get_nowait()
+                batch = todo.get_nowait()
             except queue.Empty:
                 return
-            instead = skip(task)
-            if isinstance(instead, Record):
-                done.put((index, instead))
-            else:
-                for record in run(instead or task):
-                    done.put((index, stamp(record)))
-            done.put((index, _DONE))
+            for index, task in batch:
+                instead = skip(task)
+                if isinstance(instead, Record):
+                    done.put((index, instead))
+                else:
+                    for record in run(instead or task):
+                        done.put((index, stamp(record)))
+                done.put((index, _DONE))
     except BaseException as exc:  # noqa: BLE001 - the harness's own fault: the run stops
         done.put((index, exc))
 

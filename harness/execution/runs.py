@@ -26,8 +26,13 @@ def run_checks(impls: Iterable[Implementation], options: CheckOptions,
     whose records are in `done` are skipped (resume); `shard` (I, N) takes the I-th of N shares.
     """
     impls = list(impls)
-    tasks = [CheckTask(impl, prop.name, options) for impl in impls
-             for prop in properties_for(impl.op, options.properties or None)]
+    by_op: dict[str, list] = {}
+    for impl in impls:
+        by_op.setdefault(impl.op, []).append(impl)
+    # each property's implementations one after another: they are drawn the same cases, and
+    # the oracle answers each case once (checking.answers); parallel lanes keep them together
+    tasks = [CheckTask(impl, prop.name, options) for op, same_op in by_op.items()
+             for prop in properties_for(op, options.properties or None) for impl in same_op]
     records = run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,
                         progress=progress)
     for impl in impls if shard is None else ():  # a shard sees only part of an implementation

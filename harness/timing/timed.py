@@ -8,6 +8,7 @@ from typing import Callable
 
 import torch
 
+from harness.checking.answers import answered
 from harness.checking.call import (PropertyFailed, Unsupported, assert_values, backward, call,
                                    expected_values, output_of, reseeded, timed_caller, write_values)
 from harness.checking.properties.gradients import assert_grads, expected_grads, grad_output
@@ -42,18 +43,6 @@ class Answer:
             out.append((expected, mag, scale, sq, None))
         out += [(exact, mag, scale, None, length) for _, exact, mag, length, scale in self.grads]
         return out
-
-
-_ORACLE: dict = {}  # the last cases' answers: every implementation of a case shares them
-CACHED = 6  # answers kept: a case's first input and recheck, forward and backward
-
-
-def _cached(key: str, make: Callable[[], object]):
-    if key not in _ORACLE:
-        while len(_ORACLE) >= CACHED:
-            _ORACLE.pop(next(iter(_ORACLE)))
-        _ORACLE[key] = make()
-    return _ORACLE[key]
 
 
 SHIFT = 64  # elements between the rotation's input windows: 64-byte aligned in any dtype
@@ -109,7 +98,7 @@ def _step_tensors(case: Case, step: int) -> tuple:
 def reference(case: Case, step: int = 0) -> tuple:
     """check.expected_values of `case`'s turn `step`."""
     key = f"{case.with_(device='cpu').to_json()}|{step}"
-    return _cached(key, lambda: expected_values(case, _step_tensors(case, step)))
+    return answered(key, lambda: expected_values(case, _step_tensors(case, step)))
 
 
 def step_grad_output(case: Case, step: int) -> torch.Tensor:
@@ -123,7 +112,7 @@ def answer(case: Case, step: int, pass_: str) -> Answer:
     if pass_ == "forward":
         return Answer(values)
     key = f"{case.with_(device='cpu').to_json()}|{step}|grads"
-    grads = _cached(key, lambda: tuple(expected_grads(case, _step_tensors(case, step),
+    grads = answered(key, lambda: tuple(expected_grads(case, _step_tensors(case, step),
                                                       step_grad_output(case, step))))
     return Answer(values, grads)
 
