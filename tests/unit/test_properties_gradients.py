@@ -34,9 +34,14 @@ def test_plain_gradcheck_rejects_a_compiled_function():
 
 
 def test_compiled_implementation_passes_gradcheck():
+    """On one case: each new shape costs a compilation, and the drawn cases of a compiled
+    kernel are the shipped conformance suite's (compiled.conv2d)."""
+    from harness.ops.cases import Case
     impl = Implementation("compiled", "conv2d", fresh_compiled(), dtypes=("float64", "float32"))
-    record = check_property(impl, GRADCHECK, CheckOptions(profile="quick"))
-    assert record.status == "pass", record
+    case = Case("conv2d", (1, 2, 5, 6), (4, 1, 3, 2), bias=True, dtype="float64",
+                kwargs={"stride": 2, "padding": 1, "groups": 2})
+    record = check_property(impl, GRADCHECK, CheckOptions(profile="quick", case=case))
+    assert record.status == "pass" and record.counts["pass"] == 1, record
 
 
 def test_wrong_gradient_still_fails_gradcheck():
