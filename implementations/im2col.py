@@ -10,8 +10,17 @@ from harness.plugins.registry import implements
 from implementations._geometry import conv_geometry
 
 
-@implements(F.conv2d, name="im2col.conv2d")
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+# Its one tuning parameter: how many samples are unfolded at once (0: the whole batch). The
+# column matrix is kernel-area times the input's size; unfolding a few samples at a time bounds
+# that memory at the cost of smaller multiplies.
+CONFIGS = [{"chunk": 0}, {"chunk": 1}]
+
+
+@implements(F.conv2d, name="im2col.conv2d", configs=CONFIGS)
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, chunk=0):
+    if 0 < chunk < input.shape[0]:
+        return torch.cat([conv2d(part, weight, bias, stride, padding, dilation, groups)
+                          for part in input.split(chunk)])
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
     n = input.shape[0]
     k, cg, r, s = weight.shape

@@ -260,7 +260,8 @@ def plan_check(v: dict) -> tuple[list[Implementation], CheckOptions]:
     if case and op and op != case.op:
         raise UsageError(f"--op={op!r} conflicts with --case, whose op is {case.op!r}")
     op = case.op if case else op
-    impls = select(v["impl"] or (), op=op, dtypes=v["dtypes"], forward_only=v["forward_only"])
+    impls = select(v["impl"] or (), op=op, dtypes=v["dtypes"], forward_only=v["forward_only"],
+                   configs=v.get("config"))
     if not impls:
         raise UsageError(f"no implementation of op={op!r} among --impl={v['impl']}")
     return impls, check_options(v)

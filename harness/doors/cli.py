@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.doors import options as opt
 from harness.ops.catalog import UnknownOp
 from harness.ops.families import family_order
-from harness.plugins.registry import ImplementationError, discover
+from harness.plugins.registry import ImplementationError, discover, expand
 from harness.records.record import NoRecords, RecordWriter, new_run_dir, read_records
 from harness.timing.machine import add_nodes, write_environment
 from harness.timing.suites import SuiteError
@@ -22,7 +22,7 @@ USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, Suite
 
 def list_impls(out=print) -> int:
     """Print every registered implementation with what it declares, then the suites."""
-    impls = discover().values()
+    impls = [v for impl in discover().values() for v in expand(impl)]
     width = max(len(i.name) for i in impls)
     out(f"{'name':<{width}}  {'op':<20} {'devices':<9} {'differentiable':<14} dtypes")
     for impl in sorted(impls, key=lambda i: (family_order(i.op), i.name)):

@@ -42,6 +42,16 @@ def parse_devices(devices) -> tuple:
     return devices
 
 
+def parse_config(text) -> list | None:
+    from harness.plugins.configs import ConfigError, parse
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def parse_dtypes(text) -> tuple | None:
     if not text:
         return None
@@ -193,6 +203,10 @@ SELECTION = (
            "implementation also what it supports", dict(default=None), parse_dtypes),
     Option("--forward-only", "the implementation has no backward: gradient properties are "
            "unsupported", dict(action="store_true", default=False)),
+    Option("--config", "configurations of the implementations named by --impl, each checked "
+           "and timed on its own: a grid, 'BLOCK=16,32 SPLIT=1,2', or a JSON list of dicts; "
+           "each keyword is one the function takes after the op's arguments",
+           dict(default=None), parse_config),
 )
 
 CHECK = (

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -160,7 +161,8 @@ class Case:
 
     def repro(self, impl: str = "", prop: str = "") -> str:
         """A one-line command that runs this case again (for one property, if named)."""
-        target = (f" --impl {impl}" if impl else "") + (f" --property {prop}" if prop else "")
+        target = (f" --impl {shlex.quote(impl)}" if impl else "") + \
+            (f" --property {prop}" if prop else "")
         return f"convharness check{target} --case '{self.to_json()}'"
 
     def reference_defined(self) -> bool:

@@ -9,12 +9,14 @@ import os
 import pkgutil
 import sys
 from dataclasses import dataclass, replace
+from functools import partial
 from importlib import metadata
 from typing import Callable
 
 from harness.ops.cases import DTYPES
 from harness.ops.catalog import OPS, UnknownOp, get_op
 from harness.ops.families import family_order
+from harness.plugins import configs as tuning
 
 ALL_DTYPES = tuple(DTYPES)
 ALL_DEVICES = ("cpu", "cuda")
@@ -65,6 +67,13 @@ class Implementation:
     max_flops: float | None = None  # benchmarks skip (and record) cases above this much work
     flop_saving: bool = False  # fewer multiplies than direct convolution (FFT, Winograd)
     known_failures: tuple = ()  # KnownFailure entries, shown as XFAIL with their reason
+    configs: tuple = ()  # its configurations, each ((keyword, value), ...): run one by one
+    config: tuple = ()  # the configuration this one is pinned to (a variant of `base`)
+
+    @property
+    def base(self) -> str:
+        """The implementation's name without its configuration."""
+        return tuning.split(self.name)[0] if self.config else self.name
 
     def known_failure(self, prop: str, case) -> KnownFailure | None:
         return next((k for k in self.known_failures if k.matches(prop, case)), None)
@@ -78,7 +87,7 @@ _REGISTERED: dict[str, Implementation] = {}
 
 def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtypes=ALL_DTYPES,
                differentiable: bool = True, max_flops: float | None = None,
-               flop_saving: bool = False, known_failures=()):
+               flop_saving: bool = False, known_failures=(), configs=None):
     """Register the decorated function as an implementation of `functional` (e.g. F.conv2d).
 
     The function is returned unchanged, with its metadata attached as `__convharness__`.
@@ -86,6 +95,8 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
     `flop_saving` declares an algorithm doing fewer multiplies than direct convolution (FFT,
     Winograd): its nominal GFLOP/s may pass the machine's matmul peak without being suspect.
     `known_failures` (KnownFailure entries) are failures the implementation owns up to.
+    `configs` (a list of dicts of the function's own tuning keywords) are its configurations:
+    each is checked and timed as an implementation of its own, `name[keyword=value,...]`.
     """
     op = get_op(functional)
     bad = [d for d in dtypes if d not in DTYPES]
@@ -97,7 +108,8 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
         impl_name = name or f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
         impl = Implementation(impl_name, op.name, fn, tuple(devices), tuple(dtypes),
                               differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops,
-                              flop_saving, tuple(known_failures))
+                              flop_saving, tuple(known_failures),
+                              _configs(fn, op.name, configs, impl_name) if configs else ())
         setattr(fn, MARK, impl)
         known = _REGISTERED.get(impl_name)
         if known is not None and known.source != impl.source:
@@ -108,6 +120,25 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
         return fn
 
     return register
+
+
+def _configs(fn, op_name: str, configs, where: str) -> tuple:
+    try:
+        return tuning.checked(fn, get_op(op_name).signature, configs, where)
+    except tuning.ConfigError as exc:
+        raise ImplementationError(str(exc)) from None
+
+
+def variant(impl: Implementation, config: tuple) -> Implementation:
+    """`impl` pinned to one configuration: its keywords bound, its name `impl[k=v,...]`."""
+    pinned = f"[{tuning.label(config)}]"
+    return replace(impl, name=impl.name + pinned, fn=partial(impl.fn, **dict(config)),
+                   configs=(), config=config, source=impl.source and impl.source + pinned)
+
+
+def expand(impl: Implementation) -> list[Implementation]:
+    """An implementation with configurations as its variants, one per configuration."""
+    return [variant(impl, c) for c in impl.configs] or [impl]
 
 
 def check_signature(fn, op_name: str) -> None:
@@ -161,8 +192,24 @@ def _import_builtin(name: str) -> None:
         importlib.import_module(f"implementations.{module}")
 
 
-def load(spec: str, *, op: str | None = None, dtypes=None, forward_only=False) -> Implementation:
-    """A registered name (`loops.conv2d`) or `module:attr`; `op` names the op of an undecorated one."""
+def load(spec: str, *, op: str | None = None, dtypes=None, forward_only=False,
+         configs=None) -> Implementation:
+    """A registered name (`loops.conv2d`) or `module:attr`; `op` names the op of an undecorated
+    one. `name[k=v,...]` is that implementation pinned to one configuration; `configs` (a list
+    of dicts) replaces the configurations it declares."""
+    try:
+        base, config = tuning.split(spec)
+    except tuning.ConfigError as exc:
+        raise ImplementationError(str(exc)) from None
+    if config is not None:
+        impl = load(base, op=op, dtypes=dtypes, forward_only=forward_only)
+        _configs(impl.fn, impl.op, [dict(config)], base)
+        return variant(impl, config)
+    impl = _load(spec, op, dtypes, forward_only)
+    return replace(impl, configs=_configs(impl.fn, impl.op, configs, spec)) if configs else impl
+
+
+def _load(spec: str, op, dtypes, forward_only) -> Implementation:
     if ":" not in spec:
         return _registered(spec)
     impl = _from_module(spec, op)
@@ -245,14 +292,16 @@ def _members(spec: str, known: dict) -> list[Implementation]:
             and spec not in known]
 
 
-def select(specs=(), *, op=None, dtypes=None, forward_only=False) -> list[Implementation]:
+def select(specs=(), *, op=None, dtypes=None, forward_only=False,
+           configs=None) -> list[Implementation]:
     """Implementations to run: those named (a module of built-ins names all of its own), or
-    every registered one, family by family; filtered by op."""
+    every registered one, family by family; filtered by op. One with configurations is run as
+    its variants; `configs` (--config) gives the named ones these configurations instead."""
     if specs:
         impls = []
         for spec in specs:
             impls += module_members(spec) or [load(spec, op=op, dtypes=dtypes,
-                                                   forward_only=forward_only)]
+                                                   forward_only=forward_only, configs=configs)]
     else:
         impls = sorted(discover().values(), key=lambda i: (family_order(i.op), i.name))
-    return [i for i in impls if op is None or i.op == op]
+    return [v for i in impls if op is None or i.op == op for v in expand(i)]

@@ -72,3 +72,23 @@ def groups(frame: pd.DataFrame):
     model = frame["device_name"].fillna("").astype(str)
     where = frame["device"].where(model == "", frame["device"] + " (" + model + ")")
     return list(frame.assign(where=where).groupby(["op", "where", "dtype", "pass"], sort=True))
+
+
+def best_configurations(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per implementation timed as configurations (`impl[k=v,...]`) and per case: the fastest
+    configuration whose time is believed (verified, conforming), its median, and how much
+    slower the slowest such configuration is. Configurations that failed are never ranked."""
+    from harness.plugins.configs import split
+    names = ["op", "pass", "device", "dtype", "case", "implementation", "best configuration",
+             "median ms", "slowest / best", "configurations ranked"]
+    if frame.empty:
+        return pd.DataFrame(columns=names)
+    base = frame["impl"].map(lambda name: split(name)[0])
+    ranked = frame[(base != frame["impl"]) & (frame["status"] == "ok")].assign(base=base)
+    rows = []
+    keys = ["op", "pass", "device", "dtype", "case", "base"]
+    for key, group in ranked.groupby(keys, sort=False):
+        best = group.loc[group["median_s"].idxmin()]
+        rows.append([*key, best["impl"][len(key[-1]):], best["median_s"] * 1e3,
+                     group["median_s"].max() / best["median_s"], len(group)])
+    return pd.DataFrame(rows, columns=names)

@@ -11,7 +11,7 @@ import pandas as pd
 from harness.ops.families import family_of, family_order
 from harness.records.record import read_records
 from harness.reports import figures
-from harness.reports.frames import bench_frame, groups, peaks, timing_table
+from harness.reports.frames import best_configurations, bench_frame, groups, peaks, timing_table
 from harness.reports.summary import INHERITED_TITLE, check_frame, failure_lines, matrix
 
 
@@ -72,6 +72,9 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
             parts += ["### Failures\n", "```", *failures, "```\n"]
         if inherited:
             parts += [f"### {INHERITED_TITLE}\n", "```", *inherited, "```\n"]
+    best = best_configurations(frame)
+    if not best.empty:
+        parts += ["## Best configuration per case\n", _markdown_table(best)]
     traced = operators_table(frame)
     if not traced.empty:
         parts += ["## Operators called (--trace-ops)\n", _markdown_table(traced)]
@@ -91,6 +94,12 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
             f"CPU {esc(str(env.get('cpu', '?')))} &middot; GPU {esc(str(env.get('gpu') or 'none'))}"
             f" &middot; {esc(str(env.get('threads', '?')))} threads")
     parts = conformance_sections(records, checks) + timing_sections(frame)
+    best = best_configurations(frame)
+    if not best.empty:
+        parts.append(("Best configuration per case", "<p>the fastest configuration whose timed "
+                      "outputs were verified and which conforms; failing ones are never "
+                      "ranked</p>" + best.to_html(index=False, escape=True,
+                                                 float_format="{:.3g}".format), 2))
     accuracy = page.accuracy_html(frame)
     if accuracy:
         parts.append(("Accuracy of the timed cases", accuracy, 2))

@@ -71,6 +71,9 @@ def format_check(records: list[Record]) -> str:
     failures = failure_lines(records)
     if failures:
         text += "\n\nFailures (minimal cases after shrinking):\n" + "\n".join(failures)
+    configured = configuration_lines(records)
+    if configured:
+        text += "\n\nConfigurations:\n" + "\n".join(configured)
     inherited = failure_lines(records, inherited=True)
     if inherited:
         text += f"\n\n{INHERITED_TITLE}:\n" + "\n".join(inherited)
@@ -80,3 +83,23 @@ def format_check(records: list[Record]) -> str:
     if said:
         text += "\n\nWarnings the implementations raised (in the report):\n" + "\n".join(said)
     return text
+
+
+def configuration_lines(records: list[Record]) -> list[str]:
+    """Per implementation checked as configurations (`impl[k=v,...]`): how many fail, and which;
+    one that fails makes its implementation fail."""
+    from harness.plugins.configs import split
+    bad: dict[str, dict[str, bool]] = {}
+    for r in records:
+        base, config = split(r.impl) if r.kind == "check" else (r.impl, None)
+        if config is not None:
+            label = r.impl[len(base):]
+            seen = bad.setdefault(base, {})
+            seen[label] = seen.get(label, False) or r.status in PROBLEMS
+    lines = []
+    for base, labels in bad.items():
+        failing = [label for label, fails in labels.items() if fails]
+        lines.append(f"{base}: {len(failing)} of {len(labels)} configurations fail: "
+                     f"{', '.join(failing)}" if failing else
+                     f"{base}: all {len(labels)} configurations conform")
+    return lines

@@ -209,7 +209,7 @@ def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOpt
     cases = [sc for name in (v["suite"] or ["resnet50"])
              for sc in suites.load(name, batch=v["batch"], quick=v["quick"])]
     impls = select(v["impl"] or (), op=v["op"], dtypes=v["dtypes"],
-                   forward_only=v["forward_only"])
+                   forward_only=v["forward_only"], configs=v.get("config"))
     return impls, cases, options
 
 

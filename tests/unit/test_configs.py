@@ -1,0 +1,98 @@
+"""Kernels with configurations: each configuration is checked and timed as an implementation of
+its own; the one that is wrong fails alone and is never ranked, even where it is the fastest."""
+import pytest
+
+from harness.doors import cli
+from harness.doors.options import UsageError, parse_config
+from harness.plugins.registry import ImplementationError, implements, load, select
+from harness.records.record import read_records
+
+PROPS = "shape,values,sizes"
+WRONG = "tuned.tail_dropped[block=4]"
+
+
+def _check(run_dir, impl, lines, **extra):
+    run_dir.mkdir(exist_ok=True)
+    return cli.check(impl=[impl], properties=PROPS, seed=0, run_dir=run_dir, isolate=False,
+                     jobs=1, out=lines.append, **extra)
+
+
+def test_the_wrong_configuration_fails_alone_and_is_never_ranked(tmp_path, tiny_suite):
+    import tests.unit.tuned_kernels  # noqa: F401 - registers them
+    run_dir, lines = tmp_path / "run", []
+    assert _check(run_dir, "tests.unit.tuned_kernels:tail_dropped", lines) == 1
+    status = {}
+    for r in read_records(run_dir):
+        status.setdefault(r.impl, set()).add(r.status)
+    assert status == {"tuned.tail_dropped[block=1]": {"pass"},
+                      "tuned.tail_dropped[block=2]": {"pass"}, WRONG: {"pass", "fail"}}, status
+    text = "\n".join(lines)
+    assert "tuned.tail_dropped: 1 of 3 configurations fail: [block=4]" in text, text
+    assert "--impl 'tests.unit.tuned_kernels:tail_dropped[block=4]'" in text  # and reproduces it
+    cli.bench(impl=["tests.unit.tuned_kernels:tail_dropped"], op="conv2d", suite=[tiny_suite],
+              quick=True, run_dir=run_dir, isolate=False, out=lines.append)
+    timed = [r for r in read_records(run_dir) if r.kind == "bench"]
+    assert {r.impl for r in timed} == set(status)
+    wrong = [r for r in timed if r.impl == WRONG]
+    assert wrong and all(r.status == "nonconforming" for r in wrong)
+    right = [r for r in timed if r.impl != WRONG]
+    assert all(r.status == "ok" for r in right)
+    # (it is the fastest on purpose: the others compute their answer twice; no clock asserted)
+    cli.report(run_dir, out=lines.append)
+    page = (run_dir / "index.html").read_text()
+    assert "Best configuration per case" in page and WRONG not in _best_rows(page)
+
+
+def _best_rows(page: str) -> str:
+    start = page.index("Best configuration per case")
+    return page[start:page.index("</table>", start)]
+
+
+def test_configurations_that_are_all_right_all_pass(tmp_path):
+    lines = []
+    assert _check(tmp_path / "run", "tests.unit.tuned_kernels:blocked", lines) == 0
+    names = {r.impl for r in read_records(tmp_path / "run")}
+    assert names == {f"tuned.blocked[block={b}]" for b in (1, 2, 4)}
+
+
+def test_config_on_the_command_line_gives_an_undecorated_kernel_its_grid(tmp_path):
+    lines = []
+    assert _check(tmp_path / "run", "tests.unit.tuned_kernels:untuned", lines, op="conv2d",
+                  config="block=2,3 scale=1.0") == 0
+    assert {r.impl for r in read_records(tmp_path / "run")} == {
+        f"tests.unit.tuned_kernels:untuned[block={b},scale=1.0]" for b in (2, 3)}
+    (one,) = select(["tests.unit.tuned_kernels:untuned[block=3,scale=2.0]"], op="conv2d")
+    assert one.config == (("block", 3), ("scale", 2.0))
+
+
+@pytest.mark.parametrize("config, words", [
+    ("blocks=2", "'blocks' is not a keyword"),
+    ("block=two", "block='two' is a str, but should be an int"),
+    ('[{"block": 2}, {"block": 2}]', "given twice"),
+    ('{"block": 2}', "should be a non-empty list of dicts"),
+])
+def test_a_malformed_configuration_is_a_usage_error_naming_it(config, words):
+    with pytest.raises(ImplementationError, match=words):
+        select(["tests.unit.tuned_kernels:untuned"], op="conv2d", configs=parse_config(config))
+
+
+def test_a_configuration_the_decorator_cannot_take_is_refused_at_import():
+    import torch.nn.functional as F
+
+    def fn(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, block=1):
+        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    with pytest.raises(ImplementationError, match="'BLOCK' is not a keyword"):
+        implements(F.conv2d, name="tuned.refused", configs=[{"BLOCK": 1}])(fn)
+
+
+def test_config_text_that_is_no_grid_nor_json_is_a_usage_error():
+    for text in ("block", "[{", "=1"):
+        with pytest.raises(UsageError, match="--config"):
+            parse_config(text)
+
+
+def test_a_pinned_name_loads_anywhere_a_name_does():
+    impl = load("im2col.conv2d[chunk=1]")
+    assert impl.name == "im2col.conv2d[chunk=1]" and impl.base == "im2col.conv2d"
+    assert [i.name for i in select(["im2col.conv2d"])] == ["im2col.conv2d[chunk=0]",
+                                                          "im2col.conv2d[chunk=1]"]
