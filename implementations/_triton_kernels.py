@@ -3,12 +3,11 @@ discovery do not import Triton)."""
 import triton
 import triton.language as tl
 
-CONFIGS = [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w,
-                          num_stages=st)
-            for m, n, k, w, st in [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4),
-                                   (64, 128, 32, 4, 4), (128, 128, 64, 8, 3),
-                                   (128, 64, 64, 4, 3), (64, 64, 32, 4, 4),
-                                   (128, 32, 32, 4, 4), (128, 16, 16, 4, 4)]]
+from implementations.triton_conv import AUTOTUNED
+
+CONFIGS = [triton.Config({k: v for k, v in tile.items() if k.startswith("BLOCK_")},
+                         num_warps=tile["num_warps"], num_stages=tile["num_stages"])
+           for tile in AUTOTUNED]
 
 
 @triton.jit

@@ -24,9 +24,18 @@ INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 SMALL = {"BLOCK_M": 16, "BLOCK_N": 16, "BLOCK_K": 16} if INTERPRET else \
     {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "num_warps": 4, "num_stages": 3}
 TUNE_ABOVE = 2 ** 26  # multiply-adds: smaller problems take a fixed tile, not autotuning
+# The autotuner's configurations (tiles, warps, pipeline stages), declared too: each is checked
+# and timed on its own as triton.conv2d[BLOCK_M=..,...], so the one the autotuner keeps is one
+# that conforms. The interpreter runs the tiles (and their masked tails); warps and stages are
+# the GPU's.
+TILES = [(128, 128, 32, 8, 3), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (128, 128, 64, 8, 3),
+         (128, 64, 64, 4, 3), (64, 64, 32, 4, 4), (128, 32, 32, 4, 4), (128, 16, 16, 4, 4)]
+AUTOTUNED = [{"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k, "num_warps": w, "num_stages": st}
+             for m, n, k, w, st in TILES]
+CONFIGS = AUTOTUNED + [{"num_warps": 4, "num_stages": 3, **SMALL}]  # and the small problems' tile
 
 
-def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
+def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw, tile):
     # A 1x1 kernel reads NCHW as it is (loads coalesce along pixels). Larger kernels read
     # channels, so NCHW is copied to channels_last first: measured on an H100 (resnet50, fp16),
     # the copy pays for itself on 3x3 layers and costs more than the whole 1x1 convolution.
@@ -49,7 +58,11 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
     def grid(meta):
         return (-(-m // meta["BLOCK_M"]), -(-kg // meta["BLOCK_N"]), groups)
 
-    if INTERPRET or m * kg * cg * r * s < TUNE_ABOVE:
+    if tile:  # one configuration, pinned
+        launch = dict(tile) if not INTERPRET else \
+            {k: v for k, v in tile.items() if k.startswith("BLOCK_")}
+        kernels.conv_kernel[grid](*args, **flags, **launch)
+    elif INTERPRET or m * kg * cg * r * s < TUNE_ABOVE:
         kernels.conv_kernel[grid](*args, **flags, **SMALL)
     else:
         kernels.tuned_kernel[grid](*args, **flags)
@@ -58,10 +71,10 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw):
 
 class _TritonConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, out_hw):
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, out_hw, tile):
         ctx.save_for_backward(x, weight)
         ctx.conf = (bias is not None, stride, padding, dilation, groups)
-        return _forward(x, weight, bias, stride, padding, dilation, groups, out_hw)
+        return _forward(x, weight, bias, stride, padding, dilation, groups, out_hw, tile)
 
     @staticmethod
     def backward(ctx, grad):
@@ -71,20 +84,25 @@ class _TritonConv(torch.autograd.Function):
             grad, x, weight, [weight.shape[0]] if has_bias else None, list(stride),
             list(padding), list(dilation), False, [0, 0], groups,
             [ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias])
-        return gx, gw, gb, None, None, None, None, None
+        return gx, gw, gb, None, None, None, None, None, None
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, BLOCK_M=0,
+           BLOCK_N=0, BLOCK_K=0, num_warps=4, num_stages=3):
+    """BLOCK_M=0 (the default): a fixed small tile on small problems, else the autotuner."""
+    tile = {"BLOCK_M": BLOCK_M, "BLOCK_N": BLOCK_N, "BLOCK_K": BLOCK_K, "num_warps": num_warps,
+            "num_stages": num_stages} if BLOCK_M else None
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
     top, bottom, left, right = g.pads
     if top != bottom or left != right:  # 'same' with an even kernel: pad here, symmetric inside
         input, pads = F.pad(input, g.f_pad), (0, 0)
     else:
         pads = (top, left)
-    return _TritonConv.apply(input, weight, bias, g.stride, pads, g.dilation, groups, g.out)
+    return _TritonConv.apply(input, weight, bias, g.stride, pads, g.dilation, groups, g.out,
+                             tile)
 
 
 if HAS_TRITON:
     conv2d = implements(F.conv2d, name="triton.conv2d",
                         devices=("cpu", "cuda") if INTERPRET else ("cuda",),
-                        dtypes=("float32", "float16", "bfloat16"))(conv2d)
+                        dtypes=("float32", "float16", "bfloat16"), configs=CONFIGS)(conv2d)

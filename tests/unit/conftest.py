@@ -28,6 +28,13 @@ def verdict(fn, op, prop, options=OPTIONS, **declared):
     return check_property(impl, prop if isinstance(prop, Property) else PROPS[prop], options)
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_answers():
+    """Each test starts with no oracle answers kept from another (a test may patch the oracle)."""
+    from harness.checking import answers
+    answers.forget()
+
+
 @pytest.fixture
 def tiny_suite(tmp_path):
     path = tmp_path / "tiny.csv"

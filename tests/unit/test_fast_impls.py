@@ -46,16 +46,35 @@ def test_fft_on_large_kernels(case):
     forward_values(load("fft.conv2d"), case)
 
 
+SMALL_TILE = "triton.conv2d[BLOCK_M=16,BLOCK_N=16,BLOCK_K=16,num_warps=4,num_stages=3]"
+
+
+def _interpreted(tmp_path, *args) -> str:
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    result = subprocess.run([sys.executable, "-m", "harness", "check", *args, "--seed", "0",
+                             "--out", str(tmp_path)], env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    return result.stdout
+
+
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton")
 def test_triton_kernel_in_the_interpreter(tmp_path):
-    """TRITON_INTERPRET=1 registers triton.conv2d for the CPU: the kernel's own code runs."""
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "harness", "check", "--impl", "triton.conv2d", "--dtypes",
-         "float32,float16", "--property", "examples,values,layouts,invalid_args",
-         "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "FAIL" not in result.stdout and "triton.conv2d" in result.stdout
+    """TRITON_INTERPRET=1 registers triton.conv2d for the CPU: the kernel's own code runs, in
+    the tile small problems take, on four properties."""
+    out = _interpreted(tmp_path, "--impl", SMALL_TILE, "--dtypes", "float32,float16",
+                       "--property", "examples,values,layouts,invalid_args")
+    assert SMALL_TILE in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton")
+def test_every_autotune_configuration_of_the_triton_kernel_conforms(tmp_path):
+    """Each of the autotuner's tiles, pinned, on the drawn values (float32: small shapes, so
+    every tile is all tail in the interpreter); on a GPU the shipped suite draws them all."""
+    out = _interpreted(tmp_path, "--impl", "triton.conv2d", "--dtypes", "float32",
+                       "--property", "values")
+    assert "triton.conv2d: all 9 configurations conform" in out, out
 
 
 @pytest.mark.parametrize("name", ["strided_pools.max_pool2d", "unfold_einsum.max_pool2d",
