@@ -46,6 +46,8 @@ def parse_config(text) -> list | None:
     from harness.plugins.configs import ConfigError, parse
     if text is None:
         return None
+    if text.strip() == "autotune":  # the configurations of the triton.autotune kernel it runs
+        return "autotune"
     try:
         return parse(text)
     except ConfigError as exc:
@@ -205,7 +207,8 @@ SELECTION = (
            "unsupported", dict(action="store_true", default=False)),
     Option("--config", "configurations of the implementations named by --impl, each checked "
            "and timed on its own: a grid, 'BLOCK=16,32 SPLIT=1,2', or a JSON list of dicts; "
-           "each keyword is one the function takes after the op's arguments",
+           "each keyword is one the function takes after the op's arguments; or autotune: those "
+           "of the triton.autotune kernel it launches, each pinned in turn",
            dict(default=None), parse_config),
 )
 

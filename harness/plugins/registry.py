@@ -123,17 +123,37 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
 
 
 def _configs(fn, op_name: str, configs, where: str) -> tuple:
+    """Configurations `fn` takes as keywords, or (`autotune`, or ones its autotuned kernel
+    has) configurations of the triton.autotune kernel it launches."""
+    from harness.plugins import autotuned
     try:
+        if configs == "autotune":
+            configs = autotuned.discovered(fn, where)
+        if _autotuned(fn, configs):
+            return tuple(tuple(c.items()) for c in configs)
         return tuning.checked(fn, get_op(op_name).signature, configs, where)
-    except tuning.ConfigError as exc:
+    except (tuning.ConfigError, ValueError) as exc:
         raise ImplementationError(str(exc)) from None
 
 
+def _autotuned(fn, configs) -> bool:
+    """Every configuration is one of the autotuned kernel's that `fn` launches."""
+    from harness.plugins import autotuned
+    tuners = autotuned.autotuners(fn)
+    return len(tuners) == 1 and isinstance(configs, (list, tuple)) and all(
+        isinstance(c, dict) and c in [autotuned.as_dict(t) for t in tuners[0].configs]
+        for c in configs)
+
+
 def variant(impl: Implementation, config: tuple) -> Implementation:
-    """`impl` pinned to one configuration: its keywords bound, its name `impl[k=v,...]`."""
+    """`impl` pinned to one configuration: its keywords bound (or its autotuned kernel held
+    to that configuration), its name `impl[k=v,...]`."""
+    from harness.plugins.autotuned import Pinned
     pinned = f"[{tuning.label(config)}]"
-    return replace(impl, name=impl.name + pinned, fn=partial(impl.fn, **dict(config)),
-                   configs=(), config=config, source=impl.source and impl.source + pinned)
+    fn = Pinned(impl.fn, config) if _autotuned(impl.fn, [dict(config)]) else \
+        partial(impl.fn, **dict(config))
+    return replace(impl, name=impl.name + pinned, fn=fn, configs=(), config=config,
+                   source=impl.source and impl.source + pinned)
 
 
 def expand(impl: Implementation) -> list[Implementation]:

@@ -1,5 +1,10 @@
 """Kernels with configurations: each configuration is checked and timed as an implementation of
 its own; the one that is wrong fails alone and is never ranked, even where it is the fastest."""
+import importlib.util
+import os
+import subprocess
+import sys
+
 import pytest
 
 from harness.doors import cli
@@ -96,3 +101,23 @@ def test_a_pinned_name_loads_anywhere_a_name_does():
     assert impl.name == "im2col.conv2d[chunk=1]" and impl.base == "im2col.conv2d"
     assert [i.name for i in select(["im2col.conv2d"])] == ["im2col.conv2d[chunk=0]",
                                                           "im2col.conv2d[chunk=1]"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton")
+def test_an_autotuned_kernel_s_configurations_are_found_and_pinned_in_turn(tmp_path):
+    """Nothing declared: the triton.autotune kernel the function launches gives its three
+    configurations; the wrong one fails alone (in worker processes, in the interpreter)."""
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "check", "--impl", "tests.unit.autotuned_kernels:conv",
+         "--op", "conv2d", "--config", "autotune", "--dtypes", "float32", "--property",
+         "values", "--seed", "0", "--out", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("tests.unit.autotuned_kernels:conv: 1 of 3 configurations fail: "
+            "[BLOCK=64,num_warps=4,num_stages=3]") in result.stdout, result.stdout
+
+
+def test_autotune_where_there_is_no_autotuned_kernel_says_so():
+    with pytest.raises(ImplementationError, match="names 0 triton.autotune kernels"):
+        select(["tests.unit.tuned_kernels:untuned"], op="conv2d", configs="autotune")
