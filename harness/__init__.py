@@ -1,6 +1,6 @@
 """convharness: conformance and benchmarks for convolution and pooling implementations.
 
-One package per stage; imports run one way, from the doors down (tests/unit/test_layers.py):
+One package per stage; imports run one way, from the doors down (tests/unit/test_imports.py):
 
     doors       the command line and the pytest plugin (options shared by both)
     reports     records -> pandas frames, figures, summary.md, index.html; compare, merge

@@ -3,10 +3,9 @@ discovery do not import Triton)."""
 import triton
 import triton.language as tl
 
-from implementations.triton_conv import AUTOTUNED
+from implementations.triton_conv import AUTOTUNED, blocks
 
-CONFIGS = [triton.Config({k: v for k, v in tile.items() if k.startswith("BLOCK_")},
-                         num_warps=tile["num_warps"], num_stages=tile["num_stages"])
+CONFIGS = [triton.Config(blocks(tile), num_warps=tile["num_warps"], num_stages=tile["num_stages"])
            for tile in AUTOTUNED]
 
 

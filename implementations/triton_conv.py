@@ -35,6 +35,11 @@ AUTOTUNED = [{"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k, "num_warps": w, "num_sta
 CONFIGS = AUTOTUNED + [{"num_warps": 4, "num_stages": 3, **SMALL}]  # and the small problems' tile
 
 
+def blocks(tile: dict) -> dict:
+    """A configuration's tile sizes (the kernel's constexprs), without its launch options."""
+    return {k: v for k, v in tile.items() if k.startswith("BLOCK_")}
+
+
 def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw, tile):
     # A 1x1 kernel reads NCHW as it is (loads coalesce along pixels). Larger kernels read
     # channels, so NCHW is copied to channels_last first: measured on an H100 (resnet50, fp16),
@@ -59,8 +64,7 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_hw, tile):
         return (-(-m // meta["BLOCK_M"]), -(-kg // meta["BLOCK_N"]), groups)
 
     if tile:  # one configuration, pinned
-        launch = dict(tile) if not INTERPRET else \
-            {k: v for k, v in tile.items() if k.startswith("BLOCK_")}
+        launch = blocks(tile) if INTERPRET else tile
         kernels.conv_kernel[grid](*args, **flags, **launch)
     elif INTERPRET or m * kg * cg * r * s < TUNE_ABOVE:
         kernels.conv_kernel[grid](*args, **flags, **SMALL)

@@ -103,7 +103,8 @@ CRASH_CHECK_S = 300  # a fresh interpreter imports torch, then makes its calls: 
 def crashes_too(case) -> bool:
     """PyTorch's own F.<op> kills a fresh process on `case` (same tensors, layout, arguments),
     as it does the worker that ran the kernel: its crash, inherited by a kernel that calls it."""
-    code = ("import sys; from harness.ops.cases import Case; from harness.checking.call import as_checked\n"
+    code = ("import sys; from harness.ops.cases import Case\n"
+            "from harness.checking.call import as_checked\n"
             "case = Case.from_json(sys.argv[1])\n"
             "with as_checked():\n"
             "    for _ in range(3): case.spec.reference(*case.tensors(), **case.kwargs)")

@@ -1,4 +1,4 @@
-"""Hypothesis strategies of Cases: an op record's argument strategy (harness.ops.draws) in one of its
+"""Hypothesis strategies of Cases: an op record's argument strategy (harness.ops.draws) in one of
 size tiers, with a dtype, distribution, device, layout and seed; and the invalid calls.
 
 Valid by construction (no filtering). Most examples are tiny; each other tier takes the case

@@ -2,8 +2,8 @@
 
 Each lane takes the next task, or batch of tasks that share drawn cases, when it is free; the
 records are handed on in the order of the tasks (a task's records wait for those of the tasks
-before it), so a parallel run writes the records, and the report, of a serial one. A lane is a worker process
-(isolate.WorkerPool), or this process for trusted built-ins: they run here in a serial run
+before it), so a parallel run writes the records, and the report, of a serial one. A lane is a
+worker process (isolate.WorkerPool), or this process for trusted built-ins: they run here in a serial run
 too, and this lane needs no start-up, so a short check is not made slower by its workers'.
 """
 from __future__ import annotations

@@ -6,7 +6,8 @@ than "tiny" takes the case into one region where real kernels break: one dimensi
 tile boundary (9 = 8+1 ... 129 = 128+1, so the last tile is partial for every tile up to 128),
 past a CUDA grid axis (65,535 blocks), degenerate geometry, or a long reduction. Hypothesis
 shrinks within the tier towards its smallest boundary, which names the bug: one row past the
-tile, one plane past the limit. The op records (harness.ops.catalog) hold these strategies and tiers.
+tile, one plane past the limit. The op records (harness.ops.catalog) hold these strategies and
+tiers.
 """
 from __future__ import annotations
 

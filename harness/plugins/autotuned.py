@@ -47,8 +47,12 @@ class Pinned:
 
     def __init__(self, fn, config: tuple):
         self.fn, self.config = fn, config
+        self._found = None  # (autotuner, [its configuration]), found on the first call
 
-    def __call__(self, *args, **kwargs):
+    def __getstate__(self):
+        return {"fn": self.fn, "config": self.config, "_found": None}  # found again where run
+
+    def _find(self):
         (tuner,) = autotuners(self.fn) or (None,)
         if tuner is None:
             raise RuntimeError("the autotuned kernel is gone from the kernel's globals")
@@ -56,8 +60,14 @@ class Pinned:
         match = [c for c in tuner.configs if as_dict(c) == want]
         if not match:
             raise RuntimeError(f"the autotuner has no configuration {want}")
+        return tuner, match[:1]
+
+    def __call__(self, *args, **kwargs):
+        if self._found is None:  # not on every call: a timed call must not scan globals
+            self._found = self._find()
+        tuner, pinned = self._found
         saved = tuner.configs
-        tuner.configs = match[:1]
+        tuner.configs = pinned
         try:
             return self.fn(*args, **kwargs)
         finally:

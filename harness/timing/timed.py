@@ -1,6 +1,7 @@
 """The call a benchmark times, and what each of its outputs must answer for (forward and backward)."""
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from harness.checking.answers import answered
+from harness.checking.answers import Kept
 from harness.checking.call import (PropertyFailed, Unsupported, assert_values, backward, call,
                                    expected_values, output_of, reseeded, timed_caller, write_values)
 from harness.checking.properties.gradients import assert_grads, expected_grads, grad_output
@@ -43,6 +44,11 @@ class Answer:
             out.append((expected, mag, scale, sq, None))
         out += [(exact, mag, scale, None, length) for _, exact, mag, length, scale in self.grads]
         return out
+
+
+# The answers to the turns of a timed call: a case's first input and recheck, forward and
+# backward. Few, as they are made between the memory readings around the timing.
+_TURNS = Kept(max_bytes=math.inf, max_count=6)
 
 
 SHIFT = 64  # elements between the rotation's input windows: 64-byte aligned in any dtype
@@ -98,7 +104,7 @@ def _step_tensors(case: Case, step: int) -> tuple:
 def reference(case: Case, step: int = 0) -> tuple:
     """check.expected_values of `case`'s turn `step`."""
     key = f"{case.with_(device='cpu').to_json()}|{step}"
-    return answered(key, lambda: expected_values(case, _step_tensors(case, step)))
+    return _TURNS.answered(key, lambda: expected_values(case, _step_tensors(case, step)))
 
 
 def step_grad_output(case: Case, step: int) -> torch.Tensor:
@@ -112,7 +118,7 @@ def answer(case: Case, step: int, pass_: str) -> Answer:
     if pass_ == "forward":
         return Answer(values)
     key = f"{case.with_(device='cpu').to_json()}|{step}|grads"
-    grads = answered(key, lambda: tuple(expected_grads(case, _step_tensors(case, step),
+    grads = _TURNS.answered(key, lambda: tuple(expected_grads(case, _step_tensors(case, step),
                                                       step_grad_output(case, step))))
     return Answer(values, grads)
 

@@ -29,7 +29,7 @@ def test_each_case_is_answered_once_for_every_implementation_of_its_op(monkeypat
 
 def test_answers_are_kept_by_bytes_oldest_dropped_first(monkeypatch):
     answers.forget()
-    monkeypatch.setattr(answers, "KEPT_BYTES", 3 * 8 * 1000)
+    monkeypatch.setattr(answers.KEPT, "max_bytes", 3 * 8 * 1000)
     made = []
 
     def make(name):
@@ -40,5 +40,5 @@ def test_answers_are_kept_by_bytes_oldest_dropped_first(monkeypatch):
     answers.answered("a", make("a2"))  # dropped when d came
     assert made == ["a", "b", "c", "d", "a2"]
     big = answers.answered("huge", lambda: torch.zeros(10**6))
-    assert big.numel() == 10**6 and "huge" not in answers._ANSWERS  # made, too big to keep
+    assert big.numel() == 10**6 and "huge" not in answers.KEPT.answers  # made, too big to keep
     answers.forget()
