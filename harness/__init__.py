@@ -15,7 +15,7 @@ from harness import _old_paths
 
 __all__ = ["Implementation", "KnownFailure", "implements"]
 
-LAYERS = ("doors", "reports", "execution", "timing", "checking", "plugins", "ops", "records")
+LAYERS = ("doors", "history", "reports", "execution", "timing", "checking", "plugins", "ops", "records")
 """The stage packages from the top down; a module may import its own package and those after it."""
 
 _old_paths.install()

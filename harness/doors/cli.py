@@ -9,15 +9,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from harness.doors import history_cli
 from harness.doors import options as opt
+from harness.history.revisions import note_revisions
 from harness.ops.catalog import UnknownOp
 from harness.ops.families import family_order
 from harness.plugins.registry import ImplementationError, discover, expand
-from harness.records.record import NoRecords, RecordWriter, new_run_dir, read_records
+from harness.records.errors import StoreError
+from harness.records.record import (NoRecords, RecordWriter, new_run_dir,
+                                    read_records)
 from harness.timing.machine import add_nodes, write_environment
 from harness.timing.suites import SuiteError
 
-USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, SuiteError)
+USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, SuiteError,
+                StoreError)
 
 
 def list_impls(out=print) -> int:
@@ -94,9 +99,11 @@ def open_run(verb: str, resume, executor, out_root, run_dir):
         executor.close()
 
 
-def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
-    """Run the conformance properties; print the matrix and each failure, write the report;
-    0 all conform, 1 something failed, 3 the harness itself failed."""
+def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFAULT,
+          revision=None, **raw) -> int:
+    """Run the conformance properties; print the matrix and each failure, write the report,
+    keep the run in the results store; 0 all conform, 1 something failed, 2 the store failed,
+    3 the harness itself failed."""
     from harness.execution.executors import executor_for
     from harness.execution.runs import run_checks as run_check
     from harness.reports.summary import format_check
@@ -106,6 +113,7 @@ def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
                             memory_limit=plan.memory_limit, log=out, jobs=plan.jobs)
     with open_run("check", plan.resume, executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "check", raw)
+        note_revisions(run_dir, plan.impls, revision)
         out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}, "
             f"devices {','.join(plan.options.devices)}, {plan.jobs} at once -> {run_dir}")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
@@ -114,7 +122,8 @@ def check(*, out_root="reports", run_dir=None, out=print, **raw) -> int:
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
     report(run_dir, out=out)
-    return check_exit_code(records)
+    kept = history_cli.keep(run_dir, store, out)
+    return check_exit_code(records) or kept
 
 
 def check_exit_code(records) -> int:
@@ -130,7 +139,7 @@ def _live_line(record) -> str:
     return f"{record.median * 1e3:9.3f} ms {gflops:8.2f} GFLOP/s"
 
 
-def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
+def bench(*, out_root="reports", run_dir=None, out=print, revision=None, **raw) -> Path:
     """Time implementations over suites; append records as measured; return the run directory."""
     from harness.execution.runs import run_bench
     from harness.timing.bench import nonconforming, plan_bench
@@ -140,6 +149,7 @@ def bench(*, out_root="reports", run_dir=None, out=print, **raw) -> Path:
     executor = _executor(v, out, options.threads)
     with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "bench", raw)
+        note_revisions(run_dir, impls, revision)
         checked = Path(run_dir) / "records.jsonl"
         if checked.exists() and checked.stat().st_size:  # a run's check: one verdict for both
             options = replace(options, nonconforming=nonconforming(read_records(run_dir)))
@@ -205,24 +215,31 @@ def compare(base, new, *, factor=1.1, out=print) -> int:
 RUN_SUITES = ("resnet50", "pools", "speech_conv1d", "ssm_conv1d", "video3d", "decoders")
 
 
-def run_all(*, device=None, out_root="reports", out=print) -> int:
-    """The main job: conformance check, quick benchmark and report of the built-ins."""
+def run_all(*, device=None, out_root="reports", out=print, store=history_cli.DEFAULT,
+            revision=None) -> int:
+    """The main job: conformance check, quick benchmark and report of the built-ins, kept in
+    the results store."""
     import torch
     device = device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     run_dir = new_run_dir(out_root, "run")
-    failed = check(device=device, run_dir=run_dir, out=out)
-    bench(device=device, suite=list(RUN_SUITES), batch=1, quick=True, run_dir=run_dir, out=out)
+    failed = check(device=device, run_dir=run_dir, out=out, store=None, revision=revision)
+    bench(device=device, suite=list(RUN_SUITES), batch=1, quick=True, run_dir=run_dir, out=out,
+          revision=revision)
     report(run_dir, out=out)
-    return failed
+    kept = history_cli.keep(run_dir, store, out)
+    return failed or kept
 
 
 def _bench_verb(**kwargs) -> int:
     """0 when every measurement is believed (or skipped, unsupported), 1 when one is wrong,
     suspect or failed: the statuses the records hold."""
     from harness.records.statuses import exit_code
+    store = kwargs.pop("store", history_cli.DEFAULT)
     run_dir = bench(**kwargs)
     report(run_dir)
-    return exit_code(r.status for r in read_records(run_dir) if r.kind == "bench")
+    code = exit_code(r.status for r in read_records(run_dir) if r.kind == "bench")
+    kept = history_cli.keep(run_dir, store)
+    return code or kept
 
 
 def _report_verb(run_dir) -> int:
@@ -231,7 +248,8 @@ def _report_verb(run_dir) -> int:
 
 
 VERBS = {"list": list_impls, "check": check, "bench": _bench_verb, "report": _report_verb,
-         "compare": compare, "merge": merge, "run": run_all}
+         "compare": compare, "merge": merge, "run": run_all, "history": history_cli.history,
+         "gate": history_cli.gate}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -244,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
         opt.add_options(p.add_argument, options)
         p.add_argument("--out", default="reports", dest="out_root",
                        help="where run directories go")
+        history_cli.add_store_options(p.add_argument)
     p = verbs.add_parser("report", help="write the report of a run directory")
     p.add_argument("run_dir")
     p = verbs.add_parser("compare", help="compare two runs; exit 1 on a significant slowdown")
@@ -257,6 +276,8 @@ def _parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("run", help="check + quick bench + report of the built-ins")
     p.add_argument("--device", action="append", help="cpu and/or cuda (default: all present)")
     p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")
+    history_cli.add_store_options(p.add_argument)
+    history_cli.add_parsers(verbs)
     return parser
 
 

@@ -7,6 +7,8 @@ import platform
 import subprocess
 import sys
 import time
+import uuid
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -43,9 +45,17 @@ def git_commit() -> str:
         return ""
 
 
+def harness_version() -> str:
+    try:
+        return metadata.version("convharness")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def describe_environment(argv=None) -> dict:
     cuda = torch.cuda.is_available()
     return {
+        "run_id": uuid.uuid4().hex,  # the run's identity in a results store
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(argv if argv is not None else sys.argv),
         "python": platform.python_version(),
@@ -55,6 +65,7 @@ def describe_environment(argv=None) -> dict:
         "cpu": cpu_name(),
         "gpu": torch.cuda.get_device_name() if cuda else None,
         "threads": torch.get_num_threads(),
+        "harness": harness_version(),
         "git_commit": git_commit(),
         "platform": platform.platform(),
     }

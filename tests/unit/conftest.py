@@ -66,3 +66,9 @@ def crowded_cpu(burners: int):
             loop.kill()
             loop.wait()
         os.sched_setaffinity(0, saved)
+
+
+def run_dirs(root) -> list:
+    """The run directories under `root` (where a run's results store, history.db, also is)."""
+    from pathlib import Path
+    return sorted(p for p in Path(root).iterdir() if p.is_dir())

@@ -21,6 +21,7 @@ from harness.timing.timers import QUICK
 from tests.unit import broken
 from tests.unit.conftest import HOSTILE
 from tests.unit.conftest import bench_run as _bench
+from tests.unit.conftest import run_dirs
 
 
 class _Refs(HTMLParser):
@@ -108,7 +109,7 @@ def test_report_of_missing_run_is_a_usage_error(tmp_path, capsys):
 def test_bench_cli_writes_run_json_and_report(tmp_path, tiny_suite, capsys):
     assert main(["bench", "--impl", "reference.conv2d", "--suite", tiny_suite, "--quick",
                  "--out", str(tmp_path / "out")]) == 0
-    run_dir = next((tmp_path / "out").iterdir())
+    run_dir = run_dirs(tmp_path / "out")[0]
     env = json.loads((run_dir / "run.json").read_text())
     assert {"torch", "cpu", "threads", "git_commit", "command"} <= set(env)
     assert main(["report", str(run_dir)]) == 0

@@ -5,6 +5,7 @@ import pytest
 
 from harness.doors.cli import main
 from harness.records.record import read_records
+from tests.unit.conftest import run_dirs
 
 BROKEN = "tests.unit.broken:conv_zeros"
 
@@ -24,7 +25,7 @@ def test_check_passes_and_writes_records(capsys, tmp_path):
     code, out, _ = run(capsys, "check", "--impl", "reference.avg_pool2d", "--out", str(tmp_path))
     assert code == 0, out
     assert "coverage" in out and "report: " in out and "left" in out  # progress with an ETA
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = run_dirs(tmp_path)
     records = read_records(run_dir)
     assert "Conformance" in (run_dir / "index.html").read_text()
     assert {r.prop for r in records} >= {"values", "gradients", "examples"}
@@ -35,10 +36,10 @@ def test_check_failure_exits_1_with_a_reproduction_that_reproduces_it(capsys, tm
                        "values", "--out", str(tmp_path / "first"))
     assert code == 1
     assert "FAIL" in out and "minimal case:" in out and "reproduce: convharness check" in out
-    (first,) = read_records(next((tmp_path / "first").iterdir()))
+    (first,) = read_records(run_dirs(tmp_path / "first")[0])
     argv = shlex.split(first.repro)[1:]  # the line as a shell would split it
     code, out, _ = run(capsys, *argv, "--op", "conv2d", "--out", str(tmp_path / "again"))
-    (again,) = read_records(next((tmp_path / "again").iterdir()))
+    (again,) = read_records(run_dirs(tmp_path / "again")[0])
     assert code == 1 and (again.prop, again.status, again.case) == ("values", "fail", first.case)
     assert again.message == first.message  # the same elements off by the same amounts
 
@@ -75,7 +76,7 @@ def test_two_runs_get_two_directories(capsys, tmp_path):
     for _ in range(2):
         run(capsys, "check", "--impl", "reference.adaptive_avg_pool2d", "--property", "shape",
             "--out", str(tmp_path))
-    assert len(list(tmp_path.iterdir())) == 2
+    assert len(run_dirs(tmp_path)) == 2  # beside history.db
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -123,7 +124,7 @@ def test_module_in_the_working_directory_is_found(capsys, tmp_path, monkeypatch)
 def test_check_resume_adds_only_what_is_missing(capsys, tmp_path):
     run(capsys, "check", "--impl", "reference.avg_pool2d", "--out", str(tmp_path), "--property",
         "shape,values")
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = run_dirs(tmp_path)
     records = run_dir / "records.jsonl"
     first = records.read_text().splitlines()[0]
     records.write_text(first + "\n")  # as if killed after its first record

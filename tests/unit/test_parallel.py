@@ -9,6 +9,7 @@ from harness.execution.executors import executor_for
 from harness.execution.runs import run_checks
 from harness.plugins.registry import load
 from harness.records.record import read_records
+from tests.unit.conftest import run_dirs
 
 PROPS = ("shape", "values", "sizes", "gradients", "no_mutation", "invalid_args")
 
@@ -42,7 +43,7 @@ def test_isolated_lanes_record_a_crash_and_a_hang_and_run_the_rest(tmp_path):
                  "tests.unit.faulty:hangs", "--impl", "tests.unit.faulty:good",
                  "--op", "adaptive_avg_pool2d", "--property", "shape,values", "--timeout", "10",
                  "-j", "2", "--seed", "0", "--out", str(tmp_path)])
-    (run,) = tmp_path.iterdir()
+    (run,) = run_dirs(tmp_path)
     found = {(r.impl, r.prop): r.status for r in read_records(run)}
     assert code == 1
     assert found[("tests.unit.faulty:segfault", "shape")] == "crashed"

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.doors.cli import main
 from harness.records.record import read_records
 from harness.reports.report import write_report
+from tests.unit.conftest import run_dirs
 
 SUITE = "N,C,H,W,K,R,S,stride,pad,dilation,groups,count\n" + "".join(
     f"1,{c},12,12,{c},3,3,1,1,1,1,1\n" for c in (2, 4))
@@ -47,7 +48,7 @@ def test_kill_then_resume_matches_an_uninterrupted_run(tmp_path, capsys):
     args = ARGS + ["--suite", str(suite)]
     whole = tmp_path / "whole"
     assert main(args + ["--out", str(whole)]) == 0
-    (whole_dir,) = whole.iterdir()
+    (whole_dir,) = run_dirs(whole)
 
     run = _killed_after(args, tmp_path / "killed", "bench", 3)
     assert 0 < len([r for r in read_records(run) if r.kind == "bench"]) < 8
@@ -64,7 +65,7 @@ CHECK = ["check", "--impl", "reference", "--property", "shape,dtype_device,no_mu
 def test_a_killed_check_resumes_to_the_keys_of_a_whole_one(tmp_path, capsys):
     whole = tmp_path / "whole"
     assert main(CHECK + ["--out", str(whole)]) == 0
-    (whole_dir,) = whole.iterdir()
+    (whole_dir,) = run_dirs(whole)
     run = _killed_after(CHECK, tmp_path / "killed", "check", 2)
     assert 0 < len(read_records(run)) < len(read_records(whole_dir))
     assert main(["check", "--resume", str(run)]) == 0
@@ -76,7 +77,7 @@ def test_options_that_contradict_the_resumed_plan_are_refused(tmp_path, capsys):
 
     from harness.doors.options import UsageError
     assert main(CHECK[:-2] + ["--property", "shape", "--out", str(tmp_path)]) == 0
-    (run,) = tmp_path.iterdir()
+    (run,) = run_dirs(tmp_path)
     assert main(["check", "--resume", str(run), "--profile", "thorough"]) == 2
     err = capsys.readouterr().err
     assert "--profile='thorough' conflicts with the run being resumed" in err
@@ -107,7 +108,7 @@ def test_a_shard_resumes_as_the_same_shard(tmp_path, capsys):
     args = CHECK[:2] + ["reference.conv2d", "--property", "shape,dtype_device", "--dtypes",
                         "float32", "--shard", "1/2", "--out", str(tmp_path)]
     assert main(args) == 0
-    (run,) = tmp_path.iterdir()
+    (run,) = run_dirs(tmp_path)
     mine = _keys(run)
     assert len(mine) == 1  # one of the two properties
     assert main(["check", "--resume", str(run)]) == 0

@@ -4,6 +4,7 @@ import pytest
 from harness.doors.cli import main
 from harness.execution.tasks import ShardError, parse_shard, shard_of
 from harness.records.record import read_records
+from tests.unit.conftest import run_dirs
 
 BENCH = ["bench", "--impl", "reference.conv2d", "--impl", "im2col.conv2d", "--quick"]
 
@@ -13,7 +14,7 @@ def _keys(run_dir, kinds=("bench",)):
 
 
 def _one(root):
-    (run,) = root.iterdir()
+    (run,) = run_dirs(root)
     return run
 
 
