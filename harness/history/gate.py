@@ -1,10 +1,14 @@
 """The CI gate: the latest stored run against a baseline on the same machine, case by case. A
-case is slower when all of these hold: a one-sided Mann-Whitney U test on the raw samples says
+case is slower when all of these hold (its samples taken on the CPU: each less the time its
+threads waited for a CPU that other processes held, as the bench measured it, so that a busy
+machine's preemption is not read as a slowdown): a one-sided Mann-Whitney U test says
 the new samples are larger (p < 0.05); its median and its fastest sample both grew by more than
 the factor; and the growth is beyond what runs of this case on this machine scatter by (a
 one-sided 1% z-test on the log ratio of the two medians, the scatter estimated from this
-case's earlier runs as the trend page does, never under 3%: so a slowdown under about 11% is
-within a shared machine's run-to-run jitter and does not fail the gate). A property
+case's earlier runs on the machine (run_noise), never under 3%: so a slowdown under about 11%
+is within a shared machine's run-to-run jitter and does not fail the gate, nor one under 30%
+before the store holds three earlier runs of the case, nor one under about 48% when either
+timing waited for a CPU over 5% of the time: a busy machine). A property
 that passed at the baseline and fails now is a new failure. Either fails the gate; gate.md
 says what changed, for a pull request."""
 from __future__ import annotations
@@ -17,13 +21,19 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from harness.history.steps import FLOOR, noise
+from harness.history.imported import on_cpu
+from harness.history.steps import noise
 from harness.history.store import Store, StoreError, results
 from harness.records.errors import UsageError
 from harness.records.statuses import PASSING, PROBLEMS
 
 ALPHA = 0.05  # the raw samples' test (four samples against four can reach 0.014)
 Z = 2.326  # one-sided 1% for the runs' scatter
+BUSY_SHARE = 0.05  # a timing whose threads waited for a CPU this share of it ran on a busy machine
+BUSY_NOISE = 0.12  # the scatter assumed then: a slowdown must pass about 48% to count (a busy
+# machine moves a case's on-CPU time by 20% from run to run: cache and sibling contention)
+PRIOR = 0.08  # the runs' scatter of a case with fewer than three earlier runs: only a slowdown
+# beyond about 30% fails the gate until the store has seen how much the case moves by itself
 
 
 @dataclass(frozen=True)
@@ -80,18 +90,25 @@ def _on_machine(base: pd.DataFrame, machine: str, words: str, any_machine: bool)
     return base if any_machine else same
 
 
-def _samples(text: str) -> list[float]:
-    return json.loads(text) if isinstance(text, str) else []
-
-
-def run_noise(history: pd.DataFrame) -> dict:
-    """{record key: relative scatter of its runs' medians}, from earlier believed runs."""
+def run_noise(history: pd.DataFrame, revisions: dict) -> dict:
+    """{record key: relative scatter of its runs' on-CPU medians}, from earlier believed runs:
+    the larger of the trend's scatter (steps.noise) and half the range of the runs of the
+    baseline's revision (the same code: all of its spread is noise, a bimodal case's included);
+    PRIOR until a case has three earlier runs."""
     out = {}
-    ok = history[(history["status"] == "ok") & history["median"].notna()]
+    ok = history[(history["status"] == "ok") & history["steady"].notna()]
     for key, rows in ok.sort_values(["started", "run_id"]).groupby("record_key"):
-        logs = [math.log(m) for m in rows["median"]]
-        out[key] = noise(logs) if len(logs) >= 3 else FLOOR
+        logs = [math.log(m) for m in rows["steady"]]
+        same = [math.log(m) for m in rows.loc[rows["revision"] == revisions.get(key), "steady"]]
+        spread = (max(same) - min(same)) / 2 if len(same) > 1 else 0.0
+        out[key] = max(noise(logs), spread) if len(logs) >= 3 else PRIOR
     return out
+
+
+def busy_share(times: str, waits: str) -> float:
+    """The share of a timing its threads spent waiting for a CPU others held (0 unknown)."""
+    pairs = [(t, w) for t, w in zip(json.loads(times), json.loads(waits)) if w is not None]
+    return sum(w for _, w in pairs) / sum(t for t, _ in pairs) if pairs else 0.0
 
 
 def _mark(a: list, b: list, ratio: float, fastest: float, factor: float, scatter: float):
@@ -110,20 +127,26 @@ def _timed(base: pd.DataFrame, new: pd.DataFrame, factor: float, scatter: dict):
     pairs = pairs[(pairs["status"] == "ok") & (pairs["status_base"] == "ok")]
     rows = []
     for _, p in pairs.iterrows():
-        a, b = _samples(p["times_base"]), _samples(p["times"])
+        a = on_cpu(json.loads(p["times_base"]), json.loads(p["waits_base"]))
+        b = on_cpu(json.loads(p["times"]), json.loads(p["waits"]))
         if len(a) < 2 or len(b) < 2:
             continue
-        ratio, fastest = p["median"] / p["median_base"], min(b) / min(a)
-        noise_ = scatter.get(p["record_key"], FLOOR)
+        ratio, fastest = p["steady"] / p["steady_base"], min(b) / min(a)
+        noise_ = scatter.get(p["record_key"], PRIOR)
+        busy = max(busy_share(p["times_base"], p["waits_base"]),
+                   busy_share(p["times"], p["waits"]))
+        if busy > BUSY_SHARE:  # others took the CPU while it was timed: only a big change counts
+            noise_ = max(noise_, BUSY_NOISE)
         mark, p_value = _mark(a, b, ratio, fastest, factor, noise_)
         rows.append({"impl": p["impl"], "op": p["op"], "case": p["case_label"],
                      "pass": p["prop"], "device": p["device"], "dtype": p["dtype"],
-                     "base_ms": p["median_base"] * 1e3, "new_ms": p["median"] * 1e3,
+                     "base_ms": p["steady_base"] * 1e3, "new_ms": p["steady"] * 1e3,
                      "ratio": ratio, "fastest_ratio": fastest, "run_noise": noise_,
+                     "busy": round(busy, 3),
                      "p_value": p_value, "mark": mark})
     return pd.DataFrame(rows, columns=["impl", "op", "case", "pass", "device", "dtype",
                                        "base_ms", "new_ms", "ratio", "fastest_ratio",
-                                       "run_noise", "p_value", "mark"])
+                                       "run_noise", "busy", "p_value", "mark"])
 
 
 def _newly_failing(base: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -167,7 +190,8 @@ def gate(store: Store, *, baseline: str | None = None, factor: float = 1.05, imp
                          f"result on this machine in {store.name!r}")
     earlier = frame[(frame["machine"] == newest["machine"]) &
                     (frame["run_id"] != newest["run_id"]) & (frame["kind"] == "bench")]
-    timed = _timed(base, new, factor, run_noise(earlier))
+    baseline_revision = dict(zip(base["record_key"], base["revision"]))
+    timed = _timed(base, new, factor, run_noise(earlier, baseline_revision))
     return Gate(new=newest["run"], baseline=words, compared=len(timed),
                 slower=timed[timed["mark"] == "slower"], faster=timed[timed["mark"] == "faster"],
                 failing=_newly_failing(base, new))
@@ -189,7 +213,8 @@ def markdown(result: Gate, factor: float) -> str:
              f"Run `{result.new}` against {result.baseline}: {result.compared} timed case(s) "
              f"compared; {len(result.slower)} slower beyond {factor}x, {len(result.faster)} "
              f"faster, {len(result.failing)} newly failing.", ""]
-    timed = ["impl", "op", "case", "pass", "base_ms", "new_ms", "ratio", "run_noise", "p_value"]
+    timed = ["impl", "op", "case", "pass", "base_ms", "new_ms", "ratio", "run_noise", "busy",
+             "p_value"]
     for title, frame in (("Slower", result.slower), ("Faster", result.faster)):
         if not frame.empty:
             lines += [f"### {title}", "", *_table(frame, timed), ""]

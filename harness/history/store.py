@@ -46,6 +46,9 @@ RESULTS = sa.Table(
     sa.Column("median", sa.Float),
     sa.Column("iqr", sa.Float),
     sa.Column("times", sa.Text, nullable=False),  # the raw samples, a JSON list of seconds
+    # per sample, seconds per call spent waiting for a CPU that others held (a JSON list)
+    sa.Column("waits", sa.Text, nullable=False),
+    sa.Column("steady", sa.Float),  # median of the samples less their waits (on-CPU time)
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("revision", sa.Text, nullable=False),  # the implementation's source revision
     sa.Column("dirty", sa.Boolean, nullable=False),
@@ -154,9 +157,9 @@ class Store:
 def results(store: Store, *, kind: str | None = None, impls=(), op: str | None = None,
             since: float | None = None, run_ids=None, times: bool = False):
     """Stored results joined with their runs, as a pandas frame, one row per record; the raw
-    samples (`times`, JSON) only when asked, the other filters in SQL."""
+    samples (`times`, `waits`: JSON) only when asked, the other filters in SQL."""
     import pandas as pd
-    columns = [c for c in RESULTS.c if times or c.name != "times"]
+    columns = [c for c in RESULTS.c if times or c.name not in ("times", "waits")]
     query = sa.select(*columns, RUNS.c.name.label("run"), RUNS.c.started, RUNS.c.machine,
                       RUNS.c.path).join(RUNS, RUNS.c.id == RESULTS.c.run_id)
     for column, value in ((RESULTS.c.kind, kind), (RESULTS.c.op, op)):

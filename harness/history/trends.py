@@ -1,6 +1,7 @@
 """The trend page: one trend per implementation x case (median and spread per revision, in
-revision order; conformance as coloured marks on the same axis; detected steps labelled with the
-revision where they start), an offline index.html with a table of every trend and a PNG for each
+revision order, on the CPU: each sample less the time it waited for a CPU others held;
+conformance as coloured marks on the same axis; detected steps labelled with the revision where
+they start), an offline index.html with a table of every trend and a PNG for each
 of the first drawn. Reads the store only."""
 from __future__ import annotations
 
@@ -63,9 +64,9 @@ def _points(rows: pd.DataFrame, conforms: dict) -> pd.DataFrame:
         first = rows.iloc[0]
         state = "fail" if bad else conforms.get((first["impl"], first["op"], label), "unchecked")
         half = at["iqr"].fillna(0) / 2
-        out.append({"label": label, "median": at["median"].median() if len(at) else math.nan,
-                    "low": (at["median"] - half).min() if len(at) else math.nan,
-                    "high": (at["median"] + half).max() if len(at) else math.nan,
+        out.append({"label": label, "median": at["steady"].median() if len(at) else math.nan,
+                    "low": (at["steady"] - half).min() if len(at) else math.nan,
+                    "high": (at["steady"] + half).max() if len(at) else math.nan,
                     "conforms": state, "runs": rows[rows["label"] == label]["run"].nunique()})
     return pd.DataFrame(out)
 
@@ -112,7 +113,7 @@ def _draw(trend: Trend, path: Path) -> None:
         ax.plot(i, 0.04, marker="o" if state == "pass" else "X", ms=7, transform=marks,
                 color=COLOURS[state], clip_on=False)
     ax.set_xticks(x, p["label"], rotation=30, ha="right", fontsize=7)
-    ax.set_ylabel("median ms")
+    ax.set_ylabel("median ms (on CPU)")
     top = (p["high"] * 1e3).max()
     ax.set_ylim(0, top * 1.3 if top == top and top > 0 else None)  # room for the labels
     ax.set_title(f"{trend.impl} · {trend.case} · {trend.pass_} · {trend.device} {trend.dtype}",

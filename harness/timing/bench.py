@@ -121,11 +121,12 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
         with pinned_flags() as flags:
             timed = Timed(impl, case, pass_)
             before = held_bytes(case.device)
+            waits: list = []
             with captured():  # once around the loop: per call it would be timed
                 times, peak = measure(timed, case.device, threads=options.threads,
                                       budget=options.budget, cache=options.cache,
                                       on_block=timed.verify if case.device == "cuda" else
-                                      timed.check_block, before=timed.before)
+                                      timed.check_block, before=timed.before, waits=waits)
             timed.verify()  # the last outputs, by the full comparison
             growth = grown_by(before, case.device)
             timed.recheck()
@@ -147,6 +148,7 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
     return _record(impl, sc, case, pass_, status, times=times, message=message,
                    figures={"threads": options.threads, "peak_bytes": peak, **flags,
                             "mem_growth_bytes": growth, "leak": leak, "cache": options.cache,
+                            "cpu_waits": waits,
                             "flop_saving": impl.flop_saving, "accuracy": accuracy or {},
                             "judged_against": roof, "blocks": timed.blocks,
                             "verified_blocks": timed.verified, "input_windows": timed.rotation,

@@ -1,6 +1,7 @@
 """Raw timing samples: torch.utils.benchmark on CPU, CUDA events with an L2 flush on CUDA."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,13 +23,78 @@ class Budget:
 QUICK = Budget(min_run_time=0.1, warmup=0.01, max_samples=50)
 
 
+class RunQueue:
+    """Seconds this process's threads have spent runnable but waiting for a CPU that other
+    processes held (the run-queue delay of Linux's /proc schedstat), read cheaply from files
+    kept open: `RunQueue().waited()`, None where the system does not keep it. A sleeping kernel
+    does not wait in the run queue; a preempted one does."""
+
+    def __init__(self):
+        self._fds = []
+        try:
+            for task in os.listdir("/proc/self/task"):
+                self._fds.append(os.open(f"/proc/self/task/{task}/schedstat", os.O_RDONLY))
+        except OSError:
+            self.close()
+
+    def waited(self) -> float | None:
+        if not self._fds:
+            return None
+        total = 0
+        for fd in self._fds:
+            try:
+                total += int(os.pread(fd, 128, 0).split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # a thread that ended
+        return total / 1e9
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def time_cpu(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(),
-             on_block: Callable[[], object] = lambda: None) -> list[float]:
+             on_block: Callable[[], object] = lambda: None, waits: list | None = None
+             ) -> list[float]:
     """Seconds per call, one sample per block of calls (torch.utils.benchmark.blocked_autorange);
-    `on_block` runs after each block, outside the timed region."""
+    `on_block` runs after each block, outside the timed region. `waits`, where given, gets per
+    sample the seconds per call its threads waited for a CPU during that block (None where the
+    system does not say)."""
     timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
-    measurement = timer.blocked_autorange(callback=lambda number, seconds: on_block(),
-                                          min_run_time=budget.min_run_time)
+    queue = RunQueue()
+    waited_for_cpu = queue.waited
+    during: list = [None]
+    timeit = getattr(timer, "_timeit", None)  # the timed block itself, no more
+
+    def block(number: int) -> float:
+        queued = waited_for_cpu()
+        seconds = timeit(number)
+        now = waited_for_cpu()
+        known = number and None not in (queued, now)
+        during[0] = (now - queued) / number / max(1, threads) if known else None
+        return seconds
+
+    def after(number: int, seconds: float) -> None:
+        if waits is not None:
+            waits.append(during[0])
+            during[0] = None
+        on_block()
+
+    if waits is not None and timeit is not None:
+        timer._timeit = block
+    try:
+        measurement = timer.blocked_autorange(callback=after, min_run_time=budget.min_run_time)
+    finally:
+        queue.close()
+    if waits is not None:
+        del waits[budget.max_samples:]
     return list(measurement.times)[: budget.max_samples]
 
 
@@ -37,7 +103,8 @@ _CPU_FLUSH: dict = {}  # 64 MiB: more than the last-level cache of the CPUs it i
 
 def time_calls(fn: Callable[[], object], *, threads: int, budget: Budget = Budget(),
                on_block: Callable[[], object] = lambda: None,
-               before: Callable[[], object] | None = None, cold: bool = False) -> list[float]:
+               before: Callable[[], object] | None = None, cold: bool = False,
+               waits: list | None = None) -> list[float]:
     """Seconds of single calls, each after `before()` (the next backward's fresh graph) and,
     when `cold`, after the caches were flushed (a buffer larger than any CPU's last-level
     cache written); neither is timed. Blocks of about a tenth of the budget, `on_block` after
@@ -45,16 +112,21 @@ def time_calls(fn: Callable[[], object], *, threads: int, budget: Budget = Budge
     import time
     flush = _CPU_FLUSH.setdefault("buffer", torch.zeros(16 * 2**20, dtype=torch.int32)) \
         if cold else None
-    with intra_op_threads(threads):
+    with intra_op_threads(threads), RunQueue() as queue:
+        waited_for_cpu = queue.waited
         times, spent, block = [], 0.0, 0.0
         while spent < budget.min_run_time and len(times) < budget.max_samples or len(times) < 5:
             if before is not None:
                 before()
             if flush is not None:
                 flush.add_(1)
+            queued = waited_for_cpu()
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
+            if waits is not None:
+                now = waited_for_cpu()
+                waits.append(None if None in (queued, now) else (now - queued) / max(1, threads))
             spent, block = spent + times[-1], block + times[-1]
             if block > budget.min_run_time / 10:
                 on_block()
@@ -101,8 +173,11 @@ CACHES = ("hot", "cold")
 
 def measure(fn: Callable[[], object], device: str, *, threads: int, budget: Budget = Budget(),
             cache: str = "hot", on_block: Callable[[], object] = lambda: None,
-            before: Callable[[], object] | None = None) -> tuple[list[float], int | None]:
+            before: Callable[[], object] | None = None, waits: list | None = None
+            ) -> tuple[list[float], int | None]:
     """(seconds per call samples, peak bytes allocated during one call or None on CPU).
+    `waits` (CPU), where given, gets per sample the seconds per call spent waiting for a CPU
+    that other processes held (RunQueue), or None where that is not known.
     `on_block` runs after each timed block, outside the timed region (verification); `before`,
     where given, runs before every call, untimed (so calls are timed one by one); `cache`
     "cold" flushes the caches before every call on the CPU (CUDA always flushes L2)."""
@@ -119,8 +194,8 @@ def measure(fn: Callable[[], object], device: str, *, threads: int, budget: Budg
         return times, torch.cuda.max_memory_allocated() - base
     if cache == "cold" or before is not None:
         return time_calls(fn, threads=threads, budget=budget, on_block=on_block, before=before,
-                          cold=cache == "cold"), None
-    return time_cpu(fn, threads=threads, budget=budget, on_block=on_block), None
+                          cold=cache == "cold", waits=waits), None
+    return time_cpu(fn, threads=threads, budget=budget, on_block=on_block, waits=waits), None
 
 
 def _fastest(samples: list[tuple[list[float], int]]) -> tuple[list[float], int]:

@@ -20,10 +20,11 @@ from harness.history.steps import steps
 from harness.history.store import Store, results, runs
 from harness.history.trends import trends
 from harness.plugins.registry import load
+from tests.unit.conftest import crowded_cpu
 
 KERNEL = "tests.unit.history_kernels:conv"
 SUITE = ("N,C,H,W,K,R,S,stride,pad,dilation,groups,count\n"
-         "1,32,28,28,32,3,3,1,1,1,1,1\n1,64,14,14,64,3,3,1,1,1,1,1\n")
+         "1,64,14,14,64,3,3,1,1,1,1,1\n1,128,7,7,128,3,3,1,1,1,1,1\n")
 SLEEP = "0.002"  # seconds a slowed revision adds to each call (the cases take under 1 ms)
 
 
@@ -49,11 +50,11 @@ def run_names(store) -> list[str]:
 
 @pytest.fixture(scope="module")
 def five_revisions(tmp_path_factory):
-    """A store of five revisions of one kernel, each checked and timed; from r3 on it sleeps."""
+    """A store of five revisions of one kernel, each checked and timed; from r4 on it sleeps."""
     root = tmp_path_factory.mktemp("history")
     store = root / "history.db"
     for n in range(1, 6):
-        os.environ["HISTORY_SLEEP"] = SLEEP if n >= 3 else "0"
+        os.environ["HISTORY_SLEEP"] = SLEEP if n >= 4 else "0"
         try:
             assert check(root, store, f"r{n}") == 0
             assert bench(root, store, f"r{n}") == 0
@@ -68,10 +69,10 @@ def test_gate_fails_at_the_slower_revision_only(five_revisions, capsys):
     codes = [cli.main(["gate", "--store", str(store), "--run", name,
                        "--out", str(root / f"gate-{n}.md")])
              for n, name in enumerate(timed[1:], start=2)]
-    assert codes == [0, 1, 0, 0]
-    said = (root / "gate-3.md").read_text()
+    assert codes == [0, 0, 1, 0]
+    said = (root / "gate-4.md").read_text()
     assert "FAILED" in said and "### Slower" in said and KERNEL in said
-    assert "passed" in (root / "gate-4.md").read_text()
+    assert "passed" in (root / "gate-5.md").read_text()
     assert "summary: " in capsys.readouterr().out
 
 
@@ -82,12 +83,12 @@ def test_the_trend_page_shows_one_step_where_the_kernel_slowed(five_revisions, c
     assert len(found) == 2  # one per case
     for trend in found:
         assert list(trend.points["label"]) == ["r1", "r2", "r3", "r4", "r5"]
-        assert [s.at for s in trend.steps] == [2] and trend.steps[0].ratio > 1.5
+        assert [s.at for s in trend.steps] == [3] and trend.steps[0].ratio > 1.5
         assert set(trend.points["conforms"]) == {"pass"}
     assert cli.main(["history", "--store", str(store), "--out", str(root / "page")]) == 0
     assert "2 trend(s), 2 with a step" in capsys.readouterr().out
     page = (root / "page" / "index.html").read_text()
-    assert "at r3" in page and page.count("<img") == 2
+    assert "at r4" in page and page.count("<img") == 2
     assert len(list((root / "page").glob("trend-*.png"))) == 2
 
 
@@ -107,7 +108,7 @@ def test_the_trend_page_renders_in_a_browser(five_revisions, tmp_path):
 def test_filters_and_a_bad_since(five_revisions, capsys):
     root, store = five_revisions
     assert cli.main(["history", "--store", str(store), "--out", str(root / "one"),
-                     "--case", "64>64", "--since", "2000-01-01"]) == 0
+                     "--case", "128>128", "--since", "2000-01-01"]) == 0
     assert "1 trend(s)" in capsys.readouterr().out
     assert cli.main(["history", "--store", str(store), "--since", "last tuesday"]) == 2
     assert "--since='last tuesday'" in capsys.readouterr().err
@@ -305,3 +306,19 @@ def test_one_clear_step_is_found_where_it_is(before, after, jump, jitter):
 @given(st.lists(st.floats(-0.02, 0.02), min_size=1, max_size=30))
 def test_jitter_within_the_floor_is_no_step(jitter):
     assert steps([1 + j for j in jitter]) == []
+
+
+@pytest.mark.slow
+def test_five_unchanged_reruns_on_a_busy_machine_raise_no_alarm(tmp_path):
+    """A baseline and five reruns of the same kernel, each timed on one CPU shared with a busy
+    loop (crowded_cpu): the gate passes every time. Samples the busy loop preempted are known
+    by their run-queue wait and left out or corrected; what is left compares."""
+    store = tmp_path / "h.db"
+    with crowded_cpu(1):
+        assert bench(tmp_path, store, "same") == 0
+        codes = []
+        for n in range(5):
+            assert bench(tmp_path, store, "same") == 0
+            codes.append(cli.main(["gate", "--store", str(store),
+                                   "--out", str(tmp_path / f"g{n}.md")]))
+    assert codes == [0] * 5, [(tmp_path / f"g{n}.md").read_text() for n in range(5)]
