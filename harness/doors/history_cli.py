@@ -55,7 +55,10 @@ def add_parsers(verbs) -> None:
 
 
 def store_spec(store, run_dir) -> str | None:
-    return str(Path(run_dir).parent / "history.db") if store == DEFAULT else store
+    if store != DEFAULT:
+        return store
+    from harness.history.store import default_store
+    return str(default_store(Path(run_dir).parent))
 
 
 def keep(run_dir, store, out=print) -> int:
