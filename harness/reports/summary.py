@@ -86,20 +86,31 @@ def format_check(records: list[Record]) -> str:
 
 
 def configuration_lines(records: list[Record]) -> list[str]:
-    """Per implementation checked as configurations (`impl[k=v,...]`): how many fail, and which;
-    one that fails makes its implementation fail."""
+    """Per implementation checked as configurations (`impl[k=v,...]`): how many fail, and which
+    (one that fails makes its implementation fail); a configuration that passed no property
+    here (every case unsupported, as a CUDA kernel's on a CPU machine) is not said to conform."""
     from harness.plugins.configs import split
-    bad: dict[str, dict[str, bool]] = {}
+    seen: dict[str, dict[str, str]] = {}
     for r in records:
         base, config = split(r.impl) if r.kind == "check" else (r.impl, None)
         if config is not None:
-            label = r.impl[len(base):]
-            seen = bad.setdefault(base, {})
-            seen[label] = seen.get(label, False) or r.status in PROBLEMS
-    lines = []
-    for base, labels in bad.items():
-        failing = [label for label, fails in labels.items() if fails]
-        lines.append(f"{base}: {len(failing)} of {len(labels)} configurations fail: "
-                     f"{', '.join(failing)}" if failing else
-                     f"{base}: all {len(labels)} configurations conform")
-    return lines
+            labels = seen.setdefault(base, {})
+            label, was = r.impl[len(base):], labels.get(r.impl[len(base):], "unchecked")
+            now = ("fails" if r.status in PROBLEMS else
+                   "conforms" if r.status in PASSING else "unchecked")
+            labels[label] = max(was, now, key=("unchecked", "conforms", "fails").index)
+    return [_configurations_line(base, labels) for base, labels in seen.items()]
+
+
+def _configurations_line(base: str, labels: dict[str, str]) -> str:
+    failing = [label for label, verdict in labels.items() if verdict == "fails"]
+    if failing:
+        return (f"{base}: {len(failing)} of {len(labels)} configurations fail: "
+                f"{', '.join(failing)}")
+    idle = sum(verdict == "unchecked" for verdict in labels.values())
+    if idle == len(labels):
+        return f"{base}: none of {idle} configurations checked here (each supported no case)"
+    if idle:
+        return (f"{base}: {len(labels) - idle} of {len(labels)} configurations conform; {idle} "
+                f"not checked here (each supported no case)")
+    return f"{base}: all {len(labels)} configurations conform"

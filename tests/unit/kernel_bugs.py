@@ -107,6 +107,21 @@ def conv_lazy(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=
     return out
 
 
+def conv_late_writer(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Returns the right result, but a thread still at work (4 ms of CPU) writes one element
+    after the call returned: a race a single comparison at return cannot see."""
+    out = _conv(input, weight, bias, stride, padding, dilation, groups).detach()
+
+    def finish():
+        end = time.thread_time() + 0.004
+        while time.thread_time() < end:
+            pass
+        out.view(-1)[:1] += 1.0
+
+    threading.Thread(target=finish, daemon=True).start()
+    return out
+
+
 def conv_into_input(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Writes its result into the input's memory when it fits, and returns that view."""
     y = _conv(input, weight, bias, stride, padding, dilation, groups)

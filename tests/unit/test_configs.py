@@ -121,3 +121,20 @@ def test_an_autotuned_kernel_s_configurations_are_found_and_pinned_in_turn(tmp_p
 def test_autotune_where_there_is_no_autotuned_kernel_says_so():
     with pytest.raises(ImplementationError, match="names 0 triton.autotune kernels"):
         select(["tests.unit.tuned_kernels:untuned"], op="conv2d", configs="autotune")
+
+
+def test_configurations_that_supported_no_case_are_not_said_to_conform():
+    """A CUDA kernel's configurations on a CPU machine: every property unsupported, so the
+    summary says they were not checked, never that they conform."""
+    from harness.records.record import Record
+    from harness.reports.summary import configuration_lines
+
+    def rec(impl, status):
+        return Record(kind="check", impl=impl, op="conv2d", prop="values", status=status)
+    lines = configuration_lines([rec("k.conv2d[B=16]", "unsupported"),
+                                 rec("k.conv2d[B=32]", "unsupported"),
+                                 rec("j.conv2d[B=16]", "pass"), rec("j.conv2d[B=32]", "unsupported"),
+                                 rec("f.conv2d[B=16]", "pass"), rec("f.conv2d[B=16]", "fail")])
+    assert lines == ["k.conv2d: none of 2 configurations checked here (each supported no case)",
+                     "j.conv2d: 1 of 2 configurations conform; 1 not checked here (each "
+                     "supported no case)", "f.conv2d: 1 of 1 configurations fail: [B=16]"]

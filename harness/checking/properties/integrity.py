@@ -6,6 +6,8 @@ memory with an input or that the next call overwrites, writes outside the views 
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import torch
@@ -15,7 +17,8 @@ from harness.checking.call import (PropertyFailed, assert_values, call, expected
 from harness.checking.properties.values import same_bits
 from harness.ops.cases import Case
 
-SETTLE_S = 0.05  # after a call returns, how long a late writer gets to show itself
+SETTLE_S = 0.05  # after a call returns, how long a late writer gets to show itself, at most
+SETTLE_MIN_S = 1e-3  # and at least
 MARGIN = 64  # sentinel elements before and after each guarded view
 
 
@@ -51,9 +54,38 @@ def prop_fresh_results(impl, case: Case) -> None:
 
 
 def _settle(device: str) -> None:
+    """Give a late writer its chance: wait until no other thread of this process has run, or
+    waited for a CPU, over SETTLE_MIN_S (a writer that was still busy has then finished or
+    gone to sleep), at most SETTLE_S. Waiting on the threads' own clocks rather than a fixed
+    time keeps a busy machine, where the writer may wait long for a CPU, from hiding it."""
     if device == "cuda":
         torch.cuda.synchronize()
-    time.sleep(SETTLE_S)
+    deadline = time.monotonic() + SETTLE_S
+    before = _others_activity()
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_MIN_S)
+        now = _others_activity()
+        if now is not None and now == before and not any(runnable for *_, runnable in now):
+            return
+        before = now
+
+
+def _others_activity() -> tuple | None:
+    """Each other thread of this process: its time on a CPU and waiting for one (Linux's
+    schedstat, in ns), and whether it is running or runnable now; None where /proc cannot
+    tell, so the caller waits its longest."""
+    me = str(threading.get_native_id())
+    try:
+        return tuple((task, _read(f"{task}/schedstat"),
+                      _read(f"{task}/stat").rpartition(b")")[2].split()[:1] == [b"R"])
+                     for task in sorted(os.listdir("/proc/self/task")) if task != me)
+    except OSError:
+        return None
+
+
+def _read(path: str) -> bytes:
+    with open(f"/proc/self/task/{path}", "rb") as file:
+        return file.read()
 
 
 def prop_complete_on_return(impl, case: Case) -> None:
