@@ -115,7 +115,7 @@ def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFA
         _save_plan(run_dir, "check", raw)
         note_revisions(run_dir, plan.impls, revision)
         out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}, "
-            f"devices {','.join(plan.options.devices)}, {plan.jobs} at once -> {run_dir}")
+            f"devices {','.join(plan.options.devices)}, {max(plan.jobs, 1)} at once -> {run_dir}")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
         run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
                   shard=plan.shard, progress=progress)

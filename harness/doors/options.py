@@ -369,7 +369,7 @@ class CheckPlan:
     resume: str | None = None
     shard: tuple | None = None
     cluster: str | None = None
-    jobs: int = 1  # checks at once on this machine (parallel.Parallel where > 1)
+    jobs: int = 1  # lanes of worker processes at once on this machine (0: in this process)
 
 
 def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
@@ -380,4 +380,4 @@ def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
     return CheckPlan(tuple(impls), check_options, wants_isolation(v["isolate"], v["impl"]),
                      v["timeout"], v["memory_limit"], v.get("out_root") or "reports",
                      v.get("resume"), v.get("shard"), v.get("cluster"),
-                     1 if v["isolate"] is False else v.get("jobs", 1))
+                     0 if v["isolate"] is False else v.get("jobs", 1))

@@ -5,14 +5,14 @@ from harness.execution.tasks import Local
 
 
 def executor_for(*, cluster=None, isolate=False, timeout=60.0, memory_limit=None,
-                 log=lambda text: None, threads: int = 1, jobs: int = 1):
-    """Where tasks run: a Ray cluster (`cluster`), `jobs` lanes at once on this machine,
-    worker processes (`isolate`), or here."""
+                 log=lambda text: None, threads: int = 1, jobs: int = 0):
+    """Where tasks run: a Ray cluster (`cluster`), `jobs` lanes of worker processes at once on
+    this machine (a check), worker processes (`isolate`), or here (jobs 0, not isolated)."""
     if cluster:
         from harness.execution.cluster import RayExecutor
         return RayExecutor(cluster, timeout=timeout, memory_limit=memory_limit,
                            threads=threads, log=log)
-    if jobs > 1:
+    if jobs >= 1:
         from harness.execution.parallel import parallel
         return parallel(jobs, trusted=not isolate, timeout=timeout, memory_limit=memory_limit,
                         log=log)

@@ -3,8 +3,8 @@
 Each lane takes the next task, or batch of tasks that share drawn cases, when it is free; the
 records are handed on in the order of the tasks (a task's records wait for those of the tasks
 before it), so a parallel run writes the records, and the report, of a serial one. A lane is a
-worker process (isolate.WorkerPool), or this process for trusted built-ins: they run here in a serial run
-too, and this lane needs no start-up, so a short check is not made slower by its workers'.
+worker process (isolate.Worker, or a WorkerPool of one per implementation where they are not
+trusted): a kernel, or PyTorch under it, that crashes takes its worker with it, not the run.
 """
 from __future__ import annotations
 
@@ -94,15 +94,15 @@ def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip)
 
 
 def parallel(jobs: int, *, trusted: bool, timeout: float, memory_limit, log) -> Parallel:
-    """`jobs` lanes: for trusted built-ins this process and jobs - 1 worker processes without a
-    time limit (as in a serial run), each worker running every built-in (one per built-in would
-    cost an import of torch each); otherwise `jobs` isolated lanes, each with a worker per
-    implementation, under the time and memory limits."""
+    """`jobs` lanes, each a worker process, so that a crash (PyTorch's own conv2d dies on some
+    drawn cases) costs one task, never the run: for trusted built-ins one worker per lane
+    without a time limit, running every built-in (one per built-in would cost an import of
+    torch each); otherwise a worker per implementation in each lane, under the time and memory
+    limits. This process only hands out the tasks."""
     from harness.execution.isolate import Worker, WorkerPool, machine_memory
     if trusted:
         workers = [Worker(float("inf"), log, memory_limit or machine_memory())
-                   for _ in range(jobs - 1)]
-        here = [lambda task: task.execute(lambda case: None)]
-        return Parallel(here + [worker.run for worker in workers], workers)
+                   for _ in range(jobs)]
+        return Parallel([worker.run for worker in workers], workers)
     pools = [WorkerPool(timeout, log, memory_limit) for _ in range(jobs)]
     return Parallel([lambda task, pool=pool: pool.run(task.impl, task) for pool in pools], pools)

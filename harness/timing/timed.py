@@ -18,6 +18,7 @@ from harness.ops.cases import Case
 from harness.plugins.registry import Implementation
 
 WARM_CALLS, WARM_S = 10, 0.02  # untimed calls after each verification: at most, or for so long
+COLD_S = 0.05  # a call this long is not slowed measurably by caches a pause left cold
 LATE_S = 1e-3  # device work still running this long after the timed stream finished: a cheat
 
 
@@ -139,7 +140,8 @@ class Timed:
     untimed loop would). Outside the timed region they are checked against the float64 oracle
     of the contents that call saw: after a share of the timed blocks drawn so that the kernel
     cannot predict which (on the CPU, `check_block`, which then warms the caches again), after
-    the events and a synchronize on CUDA, and after timing (`verify`). The weights are shared
+    the events and a synchronize on CUDA, and after timing the last timed outputs where they
+    were not verified yet (`verify`). The weights are shared
     (caching a prepared weight is fair). `rotation`: the windows (1: one input, for comparison)."""
 
     def __init__(self, impl: Implementation, case: Case, pass_: str, *,
@@ -149,6 +151,7 @@ class Timed:
         self.rest = first[1:]
         dense = first[0].is_contiguous() or first[0].is_contiguous(
             memory_format=torch.channels_last)
+        self.each: float | None = None  # seconds a call took before timing, where measured
         self.rotation = rotation or (WINDOWS if dense else 2)  # a strided view: two tensors
         self.separate = 1 if dense else self.rotation  # inputs apart in memory, to warm each
         self.sets = [(x, *self.rest) for x in rotation_inputs(case, self.rotation, first[0])]
@@ -178,7 +181,7 @@ class Timed:
                 x, *rest = self.sets[-1 - k]
                 torch.autograd.graph.increment_version(x)
                 fn(x, *(t for t in rest if t is not None), **self.case.kwargs)
-            each = max((time.perf_counter() - start) / calls, 1e-7)
+            each = self.each = max((time.perf_counter() - start) / calls, 1e-7)
             if 2 * BLOCK_S / each <= self.rotation:
                 return self.rotation
         return min(1 << 17, int(2 * BLOCK_S / each))
@@ -249,6 +252,7 @@ class Timed:
         more calls than there are windows saw some input twice, and is counted."""
         self.repeated += self.calls - self.fresh_from > self.rotation
         self.fresh_from = self.calls
+        self.last = None  # its inputs get other values: it can no longer be checked
         if self.rotation == 1:
             return  # one input: the comparison that rotation_cost.py makes
         grads = getattr(self, "grad_outs", [])
@@ -270,6 +274,7 @@ class Timed:
             except PropertyFailed as exc:
                 raise PropertyFailed(f"an output of timed block {self.blocks} (input {i + 1} "
                                      f"of {self.rotation}) is wrong: {exc}") from None
+            self.last = None  # verified: not again
 
     def recheck(self) -> None:
         """After timing: new values written into the first turn's tensors must give new results
@@ -295,9 +300,11 @@ class Timed:
     def _warm(self) -> None:
         """A pause between blocks lets the caches (and the core's clock) go cold: a few calls,
         not timed, before the next block, for WARM_S and at most WARM_CALLS, each separate
-        input touched (the windows of one buffer are warm after one call); a call longer than
-        WARM_S is called once. Measured on resnet50 batch 1 on a 2-core VM: without them, a
+        input touched (the windows of one buffer are warm after one call); none where a call
+        takes over COLD_S (its own first microseconds warm the caches). Measured on resnet50 batch 1 on a 2-core VM: without them, a
         50 ms pause made the next block's calls up to 1.7x slower."""
+        if self.each is not None and self.each > COLD_S:
+            return
         deadline = time.perf_counter() + WARM_S
         for done in range(1, WARM_CALLS + 1):
             if self.before is not None:
@@ -305,6 +312,7 @@ class Timed:
             self()
             if done >= self.separate and time.perf_counter() > deadline:
                 break
+        self.last = None  # untimed: nothing to verify
 
 
 def _no_late_streams() -> None:

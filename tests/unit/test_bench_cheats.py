@@ -126,3 +126,13 @@ def test_cuda_work_left_on_a_side_stream_is_never_ranked():
               records.append)
     bench = [r for r in records if r.kind == "bench"]
     assert bench and all(r.status == "wrong" for r in bench), [r.message for r in bench]
+
+
+def test_an_honest_kernel_slower_than_a_cache_warm_up_is_ranked():
+    """A call over timed.COLD_S gets no warm-up calls between blocks, so a block's outputs are
+    the last ones made: those whose inputs got new values since are not checked against them."""
+    records = _statuses([Implementation("slow", "conv2d", bugs.conv_slow_but_right)],
+                        RESNET18[1:2])
+    assert records and all(r.status == "ok" for r in records), \
+        [(r.status, r.message) for r in records]
+    assert all(r.figures["blocks"] >= 2 for r in records), "one block shows no refresh"
