@@ -211,8 +211,10 @@ def compare(base, new, *, factor=1.1, out=print) -> int:
     return 1 if len(slow) else 0
 
 
-# The main job's quick benchmark: real layers of every family, in one, two and three dimensions.
+# The main job's quick benchmark: real layers of every family, in one, two and three dimensions;
+# of a suite of one op its smallest, middle and largest layer (bench --quick takes five).
 RUN_SUITES = ("resnet50", "pools", "speech_conv1d", "ssm_conv1d", "video3d", "decoders")
+RUN_QUICK = 3
 
 
 def run_all(*, device=None, out_root="reports", out=print, store=history_cli.DEFAULT,
@@ -223,7 +225,7 @@ def run_all(*, device=None, out_root="reports", out=print, store=history_cli.DEF
     device = device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     run_dir = new_run_dir(out_root, "run")
     failed = check(device=device, run_dir=run_dir, out=out, store=None, revision=revision)
-    bench(device=device, suite=list(RUN_SUITES), batch=1, quick=True, run_dir=run_dir, out=out,
+    bench(device=device, suite=list(RUN_SUITES), batch=1, quick=RUN_QUICK, run_dir=run_dir, out=out,
           revision=revision)
     report(run_dir, out=out)
     kept = history_cli.keep(run_dir, store, out)

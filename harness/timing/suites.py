@@ -215,8 +215,9 @@ def names() -> list[str]:
     return sorted(p.stem for p in SUITE_DIR.glob("*.csv")) + [f"sweep-{s}" for s in SWEEPS]
 
 
-def load(name: str, *, batch: int | None = None, quick: bool = False) -> list[SuiteCase]:
-    """A suite by name, or a CSV path; `batch` overrides N; `quick` keeps a spread of a few."""
+def load(name: str, *, batch: int | None = None, quick: bool | int = False) -> list[SuiteCase]:
+    """A suite by name, or a CSV path; `batch` overrides N; `quick` keeps a spread of a few
+    (a number: that many of a suite of one op)."""
     if name.startswith("sweep-") and name[6:] in SWEEPS:
         cases = sweep(name[6:])
     elif (SUITE_DIR / f"{name}.csv").is_file():
@@ -230,7 +231,9 @@ def load(name: str, *, batch: int | None = None, quick: bool = False) -> list[Su
         if batch < 1:
             raise SuiteError(f"--batch={batch}, but should be >= 1")
         cases = [_rebatch(sc, batch) for sc in cases]
-    return quick_subset(cases) if quick else cases
+    if not quick:
+        return cases
+    return quick_subset(cases) if quick is True else quick_subset(cases, int(quick))
 
 
 def _rebatch(sc: SuiteCase, batch: int) -> SuiteCase:
