@@ -87,17 +87,27 @@ COMPILED_DRAWS = ("values", "gradients")
 
 # Slow: the shipped conformance suite, which `tox` runs in the quick profile with seed 0, draws
 # these too, for every property of every built-in. Seeded, so that a red CI reproduces.
+def _random_draws():
+    """(implementation, properties) to draw; a compiled kernel's, a minute each, apart, so that
+    pytest-xdist runs them at once."""
+    for impl in sorted(discover().values(), key=lambda i: i.name):
+        if impl.name.startswith("compiled."):
+            for name in COMPILED_DRAWS:
+                yield pytest.param(impl, (name,), id=f"{impl.name}-{name}")
+        else:
+            yield pytest.param(impl, DRAWS, id=impl.name)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("impl", sorted(discover().values(), key=lambda i: i.name),
-                         ids=lambda i: i.name)
-def test_builtins_raise_no_false_alarm_on_random_draws(impl):
+@pytest.mark.parametrize("impl, names", _random_draws())
+def test_builtins_raise_no_false_alarm_on_random_draws(impl, names):
     """Quick-profile draws (seed 1, other cases than tox's conformance run) of the properties
     where real kernels break."""
     if "cpu" not in impl.devices and not torch.cuda.is_available():
         pytest.skip(f"{impl.name} runs on {impl.devices} only")  # the one allowed skip
     options = CheckOptions(profile="quick", seed=1, devices=("cpu",) if "cpu" in impl.devices
                            else ("cuda",))
-    for name in COMPILED_DRAWS if impl.name.startswith("compiled.") else DRAWS:
+    for name in names:
         record = check_property(impl, PROPS[name], options)
         assert record.status in ("pass", "xfail"), record  # xfail: declared, with its reason
 

@@ -57,3 +57,17 @@ def test_a_bad_jobs_value_is_named(text):
     with pytest.raises(UsageError, match=f"--jobs='{text}'.*at least 1, or auto"):
         parse_jobs(text)
     assert parse_jobs("auto") >= 1 and parse_jobs("3") == 3
+
+
+def test_a_crash_in_a_lane_of_built_ins_costs_its_check_not_the_run():
+    """Built-ins run in worker lanes too (no time limit): PyTorch's own ops crash on some drawn
+    cases, and a crash in this process would end the run."""
+    impls = [load("tests.unit.faulty:segfault", op="adaptive_avg_pool2d"),
+             load("reference.adaptive_avg_pool2d")]
+    lanes = executor_for(jobs=2)  # not isolated: the lanes `check` gives the built-ins
+    try:
+        records = run_checks(impls, CheckOptions(seed=0, properties=("shape",)), executor=lanes)
+    finally:
+        lanes.close()
+    assert {r.impl: r.status for r in records} == {"tests.unit.faulty:segfault": "crashed",
+                                                   "reference.adaptive_avg_pool2d": "pass"}
