@@ -99,7 +99,7 @@ def _random_draws():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("impl, names", _random_draws())
+@pytest.mark.parametrize("impl, names", list(_random_draws()))
 def test_builtins_raise_no_false_alarm_on_random_draws(impl, names):
     """Quick-profile draws (seed 1, other cases than tox's conformance run) of the properties
     where real kernels break."""
