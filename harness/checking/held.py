@@ -19,21 +19,24 @@ def resident(pid: int) -> int:
 
 
 LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged
+# In the harness's own processes (the CLI, its workers) a collection's survivors are frozen
+# (gc.freeze), so that the next collection scans only newer objects: a full one takes 60 ms
+# with torch loaded, and the memory property collects once per dtype. A cycle among frozen
+# objects that becomes garbage later is never collected, which is why a process that is not
+# ours (a user's pytest session) keeps the full collections.
+FREEZE_SURVIVORS = False
 
 
 def held_bytes(device: str, collect: bool = False) -> tuple[int, ...]:
     """Memory held now, each way it can be seen: CUDA bytes allocated; on the CPU, this
     process's resident set (freed heap pages given back first) and the bytes malloc has handed
     out (glibc's mallinfo2), which a leak grows even where it reuses pages already resident.
-    `collect`: after a garbage collection, whose survivors are then frozen (gc.freeze), so
-    that the next one scans only newer objects: a full collection with torch loaded takes 60
-    ms, and the memory property collects once per dtype. (A cycle among the frozen objects
-    that becomes garbage later is not collected: objects that outlived a check so far are
-    modules, caches and stores, which live as long as the process.)"""
+    `collect`: after a garbage collection (see FREEZE_SURVIVORS)."""
     import gc
     if collect:
         gc.collect()
-        gc.freeze()
+        if FREEZE_SURVIVORS:
+            gc.freeze()
     if device == "cuda":
         torch.cuda.synchronize()
         return (torch.cuda.memory_allocated(),)
