@@ -55,17 +55,17 @@ def bound(expected: torch.Tensor, magnitude: torch.Tensor, dtype: torch.dtype,
     the sum of terms squared, known for forward values), the accumulation is judged at the accumulator's precision (ACCUMULATOR); without
     it (gradients, whose backward kernels may sum in the dtype), at the dtype's own.
     """
-    eps = torch.finfo(dtype).eps
+    eps, slack = torch.finfo(dtype).eps, SLACK[dtype]
     if scale is None:
         scale = float(magnitude.max()) if magnitude.numel() else 0.0
-    accumulator, local = dtype, 2 * expected.abs()
-    if squares is not None:
-        accumulator = ACCUMULATOR.get(dtype, dtype)
-        local = local + squares
+    accumulator = ACCUMULATOR.get(dtype, dtype) if squares is not None else dtype
     acc = torch.finfo(accumulator).eps
-    summed = math.sqrt(length) * magnitude
-    return (SLACK[dtype] * (eps * local + acc * summed) + acc * NORMWISE * scale
-            + torch.finfo(accumulator).tiny * length + 2 * torch.finfo(dtype).tiny)
+    allowed = expected.abs().mul_(2 * slack * eps)  # one buffer, built in place: on a bench's
+    if squares is not None:  # 11-million-element outputs each pass costs milliseconds
+        allowed.add_(squares, alpha=slack * eps)
+    allowed.add_(magnitude, alpha=slack * acc * math.sqrt(length))
+    return allowed.add_(acc * NORMWISE * scale + torch.finfo(accumulator).tiny * length
+                        + 2 * torch.finfo(dtype).tiny)
 
 
 def exact_target(expected: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -151,30 +151,19 @@ def _ordinary(actual, expected, magnitude, squares, dtype) -> bool:
 
 
 def _finite_figures(actual, expected, magnitude, dtype, length, scale, squares) -> dict:
-    """`figures` of finite tensors, as `bound`, `exact_target` and `figures` give them, with
-    few temporaries: on a bench's 11-million-element outputs each pass and each new buffer
-    costs milliseconds."""
+    """`figures` of finite tensors, as `exact_target` and `figures` give them, with few
+    temporaries: on a bench's 11-million-element outputs each pass and each new buffer costs
+    milliseconds."""
     eps = torch.finfo(dtype).eps
-    accumulator = ACCUMULATOR.get(dtype, dtype) if squares is not None else dtype
-    acc = torch.finfo(accumulator).eps
-    if scale is None:
-        scale = float(magnitude.max())
-    slack = SLACK[dtype]
-    allowed = expected.abs()
-    size = allowed.clone()  # |expected|, for the relative error
-    allowed.mul_(2 * slack * eps)
-    if squares is not None:
-        allowed.add_(squares, alpha=slack * eps)
-    allowed.add_(magnitude, alpha=slack * acc * math.sqrt(length))
-    allowed.add_(acc * NORMWISE * scale + torch.finfo(accumulator).tiny * length
-                 + 2 * torch.finfo(dtype).tiny)
+    allowed = bound(expected, magnitude, dtype, length, scale, squares)
     err = torch.sub(actual, expected).abs_()
     ratio = torch.div(err, allowed, out=allowed)
     worst = int(torch.argmax(ratio))
     where = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), err.shape))
     mismatched = int(torch.count_nonzero(ratio > 1))
     over = float(ratio.flatten()[worst])
-    rel = torch.div(err, size.clamp_min_(torch.finfo(dtype).tiny), out=size)
+    size = expected.abs().clamp_min_(torch.finfo(dtype).tiny)
+    rel = torch.div(err, size, out=size)
     want = float(expected.flatten()[worst])
     return {"max_abs": float(err.max()), "max_rel": float(rel.max()), "where": where,
             "actual": float(actual.flatten()[worst]), "expected": want,

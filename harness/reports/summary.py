@@ -94,11 +94,11 @@ def configuration_lines(records: list[Record]) -> list[str]:
     for r in records:
         base, config = split(r.impl) if r.kind == "check" else (r.impl, None)
         if config is not None:
-            labels = seen.setdefault(base, {})
-            label, was = r.impl[len(base):], labels.get(r.impl[len(base):], "unchecked")
+            labels, label = seen.setdefault(base, {}), r.impl[len(base):]
             now = ("fails" if r.status in PROBLEMS else
                    "conforms" if r.status in PASSING else "unchecked")
-            labels[label] = max(was, now, key=("unchecked", "conforms", "fails").index)
+            labels[label] = max(labels.get(label, "unchecked"), now,
+                                key=("unchecked", "conforms", "fails").index)
     return [_configurations_line(base, labels) for base, labels in seen.items()]
 
 

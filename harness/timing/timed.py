@@ -13,7 +13,6 @@ from harness.checking.answers import Kept
 from harness.checking.call import (PropertyFailed, Unsupported, assert_values, backward, call,
                                    expected_values, output_of, reseeded, timed_caller, write_values)
 from harness.checking.properties.gradients import assert_grads, expected_grads, grad_output
-from harness.checking.tolerance import bound
 from harness.ops.cases import Case
 from harness.plugins.registry import Implementation
 
@@ -301,8 +300,9 @@ class Timed:
         """A pause between blocks lets the caches (and the core's clock) go cold: a few calls,
         not timed, before the next block, for WARM_S and at most WARM_CALLS, each separate
         input touched (the windows of one buffer are warm after one call); none where a call
-        takes over COLD_S (its own first microseconds warm the caches). Measured on resnet50 batch 1 on a 2-core VM: without them, a
-        50 ms pause made the next block's calls up to 1.7x slower."""
+        takes over COLD_S (its own first microseconds warm the caches). Measured on resnet50
+        batch 1 on a 2-core VM: without them, a 50 ms pause made the next block's calls up to
+        1.7x slower."""
         if self.each is not None and self.each > COLD_S:
             return
         deadline = time.perf_counter() + WARM_S
