@@ -85,8 +85,9 @@ DRAWS = ("values", "sizes", "special_values", "gradients", "layouts", "bounds")
 COMPILED_DRAWS = ("values", "gradients")
 
 
-# Slow: the shipped conformance suite, which `tox` runs in the quick profile with seed 0, draws
-# these too, for every property of every built-in. Seeded, so that a red CI reproduces.
+# Slow: the shipped conformance suite (quick profile, seed 0: the 2-D ops in `tox`, the others in
+# `tox -e slow`) draws these too, for every property of every built-in. Seeded, so that a red
+# CI reproduces.
 def _random_draws():
     """(implementation, properties) to draw; a compiled kernel's, a minute each, apart, so that
     pytest-xdist runs them at once."""
