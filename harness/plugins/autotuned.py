@@ -30,6 +30,19 @@ def as_dict(config) -> dict:
     return {**config.kwargs, "num_warps": config.num_warps, "num_stages": config.num_stages}
 
 
+def chosen(fn, call) -> tuple | None:
+    """The configuration the autotuner of `fn`'s kernel chose in `call()`, as ((keyword,
+    value), ...); None where the call launched no configuration."""
+    tuners = autotuners(fn)
+    for tuner in tuners:
+        tuner.best_config = None  # what it chose before this call is not this call's
+    try:
+        call()
+    finally:
+        best = getattr(tuners[0], "best_config", None) if len(tuners) == 1 else None
+    return None if best is None else tuple(as_dict(best).items())
+
+
 def discovered(fn, where: str) -> list[dict]:
     """The configurations of the one autotuned kernel `fn` launches; ValueError when there is
     none, or more than one (name them with configs= instead)."""

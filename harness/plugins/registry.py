@@ -156,9 +156,21 @@ def variant(impl: Implementation, config: tuple) -> Implementation:
                    source=impl.source and impl.source + pinned)
 
 
-def expand(impl: Implementation) -> list[Implementation]:
-    """An implementation with configurations as its variants, one per configuration."""
-    return [variant(impl, c) for c in impl.configs] or [impl]
+def expand(impl: Implementation, shipped: bool = False) -> list[Implementation]:
+    """An implementation with configurations as its variants, one per configuration; with
+    `shipped`, one whose configurations are its autotuner's also as itself, the autotuner
+    choosing among them (as its users call it)."""
+    variants = [variant(impl, c) for c in impl.configs]
+    if shipped and variants and autotuner_choosing(impl):
+        variants.append(impl)
+    return variants or [impl]
+
+
+def autotuner_choosing(impl: Implementation) -> bool:
+    """`impl` runs as its users call it while its configurations are its autotuner's: the
+    autotuner picks one per case."""
+    return bool(impl.configs) and not impl.config and \
+        _autotuned(impl.fn, [dict(c) for c in impl.configs])
 
 
 def check_signature(fn, op_name: str) -> None:
@@ -313,10 +325,11 @@ def _members(spec: str, known: dict) -> list[Implementation]:
 
 
 def select(specs=(), *, op=None, dtypes=None, forward_only=False,
-           configs=None) -> list[Implementation]:
+           configs=None, shipped=False) -> list[Implementation]:
     """Implementations to run: those named (a module of built-ins names all of its own), or
     every registered one, family by family; filtered by op. One with configurations is run as
-    its variants; `configs` (--config) gives the named ones these configurations instead."""
+    its variants; `configs` (--config) gives the named ones these configurations instead;
+    `shipped`: see `expand`."""
     if specs:
         impls = []
         for spec in specs:
@@ -324,4 +337,4 @@ def select(specs=(), *, op=None, dtypes=None, forward_only=False,
                                                    forward_only=forward_only, configs=configs)]
     else:
         impls = sorted(discover().values(), key=lambda i: (family_order(i.op), i.name))
-    return [v for i in impls if op is None or i.op == op for v in expand(i)]
+    return [v for i in impls if op is None or i.op == op for v in expand(i, shipped)]

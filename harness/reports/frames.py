@@ -9,7 +9,7 @@ from harness.records.record import peak_rates as peaks
 NOISY = 0.10  # IQR / median above this is flagged
 COLUMNS = ["impl", "op", "case", "pass", "device", "device_name", "host", "dtype", "status", "median_s", "iqr_s",
            "min_s", "samples", "noisy", "flops", "bytes", "gflops", "gbs", "speedup",
-           "peak_bytes", "count", "message", "aten_ops", "err_tol", "err_eps"]
+           "peak_bytes", "count", "message", "aten_ops", "err_tol", "err_eps", "chose"]
 
 
 def _row(r: Record) -> dict:
@@ -28,6 +28,7 @@ def _row(r: Record) -> dict:
             "message": r.message, "flop_saving": bool(fig.get("flop_saving", False)),
             "err_tol": fig.get("accuracy", {}).get("worst_over_allowed"),
             "err_eps": fig.get("accuracy", {}).get("eps_units"),
+            "chose": fig.get("autotuner_chose"),
             "aten_ops": ", ".join(f"{k} x{v}" for k, v in sorted(
                 fig.get("aten_ops", {}).items(), key=lambda kv: -kv[1])[:8])}
 
@@ -77,18 +78,35 @@ def groups(frame: pd.DataFrame):
 def best_configurations(frame: pd.DataFrame) -> pd.DataFrame:
     """Per implementation timed as configurations (`impl[k=v,...]`) and per case: the fastest
     configuration whose time is believed (verified, conforming), its median, and how much
-    slower the slowest such configuration is. Configurations that failed are never ranked."""
+    slower the slowest such configuration is. Configurations that failed are never ranked.
+    Where the implementation was also timed as its users call it, its autotuner choosing: the
+    configuration it chose, and that time over the best one (or why it is not ranked)."""
     from harness.plugins.configs import split
     names = ["op", "pass", "device", "dtype", "case", "implementation", "best configuration",
-             "median ms", "slowest / best", "configurations ranked"]
+             "median ms", "slowest / best", "configurations ranked", "autotuner's choice",
+             "its time / best"]
     if frame.empty:
         return pd.DataFrame(columns=names)
     base = frame["impl"].map(lambda name: split(name)[0])
     ranked = frame[(base != frame["impl"]) & (frame["status"] == "ok")].assign(base=base)
-    rows = []
     keys = ["op", "pass", "device", "dtype", "case", "base"]
+    shipped = {tuple(row[k] for k in keys[:-1]) + (row["impl"],): row
+               for _, row in frame[frame["impl"].isin(set(ranked["base"]))].iterrows()}
+    rows = []
     for key, group in ranked.groupby(keys, sort=False):
         best = group.loc[group["median_s"].idxmin()]
         rows.append([*key, best["impl"][len(key[-1]):], best["median_s"] * 1e3,
-                     group["median_s"].max() / best["median_s"], len(group)])
+                     group["median_s"].max() / best["median_s"], len(group),
+                     *_choice(shipped.get(key), best["median_s"])])
     return pd.DataFrame(rows, columns=names)
+
+
+def _choice(row, best_s: float) -> tuple:
+    """(the configuration the autotuner chose, its time over the best one's, or its status)
+    of a row timed with the autotuner choosing; ('', '') where there is none."""
+    if row is None:
+        return "", ""
+    picked = row["chose"] if isinstance(row["chose"], str) else "(none launched)"
+    if row["status"] != "ok":
+        return picked, row["status"].replace("nonconforming", "does not conform")
+    return picked, f"{row['median_s'] / best_s:.3g}"

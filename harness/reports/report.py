@@ -98,7 +98,8 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     if not best.empty:
         parts.append(("Best configuration per case", "<p>the fastest configuration whose timed "
                       "outputs were verified and which conforms; failing ones are never "
-                      "ranked</p>" + best.to_html(index=False, escape=True,
+                      "ranked. Where the kernel was also timed as its users call it, the "
+                      "configuration its autotuner chose, and that time over the best</p>" + best.to_html(index=False, escape=True,
                                                  float_format="{:.3g}".format), 2))
     accuracy = page.accuracy_html(frame)
     if accuracy:

@@ -109,14 +109,47 @@ def bench_case(impl: Implementation, sc: SuiteCase, device: str,
             yield _record(impl, sc, case, p, "skipped", message=f"skipped for budget: {flops:.3g}"
                           f" FLOPs > max_flops={impl.max_flops:.3g} of {impl.name}")
         return
-    status, why, accuracy = verify(impl, case)
+    status, why, accuracy, choice = _verify_choosing(impl, case)
+    if choice and status == "error":  # no configuration ran: the autotuner itself failed
+        status, why = "unsupported", f"its autotuner could not choose here: {why}"
+    elif choice and status == "wrong":
+        why = f"its autotuner chose {choice['autotuner_chose']}: {why}"
     ops = traced_ops(impl, case) if options.trace_ops and status == "ok" else None
     for p in todo:
-        yield _time_pass(impl, sc, case, p, options, ops, accuracy) if status == "ok" else \
-            _record(impl, sc, case, p, status, message=why)
+        yield _time_pass(impl, sc, case, p, options, ops, accuracy, choice) if status == "ok" \
+            else _record(impl, sc, case, p, status, message=why, figures=choice)
 
 
-def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Record:
+def _verify_choosing(impl: Implementation, case: Case) -> tuple[str, str, dict, dict]:
+    """verify(impl, case), and for a kernel timed as its users call it, its autotuner
+    choosing, the configuration the autotuner chose in that call: {"autotuner_chose": label,
+    or None where none was launched}; {} for any other kernel."""
+    from harness.plugins.autotuned import chosen
+    from harness.plugins.configs import label
+    from harness.plugins.registry import autotuner_choosing
+    if not autotuner_choosing(impl):
+        return (*verify(impl, case), {})
+    verified = []
+    config = chosen(impl.fn, lambda: verified.extend(verify(impl, case)))
+    return (*verified, {"autotuner_chose": None if config is None else f"[{label(config)}]"})
+
+
+def _nonconforming(impl: Implementation, choice: dict, options) -> str:
+    """Why the timing of `impl` (or of the configuration its autotuner chose) is never ranked:
+    the properties it failed in this run's check; '' where it conforms."""
+    picked = choice.get("autotuner_chose")
+    if impl.name in options.nonconforming:
+        return (f"does not conform: failed {options.nonconforming[impl.name]} in this run's "
+                f"check; its time is shown, never ranked")
+    if picked and impl.name + picked in options.nonconforming:
+        return (f"its autotuner chose {picked}, which does not conform: failed "
+                f"{options.nonconforming[impl.name + picked]} in this run's check; its time is "
+                f"shown, never ranked")
+    return ""
+
+
+def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None, choice=None) -> Record:
+    choice = choice or {}
     try:
         with pinned_flags() as flags:
             timed = Timed(impl, case, pass_)
@@ -131,10 +164,8 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
             growth = grown_by(before, case.device)
             timed.recheck()
             status, why, roof = judge(impl, case, pass_, times, options)
-            if status == "ok" and impl.name in options.nonconforming:
-                status, why = "nonconforming", (
-                    f"does not conform: failed {options.nonconforming[impl.name]} in this run's "
-                    f"check; its time is shown, never ranked")
+            if status == "ok" and _nonconforming(impl, choice, options):
+                status, why = "nonconforming", _nonconforming(impl, choice, options)
     except Unsupported as exc:
         return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
     except PropertyFailed as exc:
@@ -152,7 +183,8 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None) -> Recor
                             "flop_saving": impl.flop_saving, "accuracy": accuracy or {},
                             "judged_against": roof, "blocks": timed.blocks,
                             "verified_blocks": timed.verified, "input_windows": timed.rotation,
-                            "blocks_seeing_an_input_twice": timed.repeated, **extra})
+                            "blocks_seeing_an_input_twice": timed.repeated, **choice,
+                            **extra})
 
 
 SUSPECT = 1.5  # throughput above this many times the machine's (or PyTorch's) best: not believed
@@ -211,7 +243,7 @@ def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOpt
     cases = [sc for name in (v["suite"] or ["resnet50"])
              for sc in suites.load(name, batch=v["batch"], quick=v["quick"])]
     impls = select(v["impl"] or (), op=v["op"], dtypes=v["dtypes"],
-                   forward_only=v["forward_only"], configs=v.get("config"))
+                   forward_only=v["forward_only"], configs=v.get("config"), shipped=True)
     return impls, cases, options
 
 

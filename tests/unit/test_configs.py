@@ -49,7 +49,7 @@ def test_the_wrong_configuration_fails_alone_and_is_never_ranked(tmp_path, tiny_
 
 
 def _best_rows(page: str) -> str:
-    start = page.index("Best configuration per case")
+    start = page.index(">Best configuration per case</h2>")  # the section, not the contents
     return page[start:page.index("</table>", start)]
 
 
@@ -116,6 +116,70 @@ def test_an_autotuned_kernel_s_configurations_are_found_and_pinned_in_turn(tmp_p
     assert result.returncode == 1, result.stdout + result.stderr
     assert ("tests.unit.autotuned_kernels:conv: 1 of 3 configurations fail: "
             "[BLOCK=64,num_warps=4,num_stages=3]") in result.stdout, result.stdout
+
+
+AUTOTUNED_RUN = """
+import os
+import sys
+from harness.doors import cli
+out, suite = sys.argv[1:]
+os.makedirs(out)
+impl = dict(impl=["tests.unit.autotuned_kernels:conv"], op="conv2d", config="autotune",
+            run_dir=out, isolate=False)
+cli.check(properties="values", dtypes="float32", seed=0, jobs=1, **impl)
+cli.bench(suite=[suite], quick=True, **impl)
+cli.report(out)
+"""
+CHOSEN = "[BLOCK=64,num_warps=4,num_stages=3]"  # the wrong one: see autotuned_kernels
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton")
+def test_the_autotuner_s_own_choice_is_timed_and_judged_against_the_best(tmp_path):
+    """Timed as users call it, the kernel runs the configuration its autotuner chose: that
+    choice is recorded per case, and a wrong choice is never ranked, however fast."""
+    suite = tmp_path / "biased.csv"
+    suite.write_text("op,input,weight,bias,padding\nconv2d,1x4x8x8,4x4x3x3,true,1\n"
+                     "conv2d,1x8x6x6,8x8x1x1,true,0\n")
+    result = subprocess.run([sys.executable, "-c", AUTOTUNED_RUN, str(tmp_path / "run"),
+                             str(suite)], env={**os.environ, "TRITON_INTERPRET": "1"},
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    timed = [r for r in read_records(tmp_path / "run") if r.kind == "bench"]
+    shipped = [r for r in timed if r.impl == "tests.unit.autotuned_kernels:conv"]
+    assert len(shipped) == 2 and all(r.figures["autotuner_chose"] == CHOSEN and
+                                     r.status == "wrong" and CHOSEN in r.message
+                                     for r in shipped), shipped
+    assert {r.status for r in timed if r.impl.endswith(CHOSEN)} == {"wrong"}
+    best = _best_rows((tmp_path / "run" / "index.html").read_text())
+    assert best.count("BLOCK=64") == 2 and best.count(f"<td>{CHOSEN}</td>\n      <td>wrong") == 2, \
+        best  # the choice of each case, never its best
+
+
+def test_the_autotuner_s_choice_is_shown_against_the_best_configuration():
+    """Its time over the best conforming configuration's, where its choice conforms."""
+    from harness.records.record import Record
+    from harness.reports.frames import bench_frame, best_configurations
+
+    def timed(impl, ms, **figures):
+        return Record(kind="bench", impl=impl, op="conv2d", prop="forward", status="ok",
+                      case={"label": "c"}, device="cpu", dtype="float32",
+                      figures={"label": "c", **figures}, times=(ms / 1e3,) * 3)
+    frame = bench_frame([timed("k[b=1]", 2.0), timed("k[b=2]", 1.0),
+                         timed("k", 1.5, autotuner_chose="[b=1]")])
+    (row,) = best_configurations(frame).to_dict("records")
+    assert (row["best configuration"], row["autotuner's choice"], row["its time / best"]) == (
+        "[b=2]", "[b=1]", "1.5"), row
+
+
+def test_a_right_output_of_a_choice_that_failed_its_check_is_never_ranked():
+    from harness.plugins.registry import Implementation
+    from harness.timing.bench import BenchOptions, _nonconforming
+    options = BenchOptions(nonconforming={"k[b=1]": "values"})
+    why = _nonconforming(Implementation("k", "conv2d", None), {"autotuner_chose": "[b=1]"},
+                         options)
+    assert "its autotuner chose [b=1], which does not conform: failed values" in why
+    assert not _nonconforming(Implementation("k", "conv2d", None), {"autotuner_chose": "[b=2]"},
+                              options)
 
 
 def test_autotune_where_there_is_no_autotuned_kernel_says_so():
