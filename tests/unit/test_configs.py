@@ -60,6 +60,17 @@ def test_configurations_that_are_all_right_all_pass(tmp_path):
     assert names == {f"tuned.blocked[block={b}]" for b in (1, 2, 4)}
 
 
+def test_a_configuration_that_applies_to_some_calls_only_is_checked_on_those(tmp_path):
+    """A configuration declines the calls it does not apply to (NotImplementedError, as for a
+    dtype): those are unsupported for it, the rest are checked, and it conforms."""
+    lines = []
+    assert _check(tmp_path / "run", "tests.unit.tuned_kernels:wide_only", lines) == 0
+    wide = [r for r in read_records(tmp_path / "run") if r.impl == "tuned.wide_only[block=8]"]
+    assert "pass" in {r.status for r in wide} <= {"pass", "unsupported"}, wide
+    assert sum(r.counts.get("declined", 0) for r in wide) > 0, [r.counts for r in wide]
+    assert sum(r.counts.get("pass", 0) for r in wide) > 0, [r.counts for r in wide]
+
+
 def test_config_on_the_command_line_gives_an_undecorated_kernel_its_grid(tmp_path):
     lines = []
     assert _check(tmp_path / "run", "tests.unit.tuned_kernels:untuned", lines, op="conv2d",

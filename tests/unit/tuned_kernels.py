@@ -42,3 +42,11 @@ def untuned(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     """Undecorated: configurations come from --config."""
     return _blocked(input, weight, bias, stride, padding, dilation, groups, block, True) * \
         torch.tensor(scale, dtype=input.dtype)
+
+
+@implements(F.conv2d, name="tuned.wide_only", configs=[{"block": 1}, {"block": 8}])
+def wide_only(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, block=1):
+    """Block 8 applies to calls with at least 8 input channels only, and says so on others."""
+    if input.shape[1] < block:
+        raise NotImplementedError(f"block={block} needs at least {block} input channels")
+    return _blocked(input, weight, bias, stride, padding, dilation, groups, block, True)
