@@ -104,11 +104,9 @@ def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFA
     """Run the conformance properties; print the matrix and each failure, write the report,
     keep the run in the results store; 0 all conform, 1 something failed, 2 the store failed,
     3 the harness itself failed."""
-    from harness.checking import held
     from harness.execution.executors import executor_for
     from harness.execution.runs import run_checks as run_check
     from harness.reports.summary import format_check
-    held.FREEZE_SURVIVORS = True  # a check's process is the harness's own (--no-isolate)
     raw = planned("check", raw, opt.CHECK_OPTIONS)
     plan = opt.check_plan(raw)
     executor = executor_for(cluster=plan.cluster, isolate=plan.isolate, timeout=plan.timeout,
@@ -288,6 +286,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = vars(_parser().parse_args(argv))
     verb = VERBS[args.pop("verb")]
+    if verb in (check, run_all):  # this process is the harness's own (--no-isolate checks here)
+        from harness.checking import held
+        held.FREEZE_SURVIVORS = True
     try:
         return verb(**args)
     except USAGE_ERRORS as exc:
