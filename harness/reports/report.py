@@ -96,11 +96,12 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     parts = conformance_sections(records, checks) + timing_sections(frame)
     best = best_configurations(frame)
     if not best.empty:
+        table = best.to_html(index=False, escape=True, float_format="{:.3g}".format)
         parts.append(("Best configuration per case", "<p>the fastest configuration whose timed "
                       "outputs were verified and which conforms; failing ones are never "
                       "ranked. Where the kernel was also timed as its users call it, the "
-                      "configuration its autotuner chose, and that time over the best</p>" + best.to_html(index=False, escape=True,
-                                                 float_format="{:.3g}".format), 2))
+                      "configuration its autotuner chose, and that time over the best</p>"
+                      + table, 2))
     accuracy = page.accuracy_html(frame)
     if accuracy:
         parts.append(("Accuracy of the timed cases", accuracy, 2))

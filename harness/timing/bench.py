@@ -112,7 +112,7 @@ def bench_case(impl: Implementation, sc: SuiteCase, device: str,
     status, why, accuracy, choice = _verify_choosing(impl, case)
     if choice and status == "error":  # no configuration ran: the autotuner itself failed
         status, why = "unsupported", f"its autotuner could not choose here: {why}"
-    elif choice and status == "wrong":
+    elif status == "wrong" and choice.get("autotuner_chose"):
         why = f"its autotuner chose {choice['autotuner_chose']}: {why}"
     ops = traced_ops(impl, case) if options.trace_ops and status == "ok" else None
     for p in todo:
