@@ -109,4 +109,5 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 if HAS_TRITON:
     conv2d = implements(F.conv2d, name="triton.conv2d",
                         devices=("cpu", "cuda") if INTERPRET else ("cuda",),
-                        dtypes=("float32", "float16", "bfloat16"), configs=CONFIGS)(conv2d)
+                        dtypes=("float32", "float16", "bfloat16"), configs=CONFIGS,
+                        autotuner="implementations._triton_kernels:tuned_kernel")(conv2d)

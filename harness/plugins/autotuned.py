@@ -30,17 +30,29 @@ def as_dict(config) -> dict:
     return {**config.kwargs, "num_warps": config.num_warps, "num_stages": config.num_stages}
 
 
-def chosen(fn, call) -> tuple | None:
-    """The configuration the autotuner of `fn`'s kernel chose in `call()`, as ((keyword,
-    value), ...); None where the call launched no configuration."""
-    tuners = autotuners(fn)
+def chosen(impl, call) -> tuple | None:
+    """The configuration of `impl` (one of its `configs`) that its autotuner chose in
+    `call()`: the declared one whose every keyword the autotuner's choice has, else the choice
+    as ((keyword, value), ...); None where the call launched none."""
+    tuners = [_named(impl.autotuner)] if impl.autotuner else autotuners(impl.fn)
     for tuner in tuners:
         tuner.best_config = None  # what it chose before this call is not this call's
     try:
         call()
     finally:
         best = getattr(tuners[0], "best_config", None) if len(tuners) == 1 else None
-    return None if best is None else tuple(as_dict(best).items())
+    if best is None:
+        return None
+    picked = as_dict(best)
+    return next((c for c in impl.configs if all(picked.get(k) == v for k, v in c)),
+                tuple(picked.items()))
+
+
+def _named(spec: str):
+    """The object `module:attr` names (a declared autotuner, imported when first needed)."""
+    import importlib
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def discovered(fn, where: str) -> list[dict]:

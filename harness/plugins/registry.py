@@ -69,6 +69,7 @@ class Implementation:
     known_failures: tuple = ()  # KnownFailure entries, shown as XFAIL with their reason
     configs: tuple = ()  # its configurations, each ((keyword, value), ...): run one by one
     config: tuple = ()  # the configuration this one is pinned to (a variant of `base`)
+    autotuner: str = ""  # `module:attr` of the triton.autotune kernel it launches unpinned
 
     @property
     def base(self) -> str:
@@ -87,7 +88,7 @@ _REGISTERED: dict[str, Implementation] = {}
 
 def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtypes=ALL_DTYPES,
                differentiable: bool = True, max_flops: float | None = None,
-               flop_saving: bool = False, known_failures=(), configs=None):
+               flop_saving: bool = False, known_failures=(), configs=None, autotuner=""):
     """Register the decorated function as an implementation of `functional` (e.g. F.conv2d).
 
     The function is returned unchanged, with its metadata attached as `__convharness__`.
@@ -97,6 +98,10 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
     `known_failures` (KnownFailure entries) are failures the implementation owns up to.
     `configs` (a list of dicts of the function's own tuning keywords) are its configurations:
     each is checked and timed as an implementation of its own, `name[keyword=value,...]`.
+    `autotuner` (`module:attr`) names the triton.autotune kernel the function launches when
+    called without a configuration, choosing among them: `bench` times it so too, and records
+    which configuration its autotuner chose (found by itself where the configurations are
+    the autotuner's own, `configs="autotune"`).
     """
     op = get_op(functional)
     bad = [d for d in dtypes if d not in DTYPES]
@@ -109,7 +114,8 @@ def implements(functional, *, name: str | None = None, devices=ALL_DEVICES, dtyp
         impl = Implementation(impl_name, op.name, fn, tuple(devices), tuple(dtypes),
                               differentiable, f"{fn.__module__}:{fn.__qualname__}", max_flops,
                               flop_saving, tuple(known_failures),
-                              _configs(fn, op.name, configs, impl_name) if configs else ())
+                              _configs(fn, op.name, configs, impl_name) if configs else (),
+                              autotuner=autotuner)
         setattr(fn, MARK, impl)
         known = _REGISTERED.get(impl_name)
         if known is not None and known.source != impl.source:
@@ -167,10 +173,10 @@ def expand(impl: Implementation, shipped: bool = False) -> list[Implementation]:
 
 
 def autotuner_choosing(impl: Implementation) -> bool:
-    """`impl` runs as its users call it while its configurations are its autotuner's: the
-    autotuner picks one per case."""
-    return bool(impl.configs) and not impl.config and \
-        _autotuned(impl.fn, [dict(c) for c in impl.configs])
+    """`impl` runs as its users call it, an autotuner choosing among its configurations (its
+    declared `autotuner`, or the one whose configurations they are) per case."""
+    return bool(impl.configs) and not impl.config and (
+        bool(impl.autotuner) or _autotuned(impl.fn, [dict(c) for c in impl.configs]))
 
 
 def check_signature(fn, op_name: str) -> None:

@@ -130,7 +130,7 @@ def _verify_choosing(impl: Implementation, case: Case) -> tuple[str, str, dict, 
     if not autotuner_choosing(impl):
         return (*verify(impl, case), {})
     verified = []
-    config = chosen(impl.fn, lambda: verified.extend(verify(impl, case)))
+    config = chosen(impl, lambda: verified.extend(verify(impl, case)))
     return (*verified, {"autotuner_chose": None if config is None else f"[{label(config)}]"})
 
 

@@ -139,6 +139,8 @@ impl = dict(impl=["tests.unit.autotuned_kernels:conv"], op="conv2d", config="aut
             run_dir=out, isolate=False)
 cli.check(properties="values", dtypes="float32", seed=0, jobs=1, **impl)
 cli.bench(suite=[suite], quick=True, **impl)
+cli.bench(impl=["tests.unit.autotuned_kernels:conv_declared"], suite=[suite], quick=True,
+          run_dir=out, isolate=False)  # its configurations declared, its autotuner named
 cli.report(out)
 """
 CHOSEN = "[BLOCK=64,num_warps=4,num_stages=3]"  # the wrong one: see autotuned_kernels
@@ -161,9 +163,13 @@ def test_the_autotuner_s_own_choice_is_timed_and_judged_against_the_best(tmp_pat
                                      r.status == "wrong" and CHOSEN in r.message
                                      for r in shipped), shipped
     assert {r.status for r in timed if r.impl.endswith(CHOSEN)} == {"wrong"}
+    declared = [r for r in timed if r.impl == "autotuned.declared"]
+    assert len(declared) == 2 and all(r.figures["autotuner_chose"] == "[BLOCK=64]" and
+                                      r.status == "wrong" for r in declared), declared
     best = _best_rows((tmp_path / "run" / "index.html").read_text())
-    assert best.count("BLOCK=64") == 2 and best.count(f"<td>{CHOSEN}</td>\n      <td>wrong") == 2, \
-        best  # the choice of each case, never its best
+    for choice in (CHOSEN, "[BLOCK=64]"):  # the choice of each case, never its best
+        assert best.count(f"<td>{choice}</td>\n      <td>wrong") == 2, best
+    assert best.count("BLOCK=64") == 4, best
 
 
 def test_the_autotuner_s_choice_is_shown_against_the_best_configuration():
