@@ -3,7 +3,9 @@ handed out (glibc's mallinfo2), CUDA's allocated bytes. The memory property, the
 check and the worker's memory limit all read it here."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import os
 
 import torch
@@ -19,24 +21,29 @@ def resident(pid: int) -> int:
 
 
 LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged
-# In the harness's own processes (the CLI, its workers) a collection's survivors are frozen
-# (gc.freeze), so that the next collection scans only newer objects: a full one takes 60 ms
-# with torch loaded, and the memory property collects once per dtype. A cycle among frozen
-# objects that becomes garbage later is never collected, which is why a process that is not
-# ours (a user's pytest session) keeps the full collections.
-FREEZE_SURVIVORS = False
+@contextlib.contextmanager
+def older_objects_frozen():
+    """Within: every object older than the block is frozen (gc.freeze), so that a collection
+    scans only the objects made since. A full collection takes 60 ms or more with torch
+    loaded; garbage among the older objects stays as it is (neither freed nor grown) until the
+    block ends and they are unfrozen. A process that froze objects of its own is left alone."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def held_bytes(device: str, collect: bool = False) -> tuple[int, ...]:
     """Memory held now, each way it can be seen: CUDA bytes allocated; on the CPU, this
     process's resident set (freed heap pages given back first) and the bytes malloc has handed
     out (glibc's mallinfo2), which a leak grows even where it reuses pages already resident.
-    `collect`: after a garbage collection (see FREEZE_SURVIVORS)."""
-    import gc
+    `collect`: after a garbage collection (cheap within older_objects_frozen)."""
     if collect:
         gc.collect()
-        if FREEZE_SURVIVORS:
-            gc.freeze()
     if device == "cuda":
         torch.cuda.synchronize()
         return (torch.cuda.memory_allocated(),)

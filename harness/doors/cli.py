@@ -286,9 +286,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = vars(_parser().parse_args(argv))
     verb = VERBS[args.pop("verb")]
-    if verb in (check, run_all):  # this process is the harness's own (--no-isolate checks here)
-        from harness.checking import held
-        held.FREEZE_SURVIVORS = True
     try:
         return verb(**args)
     except USAGE_ERRORS as exc:

@@ -119,9 +119,7 @@ def _serve(conn, beat) -> None:
     """The worker's loop: run each task, streaming its progress and records back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from harness.checking import call as check
-    from harness.checking import held
     check.CATCH_INTERRUPTS = True
-    held.FREEZE_SURVIVORS = True  # this process is the harness's
     check.on_call(_heartbeat(conn, beat))
     conn.send(("ready", None))
     while True:
