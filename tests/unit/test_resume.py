@@ -115,3 +115,19 @@ def test_a_shard_resumes_as_the_same_shard(tmp_path, capsys):
     assert _keys(run) == mine
     assert main(["check", "--resume", str(run), "--shard", "2/2"]) == 2
     assert "--shard='2/2' conflicts with the run being resumed" in capsys.readouterr().err
+
+
+def test_a_resumed_bench_of_convharness_run_times_the_same_cases(tmp_path):
+    """`convharness run` benches a few layers of each suite (quick=RUN_QUICK, a count): its
+    resumed bench plans the same cases, not those of --quick (True)."""
+    from harness.doors import cli
+    from harness.doors import options as opt
+    from harness.timing.bench import plan_bench
+    given = dict(device=["cpu"], suite=list(cli.RUN_SUITES), batch=1, quick=cli.RUN_QUICK)
+    cli._save_plan(tmp_path, "bench", given)
+    resumed = cli.planned("bench", {"resume": str(tmp_path)}, opt.BENCH_OPTIONS)
+
+    def labels(raw):
+        return [sc.label for sc in plan_bench(opt.values(raw, opt.BENCH_OPTIONS))[1]]
+    assert labels(resumed) == labels(given)
+    assert len(labels(given)) < len(labels(dict(given, quick=True)))
