@@ -56,7 +56,8 @@ def held_bytes(device: str, collect: bool = False) -> tuple[int, ...]:
 def grown_by(before: tuple[int, ...], device: str) -> int:
     """The largest growth any measure of held_bytes sees since `before`; where that passes
     LEAK_BYTES, measured again after a garbage collection: garbage not yet collected is no
-    leak."""
+    leak. Measure within older_objects_frozen: that collection must not free garbage older
+    than `before`, which would hide as much growth."""
     growth = max(a - b for a, b in zip(held_bytes(device), before))
     if growth > LEAK_BYTES:
         growth = max(a - b for a, b in zip(held_bytes(device, collect=True), before))

@@ -10,7 +10,7 @@ import torch
 from harness.checking.call import PropertyFailed, Unsupported, call, forward_values, require_support
 from harness.checking.captured import captured
 from harness.checking.flags import pinned_flags
-from harness.checking.held import LEAK_BYTES, grown_by, held_bytes
+from harness.checking.held import LEAK_BYTES, grown_by, held_bytes, older_objects_frozen
 from harness.ops.cases import Case
 from harness.plugins.registry import Implementation
 from harness.records.record import Record
@@ -151,7 +151,7 @@ def _nonconforming(impl: Implementation, choice: dict, options) -> str:
 def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None, choice=None) -> Record:
     choice = choice or {}
     try:
-        with pinned_flags() as flags:
+        with pinned_flags() as flags, older_objects_frozen():  # see grown_by
             timed = Timed(impl, case, pass_)
             before = held_bytes(case.device)
             waits: list = []
