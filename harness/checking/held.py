@@ -21,6 +21,8 @@ def resident(pid: int) -> int:
 
 
 LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged
+
+
 @contextlib.contextmanager
 def older_objects_frozen():
     """Within: every object older than the block is frozen (gc.freeze), so that a collection

@@ -30,11 +30,10 @@ def as_dict(config) -> dict:
     return {**config.kwargs, "num_warps": config.num_warps, "num_stages": config.num_stages}
 
 
-def chosen(impl, call) -> tuple | None:
-    """The configuration of `impl` (one of its `configs`) that its autotuner chose in
+def chosen(tuners: list, configs: tuple, call) -> tuple | None:
+    """The configuration (one of `configs`) that the autotuner (the one of `tuners`) chose in
     `call()`: the declared one whose every keyword the autotuner's choice has, else the choice
     as ((keyword, value), ...); None where the call launched none."""
-    tuners = [_named(impl.autotuner)] if impl.autotuner else autotuners(impl.fn)
     for tuner in tuners:
         tuner.best_config = None  # what it chose before this call is not this call's
     try:
@@ -44,15 +43,8 @@ def chosen(impl, call) -> tuple | None:
     if best is None:
         return None
     picked = as_dict(best)
-    return next((c for c in impl.configs if all(picked.get(k) == v for k, v in c)),
+    return next((c for c in configs if all(picked.get(k) == v for k, v in c)),
                 tuple(picked.items()))
-
-
-def _named(spec: str):
-    """The object `module:attr` names (a declared autotuner, imported when first needed)."""
-    import importlib
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def discovered(fn, where: str) -> list[dict]:

@@ -179,6 +179,13 @@ def autotuner_choosing(impl: Implementation) -> bool:
         bool(impl.autotuner) or _autotuned(impl.fn, [dict(c) for c in impl.configs]))
 
 
+def autotuners_of(impl: Implementation) -> list:
+    """The autotuner `impl` declares (`autotuner=`), or those its function launches."""
+    from harness.plugins import autotuned
+    return [resolved(impl.autotuner, "autotuner")] if impl.autotuner else \
+        autotuned.autotuners(impl.fn)
+
+
 def check_signature(fn, op_name: str) -> None:
     """The function must take the stub's parameters, by name, in order; extras need defaults."""
     expected = get_op(op_name).signature
@@ -286,20 +293,27 @@ def _import(module_name: str):
         return importlib.import_module(module_name)
 
 
-def _from_module(spec: str, op: str | None) -> Implementation:
+def resolved(spec: str, what: str = "impl"):
+    """The object `module:attr` names (attr may be dotted); ImplementationError naming `what`
+    where the module does not import or lacks the attribute."""
     module_name, _, attr = spec.partition(":")
     try:
         module = _import(module_name)
     except Exception as exc:
         raise ImplementationError(
-            f"impl={spec!r}: module {module_name!r} does not import "
+            f"{what}={spec!r}: module {module_name!r} does not import "
             f"({type(exc).__name__}: {exc})") from None
-    fn = module
+    found = module
     for part in attr.split("."):
-        fn = getattr(fn, part, None)
-        if fn is None:
-            raise ImplementationError(f"impl={spec!r}: module {module_name!r} has no attribute "
-                                      f"{attr!r}")
+        found = getattr(found, part, None)
+        if found is None:
+            raise ImplementationError(f"{what}={spec!r}: module {module_name!r} has no "
+                                      f"attribute {attr!r}")
+    return found
+
+
+def _from_module(spec: str, op: str | None) -> Implementation:
+    fn = resolved(spec)
     declared = getattr(fn, MARK, None)
     if declared is not None and (op is None or op == declared.op):
         return declared

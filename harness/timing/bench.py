@@ -126,11 +126,12 @@ def _verify_choosing(impl: Implementation, case: Case) -> tuple[str, str, dict, 
     or None where none was launched}; {} for any other kernel."""
     from harness.plugins.autotuned import chosen
     from harness.plugins.configs import label
-    from harness.plugins.registry import autotuner_choosing
+    from harness.plugins.registry import autotuner_choosing, autotuners_of
     if not autotuner_choosing(impl):
         return (*verify(impl, case), {})
     verified = []
-    config = chosen(impl, lambda: verified.extend(verify(impl, case)))
+    config = chosen(autotuners_of(impl), impl.configs,
+                    lambda: verified.extend(verify(impl, case)))
     return (*verified, {"autotuner_chose": None if config is None else f"[{label(config)}]"})
 
 
@@ -164,8 +165,9 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None, choice=N
             growth = grown_by(before, case.device)
             timed.recheck()
             status, why, roof = judge(impl, case, pass_, times, options)
-            if status == "ok" and _nonconforming(impl, choice, options):
-                status, why = "nonconforming", _nonconforming(impl, choice, options)
+            failed = _nonconforming(impl, choice, options)
+            if status == "ok" and failed:
+                status, why = "nonconforming", failed
     except Unsupported as exc:
         return _record(impl, sc, case, pass_, "unsupported", message=str(exc))
     except PropertyFailed as exc:
