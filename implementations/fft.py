@@ -46,6 +46,18 @@ def _correlate(x, w):
     return torch.complex(real, imag)
 
 
+WORKSPACE = 2**30  # bytes of spectra one call may hold; past it the call is declined
+
+
+def _workspace(n: int, c: int, k: int, cg: int, size: tuple, work: torch.dtype) -> int:
+    """Bytes of the spectra a call holds at once: the input's and the output's (complex), and
+    the kernel's at the whole plane's size, with its real block matrix (four times as many
+    reals). A 1x1 kernel over many channels is where the plane-sized kernel spectra explode."""
+    freqs = size[0] * (size[1] // 2 + 1)
+    real = torch.finfo(work).bits // 8
+    return freqs * real * (2 * n * c + 2 * n * k + 6 * k * cg)
+
+
 LONG_PLANE = 2**14  # positions; past it the FFT's error, which grows with log(length), shows
 
 
@@ -73,6 +85,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     n, c, hp, wp = x.shape
     k, cg = w.shape[:2]
     size = (_smooth(hp), _smooth(wp))  # sizes with factors 2, 3, 5 only transform fastest
+    need = _workspace(n, c, k, cg, size, work)
+    if need > WORKSPACE:  # as cuDNN's FFT algorithms are not chosen past their workspace limit
+        raise NotImplementedError(f"fft.conv2d would hold {need / 2**30:.1f} GiB of spectra "
+                                  f"(the kernel's at the {hp}x{wp} plane's size), more than its "
+                                  f"workspace limit of {WORKSPACE / 2**30:.0f} GiB")
     spectrum_x = torch.fft.rfft2(x, s=size).view(n, groups, cg, -1)
     spectrum_w = torch.fft.rfft2(w, s=size).view(groups, k // groups, cg, -1)
     product = _correlate(spectrum_x.permute(1, 3, 0, 2), spectrum_w.permute(0, 3, 2, 1))

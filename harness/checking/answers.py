@@ -1,8 +1,9 @@
 """The float64 oracle's answers, kept and shared: a case drawn for one implementation is answered
 once, and the next implementation of the op, drawn the same case by the same seed, is judged
 against the same answer. An answer is read, never written to. Two stores use it: the checks'
-(`KEPT`, by bytes) and the bench's answers to the turns of a timed call (a few, in
-timing.timed: kept while timing, where they must not look like the kernel's memory growth)."""
+(`KEPT`, by bytes, for the properties of one op at a time) and the bench's answers to the turns
+of a timed call (a few, in timing.timed: kept while timing, where they must not look like the
+kernel's memory growth)."""
 from __future__ import annotations
 
 import math
@@ -12,12 +13,15 @@ import torch
 
 
 class Kept:
-    """Answers by key, oldest dropped first past `max_bytes` or `max_count`."""
+    """Answers by key, oldest dropped first past `max_bytes` or `max_count`; or, where
+    `keep_first`, new ones not kept past them (for askers that each walk the same keys in the
+    same order: dropping the oldest would leave the next asker none of those it needs first)."""
 
-    def __init__(self, max_bytes: float, max_count: float = math.inf):
-        self.max_bytes, self.max_count = max_bytes, max_count
+    def __init__(self, max_bytes: float, max_count: float = math.inf, keep_first: bool = False):
+        self.max_bytes, self.max_count, self.keep_first = max_bytes, max_count, keep_first
         self.answers: dict = {}  # key -> (answer, bytes)
         self.bytes = 0
+        self.scope: object = None
 
     def answered(self, key: str, make: Callable[[], object]):
         """The answer under `key`, made by `make()` the first time."""
@@ -25,13 +29,21 @@ class Kept:
             return self.answers[key][0]
         answer = make()
         size = _bytes(answer)
-        while self.answers and (self.bytes + size > self.max_bytes
-                                or len(self.answers) >= self.max_count):
+        while self.answers and not self.keep_first and not self._room(size):
             self.bytes -= self.answers.pop(next(iter(self.answers)))[1]
-        if size <= self.max_bytes:
+        if self._room(size):
             self.answers[key] = (answer, size)
             self.bytes += size
         return answer
+
+    def _room(self, size: int) -> bool:
+        return self.bytes + size <= self.max_bytes and len(self.answers) < self.max_count
+
+    def within(self, scope) -> None:
+        """Answers from now on are for `scope`; those kept for another one are dropped."""
+        if scope != self.scope:
+            self.forget()
+            self.scope = scope
 
     def forget(self) -> None:
         """Drop every kept answer."""
@@ -47,12 +59,19 @@ def _bytes(answer) -> int:
     return 0
 
 
-KEPT = Kept(max_bytes=256 * 2**20)  # the checks' answers, shared across implementations
+# The checks' answers, shared by the implementations of one op and property: each draws the
+# same cases in the same order, so the first answers are kept rather than the newest.
+KEPT = Kept(max_bytes=256 * 2**20, keep_first=True)
 
 
 def answered(key: str, make: Callable[[], object]):
     """The checks' answer under `key`, made by `make()` the first time."""
     return KEPT.answered(key, make)
+
+
+def sharing(scope) -> None:
+    """The checks' answers are for `scope` (op, property, seed) from now on; others dropped."""
+    KEPT.within(scope)
 
 
 def forget() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
@@ -9,6 +10,7 @@ from typing import Callable, Iterator
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis.errors import Flaky
 
+from harness.checking.answers import sharing
 from harness.checking.call import (LAST, HarnessError, OutOfMemory, PropertyFailed, Undefined,
                                    Unsupported, as_checked)
 from harness.checking.captured import NOTES
@@ -70,6 +72,7 @@ def check_property(impl: Implementation, prop: Property, options: CheckOptions,
 
 def _check_property(impl: Implementation, prop: Property, options: CheckOptions,
                     on_case: Callable[[Case], object]) -> Record:
+    sharing((impl.op, prop.name))  # the next implementation of the op draws the same cases
     dtypes = tuple(d for d in options.dtypes if d in impl.dtypes)
     devices = tuple(d for d in options.devices if d in impl.devices)
     if not dtypes or not devices:
@@ -265,6 +268,18 @@ def plan_check(v: dict) -> tuple[list[Implementation], CheckOptions]:
     if not impls:
         raise UsageError(f"no implementation of op={op!r} among --impl={v['impl']}")
     return impls, check_options(v)
+
+
+def run_seed(options: CheckOptions, seed: int | None = None) -> CheckOptions:
+    """`options` with one seed for the whole run where they name none: `seed`, else one drawn
+    now. Each run still draws new cases, but every implementation of an op draws the same ones:
+    they are judged on the same cases (a fair matrix) against the oracle's answers made once
+    (checking.answers), and `--seed` with this number draws them again. Unchanged for a
+    reproduction and for a derandomized profile (ci), whose cases are fixed already."""
+    if options.seed is not None or options.case is not None or \
+            settings.get_profile(f"convharness-{options.profile}").derandomize:
+        return options
+    return replace(options, seed=random.SystemRandom().randrange(10**6) if seed is None else seed)
 
 
 def check_options(v: dict) -> CheckOptions:

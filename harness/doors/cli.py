@@ -16,8 +16,7 @@ from harness.ops.catalog import UnknownOp
 from harness.ops.families import family_order
 from harness.plugins.registry import ImplementationError, discover, expand
 from harness.records.errors import StoreError
-from harness.records.record import (NoRecords, RecordWriter, new_run_dir,
-                                    read_records)
+from harness.records.record import NoRecords, RecordWriter, new_run_dir, read_records
 from harness.timing.machine import add_nodes, write_environment
 from harness.timing.suites import SuiteError
 
@@ -100,28 +99,33 @@ def open_run(verb: str, resume, executor, out_root, run_dir):
 
 
 def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFAULT,
-          revision=None, **raw) -> int:
-    """Run the conformance properties; print the matrix and each failure, write the report,
-    keep the run in the results store; 0 all conform, 1 something failed, 2 the store failed,
-    3 the harness itself failed."""
+          revision=None, reported=True, **raw) -> int:
+    """Run the conformance properties; print the matrix and each failure, write the report
+    (unless not `reported`: the caller writes it later), keep the run in the results store;
+    0 all conform, 1 something failed, 2 the store failed, 3 the harness itself failed."""
+    from harness.checking.driver import run_seed
     from harness.execution.executors import executor_for
     from harness.execution.runs import run_checks as run_check
     from harness.reports.summary import format_check
     raw = planned("check", raw, opt.CHECK_OPTIONS)
     plan = opt.check_plan(raw)
+    plan = replace(plan, options=run_seed(plan.options))
+    raw = {**raw, "seed": plan.options.seed}  # a resumed run draws with the same seed
     executor = executor_for(cluster=plan.cluster, isolate=plan.isolate, timeout=plan.timeout,
                             memory_limit=plan.memory_limit, log=out, jobs=plan.jobs)
     with open_run("check", plan.resume, executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "check", raw)
         note_revisions(run_dir, plan.impls, revision)
-        out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}, "
-            f"devices {','.join(plan.options.devices)}, {max(plan.jobs, 1)} at once -> {run_dir}")
+        seeded = "" if plan.options.seed is None else f", seed {plan.options.seed}"
+        out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}"
+            f"{seeded}, devices {','.join(plan.options.devices)}, {max(plan.jobs, 1)} at once -> {run_dir}")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
         run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
                   shard=plan.shard, progress=progress)
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
-    report(run_dir, out=out)
+    if reported:
+        report(run_dir, out=out)
     kept = history_cli.keep(run_dir, store, out)
     return check_exit_code(records) or kept
 
@@ -224,7 +228,8 @@ def run_all(*, device=None, out_root="reports", out=print, store=history_cli.DEF
     import torch
     device = device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     run_dir = new_run_dir(out_root, "run")
-    failed = check(device=device, run_dir=run_dir, out=out, store=None, revision=revision)
+    failed = check(device=device, run_dir=run_dir, out=out, store=None, revision=revision,
+                   reported=False)  # one report, of both, at the end
     bench(device=device, suite=list(RUN_SUITES), batch=1, quick=RUN_QUICK, run_dir=run_dir, out=out,
           revision=revision)
     report(run_dir, out=out)

@@ -25,6 +25,7 @@ def pytest_addoption(parser):
 PLAN = pytest.StashKey()  # options.CheckPlan, built once per process from the options
 RUN = pytest.StashKey()  # pytest_session.SessionRun, in the process that reports
 RUN_DIR = "convharness_run_dir"  # the run directory, as xdist workers are told it
+SEED = "convharness_seed"  # the session's seed, as xdist workers are told it
 
 
 def _plan(config):
@@ -34,11 +35,16 @@ def _plan(config):
         key = PREFIX.replace("-", "_")
         raw = {key + o.dest: config.getoption(key + o.dest) for o in opt.PYTEST}
         try:
-            config.stash[PLAN] = opt.check_plan(raw, opt.PYTEST, prefix=PREFIX)
+            plan = opt.check_plan(raw, opt.PYTEST, prefix=PREFIX)
         except opt.UsageError as exc:
             raise pytest.UsageError(str(exc).replace("--", f"--{PREFIX}", 1)) from None
         except ImplementationError as exc:
             raise pytest.UsageError(str(exc)) from None
+        from dataclasses import replace
+
+        from harness.checking.driver import run_seed
+        given = getattr(config, "workerinput", {}).get(SEED)  # one seed for the whole session
+        config.stash[PLAN] = replace(plan, options=run_seed(plan.options, given))
     return config.stash[PLAN]
 
 
@@ -65,6 +71,16 @@ def pytest_configure_node(node):
     run = node.config.stash.get(RUN, None)
     if run is not None:
         node.workerinput[RUN_DIR] = str(run.dir)
+        node.workerinput[SEED] = _plan(node.config).options.seed
+
+
+def pytest_report_header(config):
+    if RUN in config.stash:
+        options = _plan(config).options
+        seeded = "" if options.seed is None else (
+            f", seed {options.seed} (--{PREFIX}seed {options.seed} draws these cases again)")
+        return f"convharness: profile {options.profile}{seeded}"
+    return None
 
 
 def _one_gpu_per_worker(env) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterable
 
-from harness.checking.driver import CheckOptions, CheckTask, unchecked
+from harness.checking.driver import CheckOptions, CheckTask, run_seed, unchecked
 from harness.checking.properties import properties_for
 from harness.execution.tasks import Local, run_tasks
 from harness.plugins.registry import Implementation
@@ -25,7 +25,7 @@ def run_checks(impls: Iterable[Implementation], options: CheckOptions,
     is the local one with worker processes; without either everything runs here. Properties
     whose records are in `done` are skipped (resume); `shard` (I, N) takes the I-th of N shares.
     """
-    impls = list(impls)
+    impls, options = list(impls), run_seed(options)  # one seed: the same cases for each
     by_op: dict[str, list] = {}
     for impl in impls:
         by_op.setdefault(impl.op, []).append(impl)

@@ -134,6 +134,23 @@ def test_check_resume_adds_only_what_is_missing(capsys, tmp_path):
     assert records.read_text().splitlines()[0] == first  # kept, not measured again
 
 
+def test_a_run_without_a_seed_draws_one_prints_it_and_resumes_with_it(capsys, tmp_path):
+    """One seed for every implementation of the run (they share their cases), shown so that
+    `--seed N` draws them again, and kept in the plan so a resumed run draws the same."""
+    import json
+    import re
+    code, out, _ = run(capsys, "check", "--impl", "reference.avg_pool1d", "--out",
+                       str(tmp_path), "--property", "shape,values")
+    assert code == 0
+    seed = int(re.search(r"profile quick, seed (\d+),", out).group(1))
+    (run_dir,) = run_dirs(tmp_path)
+    assert json.loads((run_dir / "plan-check.json").read_text())["seed"] == seed
+    records = run_dir / "records.jsonl"
+    records.write_text(records.read_text().splitlines()[0] + "\n")
+    code, out, _ = run(capsys, "check", "--resume", str(run_dir))
+    assert code == 0 and f"seed {seed}," in out
+
+
 def test_a_seed_draws_the_same_cases_on_every_run():
     """--seed makes a random profile reproducible (tox's conformance run relies on it)."""
     from harness.checking.driver import CheckOptions, check_property

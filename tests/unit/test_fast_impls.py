@@ -46,6 +46,15 @@ def test_fft_on_large_kernels(case):
     forward_values(load("fft.conv2d"), case)
 
 
+def test_fft_declines_a_call_past_its_workspace_limit_before_transforming_anything():
+    """ResNet-50's 512>256 1x1 layer on a 28x28 plane: the kernel's spectra at the plane's size
+    would take 1.4 GiB; declined (unsupported in the check and the bench), not a 3 s call."""
+    import torch
+    x, w = torch.empty(1, 512, 28, 28), torch.empty(256, 512, 1, 1)
+    with pytest.raises(NotImplementedError, match=r"1\.4 GiB of spectra .* limit of 1 GiB"):
+        load("fft.conv2d").fn(x, w)
+
+
 SMALL_TILE = "triton.conv2d[BLOCK_M=16,BLOCK_N=16,BLOCK_K=16,num_warps=4,num_stages=3]"
 
 

@@ -113,6 +113,7 @@ def test_faulty_kernels_fail_their_own_tests_and_the_session_goes_on(kernels, wo
             and "hangs" not in n] == [
         f"test_conforms[mykernels:good-{p}]" for p in PROPS] or workers
     result.stdout.fnmatch_lines([  # declining everything checks nothing: the session fails
+        "convharness: profile quick, seed * (--convharness-seed * draws these cases again)",
         "*mykernels:declines: UNCHECKED: nothing was checked*",
         "*convharness: records *records.jsonl; report: *index.html"])
 
