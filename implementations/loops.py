@@ -13,8 +13,6 @@ from implementations._geometry import (adaptive_bounds, adaptive_output, conv_ge
 
 BUDGET = 5e7  # FLOPs: benchmark cases beyond this are recorded as skipped-for-budget
 MAX_POSITIONS = 2**14  # output positions per plane this loop visits one by one in Python
-MAX_STEPS = 2**17  # groups times output positions: a depthwise conv over a long line (Mamba's
-# 1,536 channels x 2,048) would take minutes a call, one Python step per group and position
 
 
 def corr2d(X, K):
@@ -46,33 +44,28 @@ def _slices(position, stride, extent, dilation) -> tuple:
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, dims):
-    """corr2d generalised: Y[n, k, *p] = (X[n, group of k, window p] * K[k]).sum()."""
+    """corr2d generalised: Y[n, k, *p] = (X[n, group of k, window p] * K[k]).sum(), every group
+    at each position in one product (a depthwise conv is one step per position, not per
+    channel and position)."""
     g = conv_geometry(input, weight, stride, padding, dilation, groups)
-    x = F.pad(input, g.f_pad)
-    extent = [span(k, d) for k, d in zip(weight.shape[2:], g.dilation)]
     cg, kg = weight.shape[1], weight.shape[0] // groups
-    if groups * math.prod(g.out) > MAX_STEPS:
-        raise NotImplementedError(f"the textbook loop takes one step per group and output "
-                                  f"position: {groups} groups x {math.prod(g.out)} positions "
-                                  f"is more than {MAX_STEPS}")
-    outputs = []
-    for group in range(groups):
-        xg = x[:, group * cg:(group + 1) * cg]
-        kernels = weight[group * kg:(group + 1) * kg]
+    x = F.pad(input, g.f_pad).unflatten(1, (groups, cg))  # N x groups x C/groups x *sides
+    extent = [span(k, d) for k, d in zip(weight.shape[2:], g.dilation)]
+    kernels = weight.unflatten(0, (groups, kg))  # groups x K/groups x C/groups x *kernel
 
-        def window(position):
-            patch = xg[(..., *_slices(position, g.stride, extent, g.dilation))]
-            return (patch[:, None] * kernels[None]).flatten(2).sum(dim=2)
+    def window(position):
+        patch = x[(..., *_slices(position, g.stride, extent, g.dilation))]
+        return (patch[:, :, None] * kernels[None]).flatten(3).sum(dim=3).flatten(1)
 
-        outputs.append(_grid(g.out, window))
-    y = torch.cat(outputs, dim=1)
+    y = _grid(g.out, window)
     return y if bias is None else y + bias.view(1, -1, *(1,) * len(g.out))
 
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
                     dims):
     """The textbook trans_conv: each input element scales its group's kernels and adds them
-    into the output at its window (stride apart), then the padding is cropped off. The
+    into the output at its window (stride apart), every group at each position in one
+    product, then the padding is cropped off. The
     additions are gathered and made in one index_add: a `+=` per element into one tensor
     makes autograd copy the whole output's gradient once per element."""
     g = transposed_geometry(input, weight, stride, padding, output_padding, groups, dilation)
@@ -84,15 +77,15 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
     taps = torch.tensor([sum(t * d * step for t, d, step in zip(tap, g.dilation, steps))
                          for tap in itertools.product(*(range(k) for k in kernel))],
                         dtype=torch.long)
-    planes = torch.arange(kg)[:, None] * math.prod(full)  # where each output channel starts
+    planes = torch.arange(groups * kg)[:, None] * math.prod(full)  # each output channel's start
+    spots = (planes + taps).flatten()  # per group, output channel and tap: its place at 0
+    w = weight.unflatten(0, (groups, cg)).flatten(2)  # groups x cg x kg*taps
     values, places = [], []
     for position in _positions(input.shape[2:]):
         start = sum(p * s * step for p, s, step in zip(position, g.stride, steps))
-        for group in range(groups):
-            x = input[(slice(None), slice(group * cg, (group + 1) * cg), *position)]  # N x cg
-            w = weight[group * cg:(group + 1) * cg]  # cg x kg x kernel
-            values.append(torch.tensordot(x, w, dims=1).flatten(1))  # N x kg*taps
-            places.append((planes + group * kg * math.prod(full) + start + taps).flatten())
+        x = input[(slice(None), slice(None), *position)].unflatten(1, (groups, cg))
+        values.append(torch.einsum("ngc,gct->ngt", x, w).flatten(1))  # N x groups*kg*taps
+        places.append(spots + start)
     y = input.new_zeros((input.shape[0], kg * groups * math.prod(full)))
     if values:
         y = y.index_add(1, torch.cat(places).to(input.device), torch.cat(values, dim=1))
