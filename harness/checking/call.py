@@ -254,6 +254,12 @@ def expected_values(case: Case, tensors: tuple) -> tuple:
     return expected, mag, sq, normwise_scale(case, tensors)
 
 
+def shared_values(case: Case, tensors: tuple) -> tuple:
+    """expected_values of `case` on its own `tensors` (as case.tensors() made them, before any
+    call), made once and shared by every implementation judged on the case."""
+    return answered(f"{case.to_json()}|values", lambda: expected_values(case, tensors))
+
+
 def assert_values(out, case: Case, reference: tuple, what: str = "out") -> dict:
     """`out` against expected_values() within the tolerance, or PropertyFailed with figures;
     the error figures when it is within."""
@@ -272,8 +278,7 @@ def forward_values(impl, case, reference: tuple | None = None) -> dict:
     require_defined(case)
     tensors = case.tensors()
     # the oracle runs before the call: an implementation may mutate its inputs
-    reference = reference or answered(f"{case.to_json()}|values",
-                                      lambda: expected_values(case, tensors))
+    reference = reference or shared_values(case, tensors)
     return assert_values(output_of(call(impl, case, tensors), case), case, reference)
 
 

@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from harness.checking.call import (PropertyFailed, assert_values, call, expected_values, output_of,
-                                   require_defined, reseeded, write_values)
+from harness.checking.call import (PropertyFailed, assert_values, call, output_of, require_defined,
+                                   reseeded, shared_values, write_values)
 from harness.checking.properties.values import same_bits
 from harness.ops.cases import Case
 
@@ -40,7 +40,7 @@ def prop_fresh_results(impl, case: Case) -> None:
     for step, how in ((1, "after new values were written into the same input tensors"),
                       (2, "on new input tensors of the same shape")):
         new_case, values = _reseeded(case, step)
-        reference = expected_values(new_case, values)
+        reference = shared_values(new_case, values)
         if step == 1:
             write_values(tensors, values)
             values = tensors
@@ -93,7 +93,7 @@ def prop_complete_on_return(impl, case: Case) -> None:
     and it does not change afterwards (no thread or side stream still writing it)."""
     require_defined(case)
     tensors = case.tensors()
-    reference = expected_values(case, tensors)
+    reference = shared_values(case, tensors)
     out = _call(impl, case, tensors)
     at_return = out.detach().clone()
     _settle(case.device)
@@ -149,7 +149,7 @@ def prop_bounds(impl, case: Case) -> None:
     views, and reads outside them show up as wrong values."""
     require_defined(case)
     tensors = case.tensors()
-    reference = expected_values(case, tensors)
+    reference = shared_values(case, tensors)
     for gaps in (False, True):
         guarded = [None if t is None else _guarded(t, gaps) for t in tensors]
         views = tuple(None if g is None else g[0] for g in guarded)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from harness.checking.call import (PropertyFailed, assert_values, call, expect_shape,
-                                   expected_values, forward_values, oracle, output_of,
-                                   require_defined)
+                                   forward_values, oracle, output_of, require_defined,
+                                   shared_values)
 from harness.ops.catalog import float64_cpu
 
 __all__ = ["forward_values", "prop_shape", "prop_dtype_device", "prop_no_mutation",
@@ -44,7 +44,7 @@ def prop_deterministic(impl, case) -> str | None:
     torch.use_deterministic_algorithms)."""
     require_defined(case)
     tensors = case.tensors()
-    reference = expected_values(case, tensors)
+    reference = shared_values(case, tensors)
     first = output_of(call(impl, case, tensors), case).detach().clone()
     second = output_of(call(impl, case, tensors), case)
     for which, out in (("first", first), ("second", second)):
