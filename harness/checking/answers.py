@@ -81,7 +81,7 @@ def answered(key: str, make: Callable[[], object]):
 
 
 def sharing(scope) -> None:
-    """The checks' answers are for `scope` (op, property, seed) from now on; others dropped."""
+    """The checks' answers are for `scope` (an op and property) from now on; others dropped."""
     KEPT.within(scope)
 
 

@@ -118,7 +118,8 @@ def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFA
         note_revisions(run_dir, plan.impls, revision)
         seeded = "" if plan.options.seed is None else f", seed {plan.options.seed}"
         out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}"
-            f"{seeded}, devices {','.join(plan.options.devices)}, {max(plan.jobs, 1)} at once -> {run_dir}")
+            f"{seeded}, devices {','.join(plan.options.devices)}, {max(plan.jobs, 1)} at once "
+            f"-> {run_dir}")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
         run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
                   shard=plan.shard, progress=progress)

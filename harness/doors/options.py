@@ -222,8 +222,8 @@ CHECK = (
     Option("--strict", "count a failure that PyTorch's own op shares on the same case "
            "(shown as inherited, XFAIL) as a failure", dict(action="store_true", default=False)),
     Option("--seed", "draw the same cases on every run, from this hypothesis seed (a whole "
-           "number); by default each run draws new ones from a seed of its own, printed, that every "
-           "implementation shares (the ci profile's cases are fixed)",
+           "number); by default each run draws new ones from a seed of its own, printed, that "
+           "every implementation shares (the ci profile's cases are fixed)",
            dict(default=None), parse_seed),
     Option("--property", "only these properties (comma-separated)",
            dict(default=None, dest="properties"), parse_properties),
