@@ -18,8 +18,10 @@ def _marker(op: str) -> str:
     return OPS[op].marker if op in OPS else "o"
 
 
-def _finish(ax, title: str, xlabel: str | None, ylabel: str, *, logx=True, legend=7) -> None:
-    """Log axes, labels, grid and legend: the look every figure shares."""
+def _finish(ax, title: str, xlabel: str | None, ylabel: str, *, logx=True, legend=7,
+            columns=0) -> None:
+    """Log axes, labels, grid and legend: the look every figure shares. With `columns`, the
+    legend stands beside the axes in that many columns (too many entries to lie over them)."""
     if logx:
         ax.set_xscale("log")
     ax.set_yscale("log")
@@ -31,14 +33,19 @@ def _finish(ax, title: str, xlabel: str | None, ylabel: str, *, logx=True, legen
     if xlabel:
         ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, wrap=True)  # a narrow figure breaks it
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=legend)
+    if columns:
+        ax.legend(fontsize=legend, ncol=columns, loc="upper left", bbox_to_anchor=(1.02, 1),
+                  borderaxespad=0)
+    else:
+        ax.legend(fontsize=legend)
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, *, beside=False) -> Path:
+    """The figure as a PNG; `beside`: its bounds grown to hold a legend beside the axes."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight" if beside else None)
     plt.close(fig)
     return path
 
@@ -76,12 +83,16 @@ def scaling(frame: pd.DataFrame, title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+LEGEND_ROWS = 24  # entries in a column of the roofline's legend (one per implementation of an op)
+
+
 def roofline(frame: pd.DataFrame, peak: dict, title: str, path: Path) -> Path:
     """Achieved GFLOP/s against arithmetic intensity, under the measured matmul and copy roofs."""
     ok = _ok(frame)
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    intensity = ok["flops"] / ok["bytes"]
     has_roof = "gflops" in peak and "gbs" in peak
+    columns = -(-(ok.groupby(["impl", "op"]).ngroups + has_roof) // LEGEND_ROWS)
+    fig, ax = plt.subplots(figsize=(6 + 2.7 * columns, 4.2))  # the legend beside
+    intensity = ok["flops"] / ok["bytes"]
     knee = peak["gflops"] / peak["gbs"] if has_roof else 1.0
     lo = max(min(intensity.min(), knee) / 2, 1e-3)
     hi = max(intensity.max(), knee) * 2
@@ -94,5 +105,5 @@ def roofline(frame: pd.DataFrame, peak: dict, title: str, path: Path) -> Path:
         ax.scatter(rows["flops"] / rows["bytes"], rows["gflops"], s=20, label=impl,
                    color=colors(i % 20), marker=_marker(op))
     _finish(ax, title, "arithmetic intensity (FLOP / byte of compulsory traffic)", "GFLOP/s",
-            legend=6)
-    return _save(fig, path)
+            legend=6, columns=max(1, columns))
+    return _save(fig, path, beside=True)
