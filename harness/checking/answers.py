@@ -7,10 +7,11 @@ kernel's memory growth)."""
 from __future__ import annotations
 
 import math
-import os
 from typing import Callable
 
 import torch
+
+from harness.checking.held import machine_memory
 
 
 class Kept:
@@ -60,19 +61,11 @@ def _bytes(answer) -> int:
     return 0
 
 
-def _memory() -> int:
-    """This machine's RAM in bytes (8 GiB where the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
-
-
 # The checks' answers, shared by the implementations of one op and property: each draws the
 # same cases in the same order, so the first answers are kept rather than the newest. Up to
 # 1 GiB (a sixteenth of the RAM on smaller machines): the cases past the launch limits have
 # answers of a hundred MiB or more, and each costs seconds to make again.
-KEPT = Kept(max_bytes=min(2**30, _memory() // 16), keep_first=True)
+KEPT = Kept(max_bytes=min(2**30, machine_memory() // 16), keep_first=True)
 
 
 def answered(key: str, make: Callable[[], object]):

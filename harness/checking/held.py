@@ -1,6 +1,7 @@
 """Memory a process holds, seen every way it can be: its resident set (/proc), the bytes malloc has
-handed out (glibc's mallinfo2), CUDA's allocated bytes. The memory property, the bench's leak
-check and the worker's memory limit all read it here."""
+handed out (glibc's mallinfo2), CUDA's allocated bytes; and the machine's RAM. The memory
+property, the bench's leak check, the worker's memory limit and the store of the oracle's
+answers all read it here."""
 from __future__ import annotations
 
 import contextlib
@@ -18,6 +19,18 @@ def resident(pid: int) -> int:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def machine_memory() -> int:
+    """Total RAM in bytes (from /proc/meminfo; 8 GiB where that cannot be read)."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
 
 
 LEAK_BYTES = 64 * 2**20  # memory growth across repeated calls beyond this is flagged

@@ -18,25 +18,13 @@ import time
 from dataclasses import asdict
 from typing import Iterator, Protocol
 
-from harness.checking.held import resident
+from harness.checking.held import machine_memory, resident
 from harness.records.record import Record
 
 DEFAULT_TIMEOUT = 60.0  # seconds one call may take before it counts as hung
 STARTUP_S = 600.0  # starting a worker and importing a task's modules: slow on a loaded machine
 HARNESS_S = 1800.0  # the harness's own work between calls (oracle, shrinking): never the kernel's
 POLL_S = 0.2  # how often the parent looks at a busy worker's memory
-
-
-def machine_memory() -> int:
-    """Total RAM in bytes (from /proc/meminfo; 8 GiB where that cannot be read)."""
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
 
 
 def default_memory_limit() -> int:

@@ -99,7 +99,8 @@ def parallel(jobs: int, *, trusted: bool, timeout: float, memory_limit, log) -> 
     without a time limit, running every built-in (one per built-in would cost an import of
     torch each); otherwise a worker per implementation in each lane, under the time and memory
     limits. This process only hands out the tasks."""
-    from harness.execution.isolate import Worker, WorkerPool, machine_memory
+    from harness.checking.held import machine_memory
+    from harness.execution.isolate import Worker, WorkerPool
     if trusted:
         workers = [Worker(float("inf"), log, memory_limit or machine_memory())
                    for _ in range(jobs)]
