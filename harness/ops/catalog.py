@@ -279,13 +279,18 @@ class Op:
         return total * itemsize
 
     def reference(self, *tensors, **kw) -> Any:
-        """The functional on `tensors` (input, weight, bias or None); a call that passes
-        bias=None by name has no bias among them."""
-        if "bias" in kw:
-            tensors = tuple(t for t in tensors if t is not None)
+        """The functional on `tensors` (input, weight, bias or None), as `called`."""
         with warnings.catch_warnings():  # the oracle's notices are not the implementation's
             warnings.simplefilter("ignore")
-            return self.functional(*tensors, **kw)
+            return self.called(self.functional, *tensors, **kw)
+
+    @staticmethod
+    def called(fn, *tensors, **kw) -> Any:
+        """`fn` on `tensors` (input, weight, bias or None); a call that passes bias=None by
+        name has no bias among them."""
+        if "bias" in kw:
+            tensors = tuple(t for t in tensors if t is not None)
+        return fn(*tensors, **kw)
 
 
 def _sides(dims: int, *sizes) -> tuple:

@@ -4,44 +4,70 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch.nn.functional as F
 
+from harness.checking import inherited
 from harness.checking.driver import CheckOptions
+from harness.checking.inherited import crashes_too
 from harness.doors import cli
 from harness.ops.cases import Case
 from tests.unit import broken
 from tests.unit import draw_bugs as bugs
+from tests.unit import standin_torch
 from tests.unit.conftest import verdict
 
-# PyTorch 2.13's CPU conv2d in bfloat16 gives NaN where the answer is finite, near NaN and
-# infinite inputs (the harness found it): a kernel handing bfloat16 to F.conv2d inherits it.
-CASE = Case("conv2d", (2, 1, 3, 4), (1, 1, 3, 3), bias=True, dtype="bfloat16", dist="special")
-KERNEL = "tests.unit.draw_bugs:conv2d_via_pytorch"
+# "PyTorch's own op" in these tests is tests.unit.standin_torch: F.conv2d, wrong on every call in
+# bfloat16 with one strided output column and several rows, and fatal in bfloat16 channels_last
+# depthwise with a channel multiplier (PyTorch 2.13's own bugs there show on some calls only:
+# benchmarks/pytorch_own_bugs.py shows how often). KERNEL hands every call to it.
+CASE = Case("conv2d", (2, 1, 5, 4), (1, 1, 3, 3), kwargs={"stride": (1, 2)}, bias=True,
+            dtype="bfloat16")
+KERNEL = standin_torch.KERNEL
+# channels_last, depthwise with a channel multiplier, bfloat16: the stand-in kills the process.
+CRASH = Case("conv2d", (1, 4, 6, 2), (8, 1, 1, 1), kwargs={"stride": (1, 2), "padding": (1, 1),
+             "dilation": 2, "groups": 4}, dtype="bfloat16", layout="channels_last")
 
 
-def test_a_failure_pytorch_shares_is_inherited_and_strict_counts_it():
+@pytest.fixture
+def standin(monkeypatch):
+    """The harness judges "inherited" by the stand-in, here and in the processes it starts."""
+    monkeypatch.setenv(inherited.STANDIN_VARIABLE, standin_torch.MODULE)
+    monkeypatch.setattr(inherited, "_STANDIN", standin_torch.MODULE)
+
+
+def test_the_stand_in_fails_on_every_call_where_it_says(standin):
+    x, w, b = CASE.tensors()
+    want = F.conv2d(x.double(), w.double(), b.double(), stride=(1, 2))
+    for _ in range(3):
+        got = standin_torch.conv2d(x, w, b, stride=(1, 2)).double()
+        assert (got - want)[..., -1, :].abs().min() > 0.5
+        assert (got - want)[..., :-1, :].abs().max() < 0.1
+    assert crashes_too(CRASH) and not crashes_too(CRASH.with_(dtype="float32"))
+
+
+def test_a_failure_pytorch_shares_is_inherited_and_strict_counts_it(standin):
     options = CheckOptions(case=CASE)
-    record = verdict(bugs.conv2d_via_pytorch, "conv2d", "special_values", options)
+    record = verdict(standin_torch.conv2d, "conv2d", "values", options)
     assert record.status == "inherited", record
     assert "PyTorch's own F.conv2d gives the same answer here" in record.message
-    strict = verdict(bugs.conv2d_via_pytorch, "conv2d", "special_values",
-                     replace(options, strict=True))
+    strict = verdict(standin_torch.conv2d, "conv2d", "values", replace(options, strict=True))
     assert strict.status == "fail" and "--strict" in strict.message, strict
 
 
-def test_wrong_where_pytorch_is_right_or_wrong_another_way_is_the_kernels_failure():
-    other_way = verdict(broken.conv_zeros, "conv2d", "special_values", CheckOptions(case=CASE))
+def test_wrong_where_pytorch_is_right_or_wrong_another_way_is_the_kernels_failure(standin):
+    other_way = verdict(broken.conv_zeros, "conv2d", "values", CheckOptions(case=CASE))
     assert other_way.status == "fail", other_way
-    right = verdict(bugs.conv2d_via_pytorch, "conv2d", "special_values",
+    right = verdict(standin_torch.conv2d, "conv2d", "values",
                     CheckOptions(case=CASE.with_(dtype="float32")))
     assert right.status == "pass", right
 
 
 @pytest.mark.parametrize("strict, code", [(False, 0), (True, 1)])
-def test_inherited_exits_0_and_is_listed_apart_unless_strict(tmp_path, monkeypatch, strict,
-                                                             code):
+def test_inherited_exits_0_and_is_listed_apart_unless_strict(tmp_path, monkeypatch, standin,
+                                                             strict, code):
     monkeypatch.chdir(tmp_path)
     lines = []
-    got = cli.check(impl=[KERNEL], op="conv2d", properties="special_values", case=CASE.to_json(),
+    got = cli.check(impl=[KERNEL], op="conv2d", properties="values", case=CASE.to_json(),
                     strict=strict, isolate=False, out=lines.append)
     text = "\n".join(lines)
     assert got == code, text
@@ -52,23 +78,20 @@ def test_inherited_exits_0_and_is_listed_apart_unless_strict(tmp_path, monkeypat
 
 @pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow),
                                   pytest.param(3, marks=pytest.mark.slow)])
-def test_a_kernel_handing_bfloat16_to_pytorch_is_never_blamed(tmp_path, monkeypatch, seed):
-    """Seeded runs as a user makes them (a worker process: PyTorch's op may kill it), in which
-    PyTorch's bfloat16 bugs are drawn: never a failure of the kernel."""
+def test_a_kernel_handing_bfloat16_to_pytorch_is_never_blamed(tmp_path, monkeypatch, standin,
+                                                              seed):
+    """Seeded runs as a user makes them (a worker process: "PyTorch's" op may kill it), in
+    which the stand-in's regions are drawn: never a failure of the kernel."""
     monkeypatch.chdir(tmp_path)
     lines = []
-    code = cli.check(impl=[KERNEL], op="conv2d", properties="special_values,sizes,layouts",
+    code = cli.check(impl=[KERNEL], op="conv2d", properties="values,sizes,layouts",
                      dtypes="bfloat16", seed=str(seed), out=lines.append)
-    assert code == 0, "\n".join(lines)
+    text = "\n".join(lines)
+    assert code == 0, text
+    assert "XFAIL (torch)" in text, text  # the stand-in's region was reached, and excused
 
 
-# PyTorch 2.13's CPU conv2d in bfloat16, channels_last, depthwise with a channel multiplier and
-# one strided output column: the process dies on the first call (found by this harness).
-CRASH = Case("conv2d", (1, 4, 6, 1), (8, 1, 1, 1), kwargs={"stride": (1, 2), "padding": (1, 1),
-             "dilation": 2, "groups": 4}, dtype="bfloat16", layout="channels_last")
-
-
-def test_a_crash_pytorchs_own_op_shares_is_inherited(tmp_path, monkeypatch):
+def test_a_crash_pytorchs_own_op_shares_is_inherited(tmp_path, monkeypatch, standin):
     """In a worker process (the kernel crashes it), through the CLI door."""
     monkeypatch.chdir(tmp_path)
     lines = []

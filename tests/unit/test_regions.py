@@ -13,6 +13,7 @@ from harness.ops.cases import Case
 from harness.plugins.registry import load
 from tests.unit import draw_bugs
 from tests.unit import kernel_bugs as bugs
+from tests.unit import standin_torch
 from tests.unit.conftest import PROPS, verdict
 
 # F.conv2d-based kernels skip bfloat16: PyTorch's own CPU conv has known bfloat16 bugs there.
@@ -115,14 +116,13 @@ def test_declining_everything_is_unchecked_and_exits_1(tmp_path, monkeypatch):
     assert "UNCHECKED" in text and "not written yet" in text
 
 
-def test_pytorch_own_bug_is_reported_as_an_expected_failure_with_its_case():
-    """PyTorch 2.13's CPU conv in bfloat16, strided along W with one output column and several
-    rows: F.conv2d itself fails against the float64 oracle, shown as XFAIL where declared
-    (reference.conv2d declares it; it computes bfloat16 in float32, where PyTorch's kernel can
-    kill the process)."""
+def test_a_declared_bug_is_reported_as_an_expected_failure_with_its_case():
+    """A kernel wrong on every call where reference.conv2d declares PyTorch 2.13's own bfloat16
+    bug (strided along W, one output column, several rows), declaring it as the reference
+    does: XFAIL with the declared reason, the case shrunk into that region."""
     prop = replace(PROPS["sizes"], mix="out1_strided_side", examples=10,
                    layouts=("contiguous",))
-    record = verdict(draw_bugs.conv2d_via_pytorch, "conv2d", prop,
+    record = verdict(standin_torch.conv2d, "conv2d", prop,
                      CheckOptions(profile="ci", dtypes=("bfloat16",)),
                      known_failures=load("reference.conv2d").known_failures)
     assert record.status == "xfail", record
