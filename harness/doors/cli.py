@@ -1,4 +1,5 @@
 """The convharness command: each verb is a plain function; argparse only maps flags onto it."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,21 @@ from harness.records.errors import StoreError
 from harness.records.record import NoRecords, RecordWriter, new_run_dir, read_records
 from harness.timing.machine import add_nodes, write_environment
 from harness.timing.suites import SuiteError
+
+ABOUT = """\
+Conformance and benchmark harness for convolution and pooling kernels in PyTorch: checks an
+implementation of any of the 18 conv and pool functionals of torch.nn.functional against a
+float64 oracle (hypothesis draws the cases and shrinks a failure to a minimal one), times it
+beside PyTorch on the layers of real networks, and writes a report.
+
+start here:
+  convharness run                                   check, time and report the built-ins
+  convharness check --impl mypkg.kernels:my_conv --op conv2d
+                                                    your own kernel (any module:attr)
+  tox                                               the harness's own tests (from a clone)
+
+Each run writes reports/<time>-<verb>/ (index.html, summary.md, records, CSV, PNG) and adds
+its records to reports/history.db; `convharness VERB --help` for a verb's options."""
 
 USAGE_ERRORS = (opt.UsageError, ImplementationError, UnknownOp, NoRecords, SuiteError,
                 StoreError)
@@ -261,7 +277,8 @@ VERBS = {"list": list_impls, "check": check, "bench": _bench_verb, "report": _re
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convharness", description=__doc__)
+    parser = argparse.ArgumentParser(prog="convharness", description=ABOUT,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("list", help="list registered implementations and suites")
     for name, options, text in (("check", opt.CHECK_OPTIONS, "run the conformance properties"),

@@ -165,3 +165,13 @@ def test_a_seed_draws_the_same_cases_on_every_run():
         return seen
     assert drawn(5) == drawn(5)
     assert drawn(5) != drawn(6)
+
+
+def test_help_says_what_the_tool_does_and_where_to_start(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert text.index("Conformance and benchmark harness") < text.index("positional arguments")
+    for start in ("convharness run", "convharness check --impl", "tox", "reports/"):
+        assert start in text, start
+    assert "argparse" not in text
