@@ -18,7 +18,8 @@ from harness.ops.families import family_order
 from harness.plugins.registry import ImplementationError, discover, expand
 from harness.records.errors import StoreError
 from harness.records.record import NoRecords, RecordWriter, new_run_dir, read_records
-from harness.timing.machine import add_nodes, write_environment
+from harness.timing.allocator import described
+from harness.timing.machine import add_nodes, note_in_run, write_environment
 from harness.timing.suites import SuiteError
 
 ABOUT = """\
@@ -171,6 +172,7 @@ def bench(*, out_root="reports", run_dir=None, out=print, revision=None, **raw) 
     with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "bench", raw)
         note_revisions(run_dir, impls, revision)
+        note_in_run(run_dir, allocator=described(options.alloc))
         checked = Path(run_dir) / "records.jsonl"
         if checked.exists() and checked.stat().st_size:  # a run's check: one verdict for both
             options = replace(options, nonconforming=nonconforming(read_records(run_dir)))

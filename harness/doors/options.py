@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from harness.ops.families import OP_NAMES  # the records' names, without importing torch
+from harness.timing.allocator import ALLOCS, DEFAULT as ALLOC  # no torch imported there
 from harness.records.errors import UsageError  # raised here, and imported from here by callers
 
 # Names only (no torch here): tests check they match harness.ops.cases and harness.timing.bench.
@@ -268,6 +269,12 @@ BENCH = (
     Option("--cache", "hot (default: repeated calls find their data in the caches) or cold "
            "(caches flushed before every timed call; CUDA flushes L2 either way)",
            dict(default="hot"), lambda text: _choice("--cache", text, ("hot", "cold"))),
+    Option("--alloc", "the CPU memory allocator's state while timing, the same for every "
+           "implementation: warm (default: freed memory stays in the process, so no call pays "
+           "for pages the one before gave back) or as-is (untouched: glibc's thresholds, which "
+           "move with what the process freed before, or a malloc preloaded with LD_PRELOAD); "
+           "recorded in run.json and the report",
+           dict(default=ALLOC), lambda text: _choice("--alloc", text, ALLOCS)),
     Option("--trace-ops", "note which torch operators each implementation calls "
            "(a TorchDispatchMode over one call)", dict(action="store_true", default=False)),
 )

@@ -9,7 +9,7 @@ from harness.records.record import peak_rates as peaks
 NOISY = 0.10  # IQR / median above this is flagged
 COLUMNS = ["impl", "op", "case", "pass", "device", "device_name", "host", "dtype", "status", "median_s", "iqr_s",
            "min_s", "samples", "noisy", "flops", "bytes", "gflops", "gbs", "speedup",
-           "peak_bytes", "count", "message", "aten_ops", "err_tol", "err_eps", "chose"]
+           "peak_bytes", "count", "message", "aten_ops", "err_tol", "err_eps", "chose", "alloc"]
 
 
 def _row(r: Record) -> dict:
@@ -28,7 +28,7 @@ def _row(r: Record) -> dict:
             "message": r.message, "flop_saving": bool(fig.get("flop_saving", False)),
             "err_tol": fig.get("accuracy", {}).get("worst_over_allowed"),
             "err_eps": fig.get("accuracy", {}).get("eps_units"),
-            "chose": fig.get("autotuner_chose"),
+            "chose": fig.get("autotuner_chose"), "alloc": fig.get("alloc"),
             "aten_ops": ", ".join(f"{k} x{v}" for k, v in sorted(
                 fig.get("aten_ops", {}).items(), key=lambda kv: -kv[1])[:8])}
 

@@ -64,6 +64,8 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
     parts = ["# convharness report\n",
              f"{env.get('time', '')}, torch {env.get('torch', '?')}, CPU {env.get('cpu', '?')}, "
              f"GPU {env.get('gpu') or 'none'}, {env.get('threads', '?')} threads\n"]
+    if env.get("allocator"):
+        parts.append(f"Timed with the CPU allocator {env['allocator']}\n")
     from harness.reports.html_report import fastest
     parts += [f"- {line}" for line in fastest(frame)] + ([""] if len(frame) else [])
     if not conformance.empty:
@@ -92,7 +94,8 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     esc = html.escape
     meta = (f"{env.get('time', '')} &middot; torch {esc(str(env.get('torch', '?')))} &middot; "
             f"CPU {esc(str(env.get('cpu', '?')))} &middot; GPU {esc(str(env.get('gpu') or 'none'))}"
-            f" &middot; {esc(str(env.get('threads', '?')))} threads")
+            f" &middot; {esc(str(env.get('threads', '?')))} threads"
+            + (f" &middot; allocator {esc(env['allocator'])}" if env.get("allocator") else ""))
     parts = conformance_sections(records, checks) + timing_sections(frame)
     best = best_configurations(frame)
     if not best.empty:

@@ -14,6 +14,7 @@ from harness.checking.held import LEAK_BYTES, grown_by, held_bytes, older_object
 from harness.ops.cases import Case
 from harness.plugins.registry import Implementation
 from harness.records.record import Record
+from harness.timing import allocator
 from harness.timing.suites import SuiteCase
 from harness.timing.timed import Timed, reference
 from harness.timing.timers import Budget, measure
@@ -31,6 +32,7 @@ class BenchOptions:
     budget: Budget = Budget()
     trace_ops: bool = False  # record which torch operators each implementation calls
     cache: str = "hot"  # "cold": caches flushed before every timed call
+    alloc: str = allocator.DEFAULT  # the CPU allocator's state while timing
     peaks: dict = field(default_factory=dict)  # {device: {"gflops", "gbs"}}: the suspect bar
     # {implementation: the properties it failed} in this run's check: timed, never ranked
     nonconforming: dict = field(default_factory=dict)
@@ -152,6 +154,7 @@ def _nonconforming(impl: Implementation, choice: dict, options) -> str:
 def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None, choice=None) -> Record:
     choice = choice or {}
     try:
+        alloc = allocator.use(options.alloc)  # before the first call: every call in one state
         with pinned_flags() as flags, older_objects_frozen():  # see grown_by
             timed = Timed(impl, case, pass_)
             before = held_bytes(case.device)
@@ -181,6 +184,8 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None, choice=N
     return _record(impl, sc, case, pass_, status, times=times, message=message,
                    figures={"threads": options.threads, "peak_bytes": peak, **flags,
                             "mem_growth_bytes": growth, "leak": leak, "cache": options.cache,
+                            "alloc": alloc["alloc"], "malloc": alloc["malloc"],
+                            "alloc_settings": alloc["settings"],
                             "cpu_waits": waits,
                             "flop_saving": impl.flop_saving, "accuracy": accuracy or {},
                             "judged_against": roof, "blocks": timed.blocks,
@@ -237,7 +242,7 @@ def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOpt
     from harness.timing.timers import QUICK
     options = BenchOptions(devices=v["device"], dtype=v["dtype"], passes=v["passes"],
                            budget=QUICK if v["quick"] else Budget(), trace_ops=v["trace_ops"],
-                           cache=v.get("cache") or "hot",
+                           cache=v.get("cache") or "hot", alloc=v.get("alloc") or allocator.DEFAULT,
                            **({} if v["threads"] is None else {"threads": v["threads"]}))
     if v["forward_only"] and set(options.passes) - {"forward"}:
         raise UsageError(f"--forward-only conflicts with --pass={','.join(options.passes)!r}: "

@@ -71,6 +71,13 @@ def describe_environment(argv=None) -> dict:
     }
 
 
+def note_in_run(run_dir: Path, **facts) -> None:
+    """Add `facts` to run.json (a bench's choices, such as the allocator's state)."""
+    path = Path(run_dir) / "run.json"
+    env = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**env, **facts}, indent=2))
+
+
 def write_environment(run_dir: Path, argv=None) -> Path:
     path = Path(run_dir) / "run.json"
     if not path.exists():  # a resumed run keeps the first run's metadata

@@ -112,8 +112,31 @@ def test_bench_cli_writes_run_json_and_report(tmp_path, tiny_suite, capsys):
     run_dir = run_dirs(tmp_path / "out")[0]
     env = json.loads((run_dir / "run.json").read_text())
     assert {"torch", "cpu", "threads", "git_commit", "command"} <= set(env)
+    assert env["allocator"].startswith("warm: freed memory stays in the process")
     assert main(["report", str(run_dir)]) == 0
     assert re.search(r"report: .*index.html", capsys.readouterr().out)
+    assert "allocator warm: " in (run_dir / "index.html").read_text()
+    assert "Timed with the CPU allocator warm: " in (run_dir / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("alloc", ["warm", "as-is"])
+def test_every_timing_records_the_allocator_state_it_was_taken_in(tmp_path, tiny_suite, alloc):
+    assert main(["bench", "--impl", "reference.conv2d", "--suite", tiny_suite, "--quick",
+                 "--alloc", alloc, "--out", str(tmp_path)]) == 0
+    run_dir = run_dirs(tmp_path)[0]
+    records = [r for r in read_records(run_dir) if r.kind == "bench"]
+    assert records and {r.figures["alloc"] for r in records} == {alloc}
+    glibc = records[0].figures["malloc"].startswith("glibc")
+    settings = {"mmap_max": 0, "trim_threshold": 2**31 - 1} if glibc and alloc == "warm" else {}
+    assert all(r.figures["alloc_settings"] == settings for r in records)
+    assert set(pd.read_csv(run_dir / "results.csv")["alloc"]) == {alloc}
+    assert json.loads((run_dir / "run.json").read_text())["allocator"].startswith(alloc + ":")
+
+
+def test_an_unknown_allocator_state_is_named(tmp_path, tiny_suite, capsys):
+    assert main(["bench", "--suite", tiny_suite, "--alloc", "jemalloc", "--out",
+                 str(tmp_path)]) == 2
+    assert "--alloc='jemalloc', but should be one of warm, as-is" in capsys.readouterr().err
 
 
 def test_bad_suite_file_exits_2(tmp_path, capsys):
