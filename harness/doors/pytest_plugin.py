@@ -8,6 +8,7 @@ parametrizes nothing else.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -62,7 +63,7 @@ def pytest_configure(config):
     plan = _plan(config)  # a bad value is a usage error now, not at collection
     if not hasattr(config, "workerinput"):
         from harness.doors.pytest_session import SessionRun
-        config.stash[RUN] = SessionRun(plan.out_root)
+        config.stash[RUN] = SessionRun(plan.out_root, plan.isolate)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -79,7 +80,8 @@ def pytest_report_header(config):
         options = _plan(config).options
         seeded = "" if options.seed is None else (
             f", seed {options.seed} (--{PREFIX}seed {options.seed} draws these cases again)")
-        return f"convharness: profile {options.profile}{seeded}"
+        sandbox = json.loads((config.stash[RUN].dir / "run.json").read_text())["sandbox"]
+        return f"convharness: profile {options.profile}{seeded}; {sandbox}"
     return None
 
 

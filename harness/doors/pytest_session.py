@@ -73,10 +73,12 @@ class SessionRun:
     """The run directory of a pytest session (made by the reporting process), its records as
     they arrive, and the report at the end."""
 
-    def __init__(self, out_root: str):
-        from harness.timing.machine import write_environment
+    def __init__(self, out_root: str, isolated: bool):
+        from harness.execution.executors import sandbox_for
+        from harness.timing.machine import note_in_run, write_environment
         self.dir = new_run_dir(out_root, "pytest")
         write_environment(self.dir)
+        note_in_run(self.dir, sandbox=sandbox_for(isolated))
         self.records: list[Record] = []
         self._writer: RecordWriter | None = None
         self.report: Path | None = None

@@ -13,8 +13,11 @@ or SystemExit raised *by an implementation* inside the worker is recorded as its
 from __future__ import annotations
 
 import multiprocessing as mp
+import shutil
 import signal
+import tempfile
 import time
+from pathlib import Path
 from dataclasses import asdict
 from typing import Iterator, Protocol
 
@@ -103,9 +106,12 @@ def _heartbeat(conn, beat):
     return on_call
 
 
-def _serve(conn, beat) -> None:
-    """The worker's loop: run each task, streaming its progress and records back."""
+def _serve(conn, beat, scratch: str) -> None:
+    """The worker's loop: run each task, streaming its progress and records back; in the
+    sandbox (sandbox.enter) before any implementation's module is imported."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from harness.execution.sandbox import enter
+    enter(Path(scratch))
     from harness.checking import call as check
     check.CATCH_INTERRUPTS = True
     check.on_call(_heartbeat(conn, beat))
@@ -135,12 +141,15 @@ class Worker:
         self._proc = None
         self._conn = None
         self._beat = None
+        self._scratch = None  # the worker's own directory, the only one it may write to
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._beat = ctx.Array("d", 2, lock=False)  # (call started, last call ended)
-        self._proc = ctx.Process(target=_serve, args=(child, self._beat), daemon=True)
+        self._scratch = tempfile.mkdtemp(prefix="convharness-kernel-")
+        self._proc = ctx.Process(target=_serve, args=(child, self._beat, self._scratch),
+                                 daemon=True)
         self._proc.start()
         child.close()
 
@@ -218,6 +227,7 @@ class Worker:
         self._proc = None
         self._conn.close()
         self._conn = None
+        self._clear_scratch()
         return code
 
     def close(self) -> None:
@@ -228,6 +238,12 @@ class Worker:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._clear_scratch()
+
+    def _clear_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self):
         return self

@@ -66,6 +66,8 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
              f"GPU {env.get('gpu') or 'none'}, {env.get('threads', '?')} threads\n"]
     if env.get("allocator"):
         parts.append(f"Timed with the CPU allocator {env['allocator']}\n")
+    if env.get("sandbox"):
+        parts.append(f"{env['sandbox'][0].upper()}{env['sandbox'][1:]}.\n")
     from harness.reports.html_report import fastest
     parts += [f"- {line}" for line in fastest(frame)] + ([""] if len(frame) else [])
     if not conformance.empty:
@@ -95,7 +97,8 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     meta = (f"{env.get('time', '')} &middot; torch {esc(str(env.get('torch', '?')))} &middot; "
             f"CPU {esc(str(env.get('cpu', '?')))} &middot; GPU {esc(str(env.get('gpu') or 'none'))}"
             f" &middot; {esc(str(env.get('threads', '?')))} threads"
-            + (f" &middot; allocator {esc(env['allocator'])}" if env.get("allocator") else ""))
+            + (f" &middot; allocator {esc(env['allocator'])}" if env.get("allocator") else "")
+            + (f" &middot; {esc(env['sandbox'])}" if env.get("sandbox") else ""))
     parts = conformance_sections(records, checks) + timing_sections(frame)
     best = best_configurations(frame)
     if not best.empty:

@@ -1,0 +1,110 @@
+"""execution.sandbox: a kernel's process writes only to its scratch directory, opens no TCP
+connection and signals no process outside it; the run says whether kernels were sandboxed."""
+import json
+import multiprocessing as mp
+import os
+import socket
+import threading
+
+import pytest
+
+from harness.doors import cli
+from harness.execution import sandbox
+from harness.records.record import read_records
+from tests.unit import hostile
+from tests.unit.conftest import run_dirs
+
+LANDLOCK = pytest.mark.skipif(sandbox.abi() < 6, reason="needs Landlock ABI 6 (Linux 6.12)")
+
+
+def _attempts(scratch, outside, port, parent, answers):
+    """In a sandboxed child: what each attempt came to ('ok' or the error's name)."""
+    sandbox.enter(scratch)
+    attempts = {"write inside": lambda: (scratch / "x").write_text("x"),
+                "temporary file": lambda: __import__("tempfile").mkstemp(),
+                "write outside": lambda: (outside / "x").write_text("x"),
+                "connect": lambda: socket.create_connection(("127.0.0.1", port), timeout=5),
+                "signal the parent": lambda: os.kill(parent, 0)}
+    for what, attempt in attempts.items():
+        try:
+            attempt()
+            answers.put((what, "ok"))
+        except OSError as exc:
+            answers.put((what, type(exc).__name__))
+
+
+@LANDLOCK
+def test_a_sandboxed_process_writes_only_to_its_scratch_and_reaches_no_one(tmp_path):
+    scratch, outside = tmp_path / "scratch", tmp_path / "outside"
+    scratch.mkdir()
+    outside.mkdir()
+    listener = socket.create_server(("127.0.0.1", 0))
+    ctx = mp.get_context("spawn")
+    answers = ctx.Queue()
+    child = ctx.Process(target=_attempts, args=(scratch, outside, listener.getsockname()[1],
+                                                os.getpid(), answers))
+    child.start()
+    seen = dict(answers.get(timeout=120) for _ in range(5))
+    child.join(timeout=60)
+    listener.close()
+    assert seen == {"write inside": "ok", "temporary file": "ok",
+                    "write outside": "PermissionError", "connect": "PermissionError",
+                    "signal the parent": "PermissionError"}, seen
+    assert not list(outside.iterdir())
+
+
+def test_without_landlock_the_run_says_kernels_are_not_sandboxed(monkeypatch):
+    monkeypatch.setattr(sandbox, "abi", lambda: 0)
+    assert sandbox.describe().startswith("kernels not sandboxed")
+    assert sandbox.enter(sandbox.Path("/nonexistent")).startswith("kernels not sandboxed")
+
+
+def _check(tmp_path, monkeypatch, kernel: str, **more) -> tuple[int, str]:
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    code = cli.check(impl=[f"tests.unit.hostile:{kernel}"], op="conv2d", properties="values",
+                     out=lines.append, **more)
+    return code, "\n".join(lines)
+
+
+@LANDLOCK
+def test_a_kernel_cannot_rewrite_the_records_of_its_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(hostile.TARGET, str(tmp_path))
+    code, text = _check(tmp_path, monkeypatch, "rewrites_records")
+    assert code == 1 and "kernels sandboxed" in text.splitlines()[0], text
+    (run,) = run_dirs(tmp_path / "reports")
+    assert [r.status for r in read_records(run) if r.kind == "check"] == ["fail"]
+    assert json.loads((run / "run.json").read_text())["sandbox"].startswith("kernels sandboxed")
+    assert not (tmp_path / "written-by-the-kernel.txt").exists()
+
+
+@LANDLOCK
+def test_a_kernel_cannot_kill_the_judge(tmp_path, monkeypatch):
+    code, text = _check(tmp_path, monkeypatch, "kills_the_judge")
+    assert code == 1 and "FAIL" in text, text
+
+
+@LANDLOCK
+def test_a_kernel_cannot_send_what_it_saw_over_the_network(tmp_path, monkeypatch):
+    listener = socket.create_server(("127.0.0.1", 0))
+    got = []
+
+    def serve():
+        listener.settimeout(None)
+        try:
+            conn, _ = listener.accept()
+            got.append(conn.recv(100))
+        except OSError:
+            pass
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    monkeypatch.setenv(hostile.TARGET, f"127.0.0.1:{listener.getsockname()[1]}")
+    code, text = _check(tmp_path, monkeypatch, "phones_home")
+    listener.close()
+    server.join(timeout=10)
+    assert code == 1 and not got, (got, text)
+
+
+def test_in_this_process_the_run_says_kernels_are_not_sandboxed(tmp_path, monkeypatch):
+    code, text = _check(tmp_path, monkeypatch, "rewrites_records", isolate=False)
+    assert "[kernels not sandboxed]" in text.splitlines()[0], text
