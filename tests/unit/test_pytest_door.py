@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.execution import sandbox
+
 KERNELS = textwrap.dedent("""
     import ctypes
     import os
+    import pathlib
     import time
 
     import torch
@@ -46,6 +49,18 @@ KERNELS = textwrap.dedent("""
 
     def declines(input, output_size):
         raise NotImplementedError("not written yet")
+
+    def rewrites_records(input, output_size):
+        for path in pathlib.Path(".").rglob("records.jsonl"):
+            try:
+                path.write_text(path.read_text().replace('"fail"', '"pass"'))
+            except OSError:
+                pass
+        try:
+            pathlib.Path("written-by-the-kernel.txt").write_text("I was here")
+        except OSError:
+            pass
+        return 0 * F.adaptive_avg_pool2d(input, output_size)
     """)
 FAULTY = ("good", "segfault", "hangs", "eats_memory", "exits", "system_exit", "declines")
 PROPS = ("shape", "dtype_device")
@@ -113,9 +128,19 @@ def test_faulty_kernels_fail_their_own_tests_and_the_session_goes_on(kernels, wo
             and "hangs" not in n] == [
         f"test_conforms[mykernels:good-{p}]" for p in PROPS] or workers
     result.stdout.fnmatch_lines([  # declining everything checks nothing: the session fails
-        "convharness: profile quick, seed * (--convharness-seed * draws these cases again)",
+        "convharness: profile quick, seed * (--convharness-seed * draws these cases again); "
+        "kernels *sandboxed*",
         "*mykernels:declines: UNCHECKED: nothing was checked*",
         "*convharness: records *records.jsonl; report: *index.html"])
+
+
+@pytest.mark.skipif(sandbox.abi() < 1, reason="needs Landlock")
+def test_a_kernel_cannot_rewrite_the_records_of_its_session(kernels):
+    result = _session(kernels, ["rewrites_records"], "-k", "shape or values and not special")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["convharness: profile *; kernels sandboxed (Landlock ABI *)*"])
+    assert _records(kernels)["rewrites_records", "values"]["status"] == "fail"
+    assert not (kernels.path / "written-by-the-kernel.txt").exists()
 
 
 def test_a_hang_under_no_isolate_is_for_debugging_only(kernels):
