@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.doors import history_cli
 from harness.doors import options as opt
+from harness.execution.executors import sandbox_of
 from harness.history.revisions import note_revisions
 from harness.ops.catalog import UnknownOp
 from harness.ops.families import family_order
@@ -105,7 +106,6 @@ def _save_plan(run_dir: Path, verb: str, raw: dict) -> None:
 def open_run(verb: str, resume, executor, out_root, run_dir):
     """(run directory, keys already done, record writer) for a check or a bench; run.json gets
     this machine's environment and, on a cluster, every node's; the executor is closed after."""
-    from harness.execution.executors import sandbox_of
     try:
         run_dir, done = _run_dir(resume, run_dir, out_root, verb)
         write_environment(run_dir)
@@ -138,7 +138,7 @@ def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFA
         seeded = "" if plan.options.seed is None else f", seed {plan.options.seed}"
         out(f"checking {len(plan.impls)} implementation(s), profile {plan.options.profile}"
             f"{seeded}, devices {','.join(plan.options.devices)}, {max(plan.jobs, 1)} at once "
-            f"-> {run_dir} [{_sandbox_line(run_dir)}]")
+            f"-> {run_dir} [{sandbox_of(executor).split(':')[0]}]")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
         run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
                   shard=plan.shard, progress=progress)
@@ -180,19 +180,13 @@ def bench(*, out_root="reports", run_dir=None, out=print, revision=None, **raw) 
             options = replace(options, nonconforming=nonconforming(read_records(run_dir)))
         out(f"timing {len(impls)} implementation(s) on {len(cases)} case(s), "
             f"{','.join(options.devices)}, {options.dtype}, {options.threads} thread(s) -> "
-            f"{run_dir} [{_sandbox_line(run_dir)}]")
+            f"{run_dir} [{sandbox_of(executor).split(':')[0]}]")
 
         progress = Progress(out, lambda r: f"{r.impl:<28} {r.figures['label']:<34} "
                                            f"{r.prop:<8} {_live_line(r)}")
         run_bench(impls, cases, options, writer.write, done=done, executor=executor,
                   shard=v["shard"], progress=progress)
     return run_dir
-
-
-def _sandbox_line(run_dir) -> str:
-    """The run's sandbox, as run.json has it, up to its colon: 'kernels not sandboxed'."""
-    sandbox = json.loads((Path(run_dir) / "run.json").read_text()).get("sandbox", "")
-    return sandbox.split(":")[0]
 
 
 def _run_dir(resume, run_dir, out_root, verb) -> tuple[Path, frozenset]:

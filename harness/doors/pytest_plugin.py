@@ -8,7 +8,6 @@ parametrizes nothing else.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -80,8 +79,9 @@ def pytest_report_header(config):
         options = _plan(config).options
         seeded = "" if options.seed is None else (
             f", seed {options.seed} (--{PREFIX}seed {options.seed} draws these cases again)")
-        sandbox = json.loads((config.stash[RUN].dir / "run.json").read_text())["sandbox"]
-        return f"convharness: profile {options.profile}{seeded}; {sandbox}"
+        from harness.execution.executors import sandbox_for
+        return f"convharness: profile {options.profile}{seeded}; " \
+               f"{sandbox_for(_plan(config).isolate)}"
     return None
 
 
