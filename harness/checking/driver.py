@@ -255,10 +255,12 @@ def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -
                   repro=case.repro(impl.source or impl.name, prop.name) if case else "")
 
 
-def plan_check(v: dict) -> tuple[list[Implementation], CheckOptions]:
-    """The implementations and CheckOptions of checked option values (options.values)."""
-    from harness.plugins.registry import select
+def plan_check(v: dict, select=None) -> tuple[list[Implementation], CheckOptions]:
+    """The implementations and CheckOptions of checked option values (options.values);
+    `select`: how implementations are found (registry.select, here)."""
+    from harness.plugins.registry import select as here
     from harness.records.errors import UsageError
+    select = select or here
     case, op = v.get("case"), v["op"]
     if case and op and op != case.op:
         raise UsageError(f"--op={op!r} conflicts with --case, whose op is {case.op!r}")
@@ -328,8 +330,9 @@ class CheckTask:
         return replace(self, options=replace(self.options, too_slow=why))
 
     def execute(self, on_case) -> Iterator[Record]:
+        from harness.plugins.deferred import live
         prop = next(p for p in properties_for(self.impl.op) if p.name == self.prop)
-        yield check_property(self.impl, prop, self.options,
+        yield check_property(live(self.impl), prop, self.options,
                              on_case=lambda case: on_case(case.to_dict()))
 
     def fault(self, status: str, message: str, case: dict | None) -> Record:

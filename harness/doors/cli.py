@@ -169,7 +169,7 @@ def bench(*, out_root="reports", run_dir=None, out=print, revision=None, **raw) 
     from harness.timing.bench import nonconforming, plan_bench
     raw = planned("bench", raw, opt.BENCH_OPTIONS)
     v = opt.values(raw, opt.BENCH_OPTIONS)
-    impls, cases, options = plan_bench(v)
+    impls, cases, options = plan_bench(v, opt.selector(v["isolate"], v["impl"]))
     executor = _executor(v, out, options.threads)
     with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "bench", raw)

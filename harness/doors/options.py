@@ -333,6 +333,15 @@ CHECK_OPTIONS = SELECTION + CHECK + ISOLATION + SCALE + (JOBS,)
 BENCH_OPTIONS = SELECTION + BENCH + ISOLATION + SCALE
 
 
+def selector(isolate, impls_named):
+    """How implementations are found: module:attr kernels that will run isolated are resolved
+    in a sandboxed process (execution.resolve), never imported here; else here."""
+    if not wants_isolation(isolate, impls_named):
+        return None
+    from harness.execution.resolve import selected
+    return selected
+
+
 def wants_isolation(isolate, impls_named) -> bool:
     """Explicit choice, else isolate when any implementation comes from a module:attr."""
     if isolate is not None:
@@ -384,7 +393,7 @@ def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
     """The CheckPlan of raw option values (argparse's or pytest's, names prefixed)."""
     from harness.checking.driver import plan_check
     v = values(raw, options, prefix)
-    impls, check_options = plan_check(v)
+    impls, check_options = plan_check(v, selector(v["isolate"], v["impl"]))
     return CheckPlan(tuple(impls), check_options, wants_isolation(v["isolate"], v["impl"]),
                      v["timeout"], v["memory_limit"], v.get("out_root") or "reports",
                      v.get("resume"), v.get("shard"), v.get("cluster"),

@@ -4,10 +4,11 @@ to the run directory as revisions.json when a run begins (`--revision` names it 
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import subprocess
 from pathlib import Path
+
+from harness.plugins.deferred import source_file
 
 UNVERSIONED = "unversioned"  # a module outside any git repository
 
@@ -32,19 +33,9 @@ def _repository(folder: Path) -> dict:
             "branch": _git(folder, "rev-parse", "--abbrev-ref", "HEAD") or ""}
 
 
-def source_file(fn) -> Path | None:
-    """The file that defines `fn` (through functools.partial and pinned configurations)."""
-    while hasattr(fn, "func") or hasattr(fn, "fn"):
-        fn = getattr(fn, "func", None) or getattr(fn, "fn")
-    try:
-        found = inspect.getsourcefile(inspect.unwrap(fn))
-    except TypeError:
-        return None
-    return Path(found).resolve() if found else None
-
-
 def revision_of(fn) -> dict:
-    """{"revision", "dirty", "branch", "time"} of the repository holding `fn`'s module."""
+    """{"revision", "dirty", "branch", "time"} of the repository holding `fn`'s module (its
+    file as found where it was imported, for one the judge does not import)."""
     path = source_file(fn)
     if path is None:
         return {"revision": UNVERSIONED, "dirty": False, "branch": "", "time": None}

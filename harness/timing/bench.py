@@ -234,9 +234,12 @@ def _reference_rates(case: Case, pass_: str, options) -> dict:
     return _rates(case, pass_, statistics.median(times))
 
 
-def plan_bench(v: dict) -> tuple[list[Implementation], list[SuiteCase], BenchOptions]:
-    """The implementations, suite cases and BenchOptions of checked option values."""
-    from harness.plugins.registry import select
+def plan_bench(v: dict, select=None) -> tuple[list[Implementation], list[SuiteCase],
+                                              BenchOptions]:
+    """The implementations, suite cases and BenchOptions of checked option values; `select`:
+    how implementations are found (registry.select, here)."""
+    from harness.plugins.registry import select as here
+    select = select or here
     from harness.records.errors import UsageError
     from harness.timing import suites
     from harness.timing.timers import QUICK
@@ -274,8 +277,9 @@ class BenchTask:
 
     def execute(self, on_case) -> Iterator[Record]:
         on_case(self.case.to_dict())
+        from harness.plugins.deferred import live
         options = replace(self.options, passes=(self.pass_,))
-        yield from bench_case(self.impl, self.sc, self.device, options)
+        yield from bench_case(live(self.impl), self.sc, self.device, options)
 
     def fault(self, status: str, message: str, case: dict | None) -> Record:
         return _record(self.impl, self.sc, self.case, self.pass_, status, message=message)

@@ -108,3 +108,28 @@ def test_a_kernel_cannot_send_what_it_saw_over_the_network(tmp_path, monkeypatch
 def test_in_this_process_the_run_says_kernels_are_not_sandboxed(tmp_path, monkeypatch):
     code, text = _check(tmp_path, monkeypatch, "rewrites_records", isolate=False)
     assert "[kernels not sandboxed]" in text.splitlines()[0], text
+
+
+@LANDLOCK
+@pytest.mark.parametrize("verb", ["check", "bench"])
+def test_the_judge_never_imports_a_module_attr_kernel(tmp_path, monkeypatch, tiny_suite, verb):
+    """Its import-time code runs only in sandboxed processes: what the judge learns of it (its
+    op, signature, declarations, revision) comes back as plain data."""
+    import sys
+    monkeypatch.setenv(hostile.TARGET, str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    kernel = "tests.unit.hostile_import:conv2d"
+    if verb == "check":
+        code = cli.check(impl=[kernel], op="conv2d", properties="values", out=lines.append)
+    else:
+        cli.bench(impl=[kernel], op="conv2d", suite=[tiny_suite], quick=True, out=lines.append)
+        code = 0
+    assert code == 0, "\n".join(lines)
+    assert "tests.unit.hostile_import" not in sys.modules
+    assert not (tmp_path / "written-at-import.txt").exists()
+    (run,) = run_dirs(tmp_path / "reports")
+    revisions = json.loads((run / "revisions.json").read_text())
+    assert revisions[kernel]["revision"]
+    statuses = {r.status for r in read_records(run) if r.impl == kernel}
+    assert statuses == ({"pass"} if verb == "check" else {"ok"}), statuses

@@ -1,0 +1,70 @@
+"""module:attr kernels resolved in a sandboxed process of their own (their import-time code runs
+there), described back as plain data: the judge's process never imports them."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import shutil
+import tempfile
+from pathlib import Path
+
+from harness.plugins.registry import ImplementationError, select
+from harness.records.errors import UsageError
+
+RESOLVE_S = 600.0  # importing torch and the kernels' modules: slow on a loaded machine
+ERRORS = {"ImplementationError": ImplementationError, "UsageError": UsageError}
+
+
+def selected(specs=(), **how) -> list:
+    """registry.select(specs, **how), with each module:attr spec resolved elsewhere and its
+    implementations' functions deferred (plugins.deferred); built-ins (trusted) here."""
+    from harness.plugins.deferred import rebuilt
+    outside = [s for s in specs if ":" in s]
+    found = _resolve(outside, how) if outside else {}
+    impls = []
+    for spec in specs:
+        impls += [rebuilt(spec, how, data) for data in found[spec]] if spec in found else \
+            select([spec], **how)
+    return impls if specs else select(**how)
+
+
+def _resolve(specs: list, how: dict) -> dict:
+    """{spec: [described implementation]} from a sandboxed process; its error re-raised."""
+    from harness.execution.isolate import describe_exit
+    ctx = mp.get_context("spawn")
+    here, there = ctx.Pipe()
+    scratch = tempfile.mkdtemp(prefix="convharness-resolve-")
+    proc = ctx.Process(target=_describe, args=(there, specs, json.dumps(how), scratch),
+                       daemon=True)
+    proc.start()
+    there.close()
+    try:
+        reply = here.recv() if here.poll(RESOLVE_S) else ("timeout",)
+    except EOFError:
+        reply = ("died",)
+    finally:
+        proc.kill()
+        proc.join(timeout=5)
+        shutil.rmtree(scratch, ignore_errors=True)
+    if reply[0] == "ok":
+        return reply[1]
+    names = ", ".join(specs)
+    if reply[0] == "error":
+        raise ERRORS.get(reply[1], ImplementationError)(reply[2])
+    what = f"ran past {RESOLVE_S:g} s" if reply[0] == "timeout" else \
+        f"killed the process ({describe_exit(proc.exitcode)})"
+    raise ImplementationError(f"impl={names!r}: importing it {what}; expected a module that "
+                              f"imports")
+
+
+def _describe(conn, specs: list, how: str, scratch: str) -> None:
+    """In the sandboxed process: each spec's implementations as plain data, or the error."""
+    from harness.execution.sandbox import enter
+    from harness.plugins.deferred import described
+    enter(Path(scratch))
+    try:
+        found = {spec: [described(i) for i in select([spec], **json.loads(how))]
+                 for spec in specs}
+        conn.send(("ok", found))
+    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
+        conn.send(("error", type(exc).__name__, str(exc)))
