@@ -23,8 +23,14 @@ def selected(specs=(), **how) -> list:
     found = _resolve(outside, how) if outside else {}
     impls = []
     for spec in specs:
-        impls += [rebuilt(spec, how, data) for data in found[spec]] if spec in found else \
-            select([spec], **how)
+        if spec not in outside:
+            impls += select([spec], **how)
+            continue
+        try:
+            impls += [rebuilt(spec, how, data) for data in found[spec]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImplementationError(f"impl={spec!r} was not described as expected "
+                                      f"({type(exc).__name__}: {exc})") from None
     return impls if specs else select(**how)
 
 
@@ -38,19 +44,19 @@ def _resolve(specs: list, how: dict) -> dict:
                        daemon=True)
     proc.start()
     there.close()
-    try:
-        reply = here.recv() if here.poll(RESOLVE_S) else ("timeout",)
-    except EOFError:
+    try:  # JSON, never a pickle: the process ran the user's code
+        reply = json.loads(here.recv_bytes()) if here.poll(RESOLVE_S) else ("timeout",)
+    except (EOFError, ValueError):
         reply = ("died",)
     finally:
         proc.kill()
         proc.join(timeout=5)
         shutil.rmtree(scratch, ignore_errors=True)
-    if reply[0] == "ok":
+    if reply[0] == "ok" and isinstance(reply[1], dict):
         return reply[1]
     names = ", ".join(specs)
     if reply[0] == "error":
-        raise ERRORS.get(reply[1], ImplementationError)(reply[2])
+        raise ERRORS.get(reply[1], ImplementationError)(str(reply[2]))
     what = f"ran past {RESOLVE_S:g} s" if reply[0] == "timeout" else \
         f"killed the process ({describe_exit(proc.exitcode)})"
     raise ImplementationError(f"impl={names!r}: importing it {what}; expected a module that "
@@ -65,6 +71,6 @@ def _describe(conn, specs: list, how: str, scratch: str) -> None:
     try:
         found = {spec: [described(i) for i in select([spec], **json.loads(how))]
                  for spec in specs}
-        conn.send(("ok", found))
+        conn.send_bytes(json.dumps(["ok", found]).encode())
     except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
-        conn.send(("error", type(exc).__name__, str(exc)))
+        conn.send_bytes(json.dumps(["error", type(exc).__name__, str(exc)]).encode())

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness.ops.catalog import OPS
 from harness.plugins.registry import Implementation, select
 
 PLAIN = ("name", "op", "devices", "dtypes", "differentiable", "source", "max_flops",
@@ -59,18 +60,30 @@ def source_file(fn) -> Path | None:
 def described(impl: Implementation) -> dict:
     """`impl` as plain data (JSON-safe), with the file that defines it."""
     path = source_file(impl.fn)
-    return {**{k: v for k, v in asdict(impl).items() if k in PLAIN},
-            "source_path": str(path) if path else ""}
+    return {**{k: getattr(impl, k) for k in PLAIN}, "source_path": str(path) if path else ""}
 
 
 def rebuilt(spec: str, how: dict, data: dict) -> Implementation:
-    """The Implementation `described` gave, its function Deferred; validated as data."""
-    fields = {k: data[k] for k in PLAIN}
-    if not isinstance(fields["name"], str) or not isinstance(fields["op"], str):
-        raise TypeError(f"an implementation of {spec!r} came back without a name and op: "
-                        f"{data!r}")
-    fields.update({k: tuple(fields[k]) for k in ("devices", "dtypes", "config")})
-    fields["configs"] = tuple(tuple(tuple(kv) for kv in c) for c in fields["configs"])
-    fields["config"] = tuple(tuple(kv) for kv in fields["config"])
-    fn = Deferred(spec, fields["name"], json.dumps(how, sort_keys=True), str(data["source_path"]))
+    """The Implementation `described` gave (as JSON), its function Deferred; ValueError naming
+    what is not what a description holds (it comes from a process that ran the user's code)."""
+    try:
+        fields = {k: data[k] for k in PLAIN}
+        strings = [fields["name"], fields["op"], fields["source"], fields["autotuner"],
+                   data["source_path"], *fields["devices"], *fields["dtypes"]]
+        if not all(isinstance(s, str) for s in strings) or fields["op"] not in OPS:
+            raise ValueError
+        fields.update(devices=tuple(fields["devices"]), dtypes=tuple(fields["dtypes"]),
+                      configs=tuple(_pairs(c) for c in fields["configs"]),
+                      config=_pairs(fields["config"]))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"impl={spec!r}: its description is not one: {data!r:.300}") from None
+    fn = Deferred(spec, fields["name"], json.dumps(how, sort_keys=True), data["source_path"])
     return Implementation(fn=fn, **fields)
+
+
+def _pairs(config) -> tuple:
+    """A configuration as ((keyword, value), ...) from JSON's lists."""
+    pairs = tuple((str(k), v) for k, v in config)
+    if not all(isinstance(v, (int, float, str, bool)) for _, v in pairs):
+        raise ValueError
+    return pairs

@@ -133,3 +133,13 @@ def test_the_judge_never_imports_a_module_attr_kernel(tmp_path, monkeypatch, tin
     assert revisions[kernel]["revision"]
     statuses = {r.status for r in read_records(run) if r.impl == kernel}
     assert statuses == ({"pass"} if verb == "check" else {"ok"}), statuses
+
+
+def test_a_forged_description_is_an_error_and_never_an_import(tmp_path, monkeypatch, capsys):
+    import sys
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", "--impl", "tests.unit.hostile_describe:conv2d", "--op", "conv2d",
+                     "--property", "shape"]) == 2
+    assert "impl='tests.unit.hostile_describe:conv2d' was not described as expected" in \
+        capsys.readouterr().err
+    assert "tests.unit.hostile_describe" not in sys.modules
