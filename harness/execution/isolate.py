@@ -12,6 +12,7 @@ or SystemExit raised *by an implementation* inside the worker is recorded as its
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import shutil
 import signal
@@ -100,10 +101,27 @@ def _heartbeat(conn, beat):
             beat[1], beat[0] = time.monotonic(), 0.0
             return
         if what != last[0]:
-            conn.send(("call", what))
+            _say(conn, "call", what)
             last[0] = what
         beat[0] = time.monotonic()
     return on_call
+
+
+def _say(conn, kind: str, payload=None) -> None:
+    """A message to the parent, as JSON: the parent never unpickles what a process that ran
+    the user's code sends."""
+    conn.send_bytes(json.dumps([kind, payload], default=repr).encode())
+
+
+def _heard(raw: bytes) -> tuple:
+    """A message from a worker: (kind, payload), or ("garbled", what it was)."""
+    try:
+        kind, payload = json.loads(raw)
+        if isinstance(kind, str):
+            return kind, payload
+    except (ValueError, TypeError):
+        pass
+    return "garbled", raw[:200]
 
 
 def _serve(conn, beat, scratch: str) -> None:
@@ -115,17 +133,17 @@ def _serve(conn, beat, scratch: str) -> None:
     from harness.checking import call as check
     check.CATCH_INTERRUPTS = True
     check.on_call(_heartbeat(conn, beat))
-    conn.send(("ready", None))
+    _say(conn, "ready")
     while True:
         try:
             task = conn.recv()  # unpickling imports the implementation's module
         except EOFError:
             return
-        conn.send(("loaded", None))
-        for record in task.execute(lambda case: conn.send(("case", case))):
-            conn.send(("record", asdict(record)))
+        _say(conn, "loaded")
+        for record in task.execute(lambda case: _say(conn, "case", case)):
+            _say(conn, "record", asdict(record))
         healthy = _cuda_healthy()
-        conn.send(("done", healthy))
+        _say(conn, "done", healthy)
         if not healthy:
             return  # the CUDA context is poisoned: let the parent start a fresh worker
 
@@ -168,7 +186,7 @@ class Worker:
             if not started and clock.since(max(since, ended), now) > limit:
                 return "stalled", limit
         try:
-            return self._conn.recv()
+            return _heard(self._conn.recv_bytes())
         except (EOFError, OSError):
             return "died", None
 
@@ -186,7 +204,7 @@ class Worker:
             kind, payload = self._next(limit)
             if kind == "stalled":  # importing the implementation is its own; the rest is ours
                 kind = "timeout" if limit == STARTUP_S else "harness_timeout"
-            if kind in ("timeout", "harness_timeout", "oom", "died"):
+            if kind in ("timeout", "harness_timeout", "oom", "died", "garbled"):
                 yield from self._fault(task, kind, last_case, last_call, payload)
                 return
             limit = HARNESS_S
@@ -195,7 +213,12 @@ class Worker:
             elif kind == "call":
                 last_call = payload
             elif kind == "record":
-                yield Record.from_dict(payload)
+                try:
+                    record = Record.from_dict(payload)
+                except (TypeError, ValueError, AttributeError):
+                    yield from self._fault(task, "garbled", last_case, last_call, payload)
+                    return
+                yield record
             elif kind == "done":
                 if not payload:
                     self.log("CUDA context poisoned by the last task: starting a fresh worker")
@@ -209,6 +232,10 @@ class Worker:
                              f"{call}; it was replaced", case)
             return
         self.close()
+        if kind == "garbled":
+            yield task.fault("crashed", f"the worker sent what is not a message of the "
+                             f"harness's ({payload!r}) in {call}; it was replaced", case)
+            return
         if kind == "oom":
             yield task.fault("oom", f"out of memory: the worker held {payload / 2**20:.0f} MiB, "
                              f"over the limit of {self.memory_limit / 2**20:.0f} MiB "

@@ -51,3 +51,20 @@ def phones_home(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     except OSError:
         pass
     return _zeros(input, weight, bias, stride, padding, dilation, groups)
+
+
+def forges_messages(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Wrong; finds the pipe to the judge among its objects and sends a pickle that runs a
+    command where it is unpickled (it would leave a file beside the test)."""
+    import gc
+    from multiprocessing.connection import Connection
+
+    class Bomb:
+        def __reduce__(self):
+            return os.system, (f"touch {os.environ[TARGET]}/unpickled-by-the-judge",)
+    for conn in [o for o in gc.get_objects() if isinstance(o, Connection)]:
+        try:
+            conn.send(Bomb())
+        except (OSError, ValueError):
+            pass
+    return _zeros(input, weight, bias, stride, padding, dilation, groups)

@@ -143,3 +143,10 @@ def test_a_forged_description_is_an_error_and_never_an_import(tmp_path, monkeypa
     assert "impl='tests.unit.hostile_describe:conv2d' was not described as expected" in \
         capsys.readouterr().err
     assert "tests.unit.hostile_describe" not in sys.modules
+
+
+def test_what_a_kernel_sends_up_its_pipe_is_never_unpickled_by_the_judge(tmp_path, monkeypatch):
+    monkeypatch.setenv(hostile.TARGET, str(tmp_path))
+    code, text = _check(tmp_path, monkeypatch, "forges_messages")
+    assert code == 1 and "not a message of the harness's" in text, text
+    assert not (tmp_path / "unpickled-by-the-judge").exists()
