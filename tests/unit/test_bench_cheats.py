@@ -65,7 +65,11 @@ def test_every_honest_builtin_is_ranked_where_it_runs():
 
 
 BACKWARD = replace(OPTIONS, passes=("backward", "both"))
-BACKWARD_CHEATS = [(bugs.conv_backward_lazy_after_a_few_calls, "timed block")]
+# Which check catches it depends on which timed blocks were drawn for verification (drawn so
+# the kernel cannot predict them; for slow calls on a busy machine, each block is one call):
+# a verified timed block, or else the recheck on new values after timing. Either way: wrong.
+BACKWARD_CHEATS = [(bugs.conv_backward_lazy_after_a_few_calls,
+                    ("an output of timed block", "after timing, on new values"))]
 
 
 @pytest.mark.parametrize("fn, words", BACKWARD_CHEATS, ids=[c[0].__name__ for c in BACKWARD_CHEATS])
@@ -76,7 +80,8 @@ def test_a_backward_that_cheats_while_timed_is_never_ranked(fn, words):
     assert {r.prop for r in records} == {"backward", "both"}
     assert all(r.status == "wrong" and "grad of" in r.message for r in records), \
         [(r.prop, r.status, r.message[:200]) for r in records]
-    assert all(words in r.message for r in records), records[0].message
+    assert all(any(w in r.message for w in words) for r in records), \
+        [r.message[:200] for r in records]
 
 
 def test_a_backward_memo_keyed_by_address_never_hits_while_timed():
