@@ -68,14 +68,16 @@ def held_bytes(device: str, collect: bool = False) -> tuple[int, ...]:
     return (resident(os.getpid()), *_malloc_in_use(libc))
 
 
-def grown_by(before: tuple[int, ...], device: str) -> int:
+def grown_by(before: tuple[int, ...], device: str, measure=None) -> int:
     """The largest growth any measure of held_bytes sees since `before`; where that passes
     LEAK_BYTES, measured again after a garbage collection: garbage not yet collected is no
     leak. Measure within older_objects_frozen: that collection must not free garbage older
-    than `before`, which would hide as much growth."""
-    growth = max(a - b for a, b in zip(held_bytes(device), before))
+    than `before`, which would hide as much growth. `measure`: held_bytes, or another
+    process's."""
+    measure = measure or held_bytes
+    growth = max(a - b for a, b in zip(measure(device), before))
     if growth > LEAK_BYTES:
-        growth = max(a - b for a, b in zip(held_bytes(device, collect=True), before))
+        growth = max(a - b for a, b in zip(measure(device, collect=True), before))
     return growth
 
 

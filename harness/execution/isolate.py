@@ -12,7 +12,6 @@ or SystemExit raised *by an implementation* inside the worker is recorded as its
 """
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import shutil
 import signal
@@ -23,6 +22,7 @@ from dataclasses import asdict
 from typing import Iterator, Protocol
 
 from harness.checking.held import machine_memory, resident
+from harness.execution.messages import describe_exit, heard, heartbeat, say
 from harness.records.record import Record
 
 DEFAULT_TIMEOUT = 60.0  # seconds one call may take before it counts as hung
@@ -67,17 +67,6 @@ class Task(Protocol):
     def fault(self, status: str, message: str, case: dict | None) -> Record: ...
 
 
-def describe_exit(code) -> str:
-    if code is None:
-        return "no exit code"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
-
-
 def _cuda_healthy() -> bool:
     import torch
     if not torch.cuda.is_available() or not torch.cuda.is_initialized():
@@ -90,62 +79,62 @@ def _cuda_healthy() -> bool:
         return False
 
 
-def _heartbeat(conn, beat):
-    """The worker's side of the per-call clock: beat[0] is when the running call started (0
-    between calls), beat[1] when the last one ended; a call's name crosses the pipe only when
-    it changes, so a timing loop of one call pays two stores a call, not a message."""
-    last = [None]
-
-    def on_call(what: str | None) -> None:
-        if what is None:
-            beat[1], beat[0] = time.monotonic(), 0.0
-            return
-        if what != last[0]:
-            _say(conn, "call", what)
-            last[0] = what
-        beat[0] = time.monotonic()
-    return on_call
-
-
-def _say(conn, kind: str, payload=None) -> None:
-    """A message to the parent, as JSON: the parent never unpickles what a process that ran
-    the user's code sends."""
-    conn.send_bytes(json.dumps([kind, payload], default=repr).encode())
-
-
-def _heard(raw: bytes) -> tuple:
-    """A message from a worker: (kind, payload), or ("garbled", what it was)."""
-    try:
-        kind, payload = json.loads(raw)
-        if isinstance(kind, str):
-            return kind, payload
-    except (ValueError, TypeError):
-        pass
-    return "garbled", raw[:200]
-
-
 def _serve(conn, beat, scratch: str) -> None:
-    """The worker's loop: run each task, streaming its progress and records back; in the
-    sandbox (sandbox.enter) before any implementation's module is imported."""
+    """The worker's loop: it judges each task, streaming its progress and records back. The
+    kernel runs in a process of its own that this one starts (kernel_client), sandboxed,
+    and imports nothing of the kernel's here; a task that times the kernel runs whole there."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from harness.execution.sandbox import enter
-    enter(Path(scratch))
     from harness.checking import call as check
+    from harness.execution.kernel_client import KernelProcess
+    from harness.plugins import deferred
+    kernel = KernelProcess(beat, scratch, lambda gone: _kernel_gone(conn, gone))
+    deferred.BINDER = kernel.bind
     check.CATCH_INTERRUPTS = True
-    check.on_call(_heartbeat(conn, beat))
-    _say(conn, "ready")
+    check.on_call(heartbeat(conn, beat))
+    say(conn, "ready")
     while True:
         try:
-            task = conn.recv()  # unpickling imports the implementation's module
+            task = conn.recv()  # from the parent: the harness's own tasks
         except EOFError:
+            kernel.close()
             return
-        _say(conn, "loaded")
-        for record in task.execute(lambda case: _say(conn, "case", case)):
-            _say(conn, "record", asdict(record))
-        healthy = _cuda_healthy()
-        _say(conn, "done", healthy)
-        if not healthy:
-            return  # the CUDA context is poisoned: let the parent start a fresh worker
+        if getattr(task, "impl", None) is not None:
+            kernel.bind(task.impl)  # the kernel's module is imported in its process
+        say(conn, "loaded")
+        if getattr(task, "whole_in_kernel_process", False):
+            _relay(conn, kernel, task)
+        else:
+            for record in task.execute(lambda case: say(conn, "case", case)):
+                say(conn, "record", asdict(record))
+        say(conn, "done", _cuda_healthy())
+
+
+def _relay(conn, kernel, task) -> None:
+    """A task run whole in the kernel's process: its messages passed on, its records checked."""
+    kernel.conn.send(("task", task))
+    while True:
+        kind, payload = kernel.answer()
+        if kind == "done":
+            return
+        if kind == "record":
+            try:
+                record = Record.from_dict(payload)
+            except (TypeError, ValueError, AttributeError):
+                kernel._gone("garbled", f"not a record: {payload!r:.200}")
+            if record.key() != task.key:
+                kernel._gone("garbled", f"a record of another task: {record.key()}")
+            payload = asdict(task.rejudged(record))
+        if kind not in ("call", "case", "record"):
+            kernel._gone("garbled", f"{kind}: {payload!r:.200}")
+        say(conn, kind, payload)
+
+
+def _kernel_gone(conn, gone) -> None:
+    """The kernel's process died or broke the protocol: the parent records it as the kernel's
+    (with the case and call it was in) and replaces this worker, the kernel's process with it."""
+    import os
+    say(conn, f"kernel_{gone.kind}", gone.detail)
+    os._exit(0)
 
 
 class Worker:
@@ -159,16 +148,18 @@ class Worker:
         self._proc = None
         self._conn = None
         self._beat = None
-        self._scratch = None  # the worker's own directory, the only one it may write to
+        self._scratch = None  # the kernel's own directory, the only one it may write to
+        self._pid = None
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._beat = ctx.Array("d", 2, lock=False)  # (call started, last call ended)
+        self._beat = ctx.Array("d", 3, lock=False)  # (call started, last ended, kernel's pid)
         self._scratch = tempfile.mkdtemp(prefix="convharness-kernel-")
         self._proc = ctx.Process(target=_serve, args=(child, self._beat, self._scratch),
                                  daemon=True)
         self._proc.start()
+        self._pid = self._proc.pid
         child.close()
 
     def _next(self, limit: float):
@@ -177,16 +168,19 @@ class Worker:
         for `limit` seconds outside any call."""
         since, clock = time.monotonic(), Clock(self._proc.pid)
         while not self._conn.poll(POLL_S):
-            used = resident(self._proc.pid)
+            kernel = int(self._beat[2])
+            used = resident(self._proc.pid) + (resident(kernel) if kernel else 0)
             if used > self.memory_limit:
                 return "oom", used
-            now, (started, ended) = time.monotonic(), self._beat
+            if kernel and clock.pid != kernel:  # the kernel's waits for a CPU, not the judge's
+                clock = Clock(kernel)
+            now, (started, ended, _) = time.monotonic(), self._beat
             if started and clock.since(started, now) > self.timeout:
                 return "timeout", None
             if not started and clock.since(max(since, ended), now) > limit:
                 return "stalled", limit
         try:
-            return _heard(self._conn.recv_bytes())
+            return heard(self._conn.recv_bytes())
         except (EOFError, OSError):
             return "died", None
 
@@ -204,6 +198,9 @@ class Worker:
             kind, payload = self._next(limit)
             if kind == "stalled":  # importing the implementation is its own; the rest is ours
                 kind = "timeout" if limit == STARTUP_S else "harness_timeout"
+            if kind in ("kernel_died", "kernel_garbled"):
+                yield from self._fault(task, kind, last_case, last_call, payload)
+                return
             if kind in ("timeout", "harness_timeout", "oom", "died", "garbled"):
                 yield from self._fault(task, kind, last_case, last_call, payload)
                 return
@@ -226,6 +223,16 @@ class Worker:
                 return
 
     def _fault(self, task, kind, case, call, payload) -> Iterator[Record]:
+        if kind == "kernel_died":
+            self._reap()
+            yield task.fault("crashed", f"the kernel's process died ({payload}) in {call}; "
+                             f"it was replaced", case)
+            return
+        if kind == "kernel_garbled":
+            self._reap()
+            yield task.fault("crashed", f"the kernel's process sent what is not a message of "
+                             f"the harness's ({payload}) in {call}; it was replaced", case)
+            return
         if kind == "died":
             code = self._reap()
             yield task.fault("crashed", f"the worker process died ({describe_exit(code)}) in "
@@ -271,6 +278,10 @@ class Worker:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+        if self._pid is not None:  # the judge's input files, where it was killed
+            for left in Path("/dev/shm").glob(f"convharness-{self._pid}-*"):
+                left.unlink(missing_ok=True)
+            self._pid = None
 
     def __enter__(self):
         return self

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from harness.execution.messages import describe_exit, heard, say
 from harness.plugins.registry import ImplementationError, select
 from harness.records.errors import UsageError
 
@@ -36,7 +37,6 @@ def selected(specs=(), **how) -> list:
 
 def _resolve(specs: list, how: dict) -> dict:
     """{spec: [described implementation]} from a sandboxed process; its error re-raised."""
-    from harness.execution.isolate import describe_exit
     ctx = mp.get_context("spawn")
     here, there = ctx.Pipe()
     scratch = tempfile.mkdtemp(prefix="convharness-resolve-")
@@ -45,9 +45,9 @@ def _resolve(specs: list, how: dict) -> dict:
     proc.start()
     there.close()
     try:  # JSON, never a pickle: the process ran the user's code
-        reply = json.loads(here.recv_bytes()) if here.poll(RESOLVE_S) else ("timeout",)
-    except (EOFError, ValueError):
-        reply = ("died",)
+        reply = heard(here.recv_bytes()) if here.poll(RESOLVE_S) else ("timeout", None)
+    except (EOFError, OSError):
+        reply = ("died", None)
     finally:
         proc.kill()
         proc.join(timeout=5)
@@ -55,10 +55,11 @@ def _resolve(specs: list, how: dict) -> dict:
     if reply[0] == "ok" and isinstance(reply[1], dict):
         return reply[1]
     names = ", ".join(specs)
-    if reply[0] == "error":
-        raise ERRORS.get(reply[1], ImplementationError)(str(reply[2]))
-    what = f"ran past {RESOLVE_S:g} s" if reply[0] == "timeout" else \
-        f"killed the process ({describe_exit(proc.exitcode)})"
+    if reply[0] == "error" and isinstance(reply[1], list) and len(reply[1]) == 2:
+        raise ERRORS.get(reply[1][0], ImplementationError)(str(reply[1][1]))
+    what = {"timeout": f"ran past {RESOLVE_S:g} s", "died":
+            f"killed the process ({describe_exit(proc.exitcode)})"}.get(
+        reply[0], f"sent what is not a description ({reply[1]!r:.100})")
     raise ImplementationError(f"impl={names!r}: importing it {what}; expected a module that "
                               f"imports")
 
@@ -71,6 +72,6 @@ def _describe(conn, specs: list, how: str, scratch: str) -> None:
     try:
         found = {spec: [described(i) for i in select([spec], **json.loads(how))]
                  for spec in specs}
-        conn.send_bytes(json.dumps(["ok", found]).encode())
+        say(conn, "ok", found)
     except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
-        conn.send_bytes(json.dumps(["error", type(exc).__name__, str(exc)]).encode())
+        say(conn, "error", [type(exc).__name__, str(exc)])

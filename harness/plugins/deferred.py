@@ -14,6 +14,7 @@ from harness.plugins.registry import Implementation, select
 PLAIN = ("name", "op", "devices", "dtypes", "differentiable", "source", "max_flops",
          "flop_saving", "configs", "config", "autotuner")  # what crosses as data
 _LIVE: dict = {}  # (spec, name, how) -> the Implementation, in a process that imported it
+BINDER = None  # in a judge: Implementation -> the same, its function calling the kernel's process
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,11 @@ class Deferred:
 
 
 def live(impl: Implementation) -> Implementation:
-    """`impl` as it runs in this process: a deferred one imported and resolved (with what it
+    """`impl` as it runs in this process: in a judge (BINDER set), a stand-in that calls it in
+    the kernel's process; elsewhere a deferred one imported and resolved (with what it
     declares that is not plain data: its known failures' rules, its autotuner)."""
+    if BINDER is not None:
+        return BINDER(impl)
     return impl.fn.live() if isinstance(impl.fn, Deferred) else impl
 
 

@@ -261,6 +261,7 @@ def plan_bench(v: dict, select=None) -> tuple[list[Implementation], list[SuiteCa
 class BenchTask:
     """One pass of one implementation on one suite case, runnable in a worker process."""
 
+    whole_in_kernel_process = True  # its timed loop must not cross processes call by call
     impl: Implementation
     sc: SuiteCase
     device: str
@@ -283,3 +284,18 @@ class BenchTask:
 
     def fault(self, status: str, message: str, case: dict | None) -> Record:
         return _record(self.impl, self.sc, self.case, self.pass_, status, message=message)
+
+    def rejudged(self, record: Record) -> Record:
+        """`record` as it came from the kernel's process, with the verdicts that rank it made
+        again here, from its own samples: above the machine's peak it is suspect, and a kernel
+        that failed this run's check is nonconforming, whatever that process wrote."""
+        if record.kind != "bench" or record.status != "ok" or not record.times:
+            return record
+        status, why, roof = judge(self.impl, self.case, self.pass_, record.times, self.options)
+        failed = _nonconforming(self.impl, record.figures, self.options)
+        if status == "ok" and failed:
+            status, why = "nonconforming", failed
+        if status == "ok":
+            return record
+        return replace(record, status=status, message=why,
+                       figures={**record.figures, "judged_against": roof})

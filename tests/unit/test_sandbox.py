@@ -5,13 +5,14 @@ import multiprocessing as mp
 import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
 from harness.doors import cli
 from harness.execution import sandbox
 from harness.records.record import read_records
-from tests.unit import hostile
+from tests.unit import hostile, hostile_judge
 from tests.unit.conftest import run_dirs
 
 LANDLOCK = pytest.mark.skipif(sandbox.abi() < 6, reason="needs Landlock ABI 6 (Linux 6.12)")
@@ -150,3 +151,31 @@ def test_what_a_kernel_sends_up_its_pipe_is_never_unpickled_by_the_judge(tmp_pat
     code, text = _check(tmp_path, monkeypatch, "forges_messages")
     assert code == 1 and "not a message of the harness's" in text, text
     assert not (tmp_path / "unpickled-by-the-judge").exists()
+
+
+@pytest.mark.parametrize("kernel", hostile_judge.CHECK_CHEATS + ("honest",))
+def test_a_kernel_cannot_reach_the_judge_s_answers_or_verdicts(tmp_path, monkeypatch, kernel):
+    """Each cheat fails on its own values (it passed when the judge shared its process); the
+    honest control beside them passes."""
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    code = cli.check(impl=[f"tests.unit.hostile_judge:{kernel}"], op="conv2d",
+                     properties="values,no_mutation", seed=1, out=lines.append)
+    (run,) = run_dirs(tmp_path / "reports")
+    status = {r.prop: r.status for r in read_records(run) if r.kind == "check"}
+    want = "pass" if kernel == "honest" else "fail"
+    assert (code, status["values"]) == (0 if kernel == "honest" else 1, want), "\n".join(lines)
+
+
+def test_through_the_pytest_door_too(pytester):
+    """The same cheats in one pytest session: each fails its values test, the control passes."""
+    pytester.makepyfile(hostilejudge=Path(hostile_judge.__file__).read_text())
+    pytester.syspathinsert()
+    kernels = [a for k in hostile_judge.CHECK_CHEATS + ("honest",)
+               for a in ("--convharness-impl", f"hostilejudge:{k}")]
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "harness.conformance", *kernels, "--convharness-op", "conv2d",
+        "--convharness-out", "out", "-p", "no:cacheprovider", "-k", "values and not special",
+        "--convharness-seed", "1", timeout=900)
+    result.assert_outcomes(passed=1, failed=len(hostile_judge.CHECK_CHEATS))
+    assert "hostilejudge:honest-values" not in result.stdout.str()  # no failure of its own

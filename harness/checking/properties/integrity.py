@@ -53,39 +53,47 @@ def prop_fresh_results(impl, case: Case) -> None:
                                  exc.signature) from None
 
 
-def _settle(device: str) -> None:
-    """Give a late writer its chance: wait until no other thread of this process has run, or
-    waited for a CPU, over SETTLE_MIN_S (a writer that was still busy has then finished or
-    gone to sleep), at most SETTLE_S. Waiting on the threads' own clocks rather than a fixed
-    time keeps a busy machine, where the writer may wait long for a CPU, from hiding it."""
-    if device == "cuda":
+def _settle(device: str, pid: int | None = None) -> None:
+    """Give a late writer its chance: wait until no other thread of the kernel's process (this
+    one, or process `pid`) has run, or waited for a CPU, over SETTLE_MIN_S (a writer that was
+    still busy has then finished or gone to sleep), at most SETTLE_S. Waiting on the threads'
+    own clocks rather than a fixed time keeps a busy machine, where the writer may wait long
+    for a CPU, from hiding it."""
+    if device == "cuda" and pid is None:
         torch.cuda.synchronize()
     deadline = time.monotonic() + SETTLE_S
-    before = _others_activity()
+    before = _others_activity(pid)
     while time.monotonic() < deadline:
         time.sleep(SETTLE_MIN_S)
-        now = _others_activity()
+        now = _others_activity(pid)
         if now is not None and now == before and not any(runnable for *_, runnable in now):
             return
         before = now
 
 
-def _others_activity() -> tuple | None:
-    """Each other thread of this process: its time on a CPU and waiting for one (Linux's
-    schedstat, in ns), and whether it is running or runnable now; None where /proc cannot
-    tell, so the caller waits its longest."""
-    me = str(threading.get_native_id())
+def _others_activity(pid: int | None) -> tuple | None:
+    """Each thread of process `pid` (or each other thread of this one): its time on a CPU and
+    waiting for one (Linux's schedstat, in ns), and whether it is running or runnable now;
+    None where /proc cannot tell, so the caller waits its longest."""
+    me = str(threading.get_native_id()) if pid is None else ""
+    root = f"/proc/{pid or 'self'}/task"
     try:
-        return tuple((task, _read(f"{task}/schedstat"),
-                      _read(f"{task}/stat").rpartition(b")")[2].split()[:1] == [b"R"])
-                     for task in sorted(os.listdir("/proc/self/task")) if task != me)
+        return tuple((task, _read(f"{root}/{task}/schedstat"),
+                      _read(f"{root}/{task}/stat").rpartition(b")")[2].split()[:1] == [b"R"])
+                     for task in sorted(os.listdir(root)) if task != me)
     except OSError:
         return None
 
 
 def _read(path: str) -> bytes:
-    with open(f"/proc/self/task/{path}", "rb") as file:
+    with open(path, "rb") as file:
         return file.read()
+
+
+def remote_of(impl):
+    """The stand-in that calls `impl` in the kernel's process (execution.kernel_client.Remote),
+    or None where it runs in this one."""
+    return getattr(impl.fn, "convharness_remote", None)
 
 
 def prop_complete_on_return(impl, case: Case) -> None:
@@ -96,8 +104,9 @@ def prop_complete_on_return(impl, case: Case) -> None:
     reference = shared_values(case, tensors)
     out = _call(impl, case, tensors)
     at_return = out.detach().clone()
-    _settle(case.device)
-    later = out.detach().clone()
+    remote = remote_of(impl)
+    _settle(case.device, remote and remote.pid)
+    later = (remote.again(out) if remote else out).detach().clone()
     if not same_bits(at_return, later):
         changed = int((at_return.nan_to_num() != later.nan_to_num()).sum())
         raise PropertyFailed(f"out changed after the call returned ({changed} of {out.numel()} "
@@ -107,6 +116,9 @@ def prop_complete_on_return(impl, case: Case) -> None:
 
 
 def _storage(t: torch.Tensor) -> int:
+    """Where `t`'s memory is, in the process the kernel saw it in."""
+    if hasattr(t, "convharness_storage"):
+        return t.convharness_storage
     return t.untyped_storage().data_ptr() if t.numel() else -1
 
 
