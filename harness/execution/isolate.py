@@ -79,15 +79,16 @@ def _cuda_healthy() -> bool:
         return False
 
 
-def _serve(conn, beat, scratch: str) -> None:
+def serve(conn, beat, scratch: str, spawned: tuple) -> None:
     """The worker's loop: it judges each task, streaming its progress and records back. The
     kernel runs in a process of its own that this one starts (kernel_client), sandboxed,
-    and imports nothing of the kernel's here; a task that times the kernel runs whole there."""
+    and imports nothing of the kernel's here; a task that times the kernel runs whole there.
+    `spawned`: that process and its pipe (kernel_server.worker started it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from harness.checking import call as check
     from harness.execution.kernel_client import KernelProcess
     from harness.plugins import deferred
-    kernel = KernelProcess(beat, scratch, lambda gone: _kernel_gone(conn, gone))
+    kernel = KernelProcess(beat, scratch, lambda gone: _kernel_gone(conn, gone), spawned)
     deferred.BINDER = kernel.bind
     check.CATCH_INTERRUPTS = True
     check.on_call(heartbeat(conn, beat))
@@ -156,7 +157,8 @@ class Worker:
         self._conn, child = ctx.Pipe()
         self._beat = ctx.Array("d", 3, lock=False)  # (call started, last ended, kernel's pid)
         self._scratch = tempfile.mkdtemp(prefix="convharness-kernel-")
-        self._proc = ctx.Process(target=_serve, args=(child, self._beat, self._scratch),
+        from harness.execution.kernel_server import worker
+        self._proc = ctx.Process(target=worker, args=(child, self._beat, self._scratch),
                                  daemon=True)
         self._proc.start()
         self._pid = self._proc.pid

@@ -12,7 +12,6 @@ tells the parent what happened and in which call, as a crash of the worker used 
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import re
 from dataclasses import replace
 from typing import Callable
@@ -39,27 +38,27 @@ class KernelGone(Exception):
 class KernelProcess:
     """A sandboxed process that imports implementations and calls them for this judge."""
 
-    def __init__(self, beat, scratch: str, on_fault: Callable[[KernelGone], object]):
+    def __init__(self, beat, scratch: str, on_fault: Callable[[KernelGone], object],
+                 spawned: tuple = (None, None)):
         self.beat, self.scratch, self.on_fault = beat, scratch, on_fault
-        self.proc = self.conn = None
+        self.proc, self.conn = spawned
+        self.ready = False
         self.bound: set = set()
         self.arena = Arena()
 
     def start(self) -> None:
-        from harness.execution.kernel_server import serve
-        mp.current_process().daemon = False  # a worker may start the kernel's process
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(child, self.beat, self.scratch), daemon=True)
-        self.proc.start()
-        child.close()
-        self.beat[2] = self.proc.pid
-        self.expect("ready")
+        """Start the kernel's process, unless `spawned` (kernel_server.spawn) did already."""
+        from harness.execution.kernel_server import spawn
+        self.proc, self.conn = spawn(self.beat, self.scratch)
+        self.ready = False
 
     def bind(self, impl: Implementation) -> Implementation:
         """`impl` as the judge calls it: its function a Remote of this process."""
         if self.proc is None:
             self.start()
+        if not self.ready:
+            self.expect("ready")
+            self.ready = True
         if impl.name not in self.bound:
             self.conn.send(("bind", impl))  # unpickled there: the module is imported there
             self.expect("bound")

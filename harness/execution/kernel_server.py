@@ -161,8 +161,40 @@ class Server:
         say(self.conn, "done")
 
 
-def serve(conn, beat, scratch: str) -> None:
-    """The kernel process's loop."""
+def spawn(beat, scratch: str, keep_from_it=None):
+    """(the kernel's process, the judge's end of its pipe). Forked from the judge when the
+    judge has imported torch and what a kernel's process needs, and nothing else yet (no
+    case, no answer, no thread): it starts in milliseconds, not a second of imports.
+    `keep_from_it`: the judge's own pipe to its parent, closed in the kernel's process."""
+    import multiprocessing as mp
+    import torch  # noqa: F401 - imported once, before the fork
+    from harness.checking import call  # noqa: F401
+    from harness.execution import sandbox, shared_tensors  # noqa: F401
+    from harness.plugins import deferred  # noqa: F401
+    mp.current_process().daemon = False  # a worker may start the kernel's process
+    ctx = mp.get_context("fork")
+    here, there = ctx.Pipe()
+    closed = [] if keep_from_it is None else [keep_from_it.fileno()]
+    proc = ctx.Process(target=serve, args=(there, beat, scratch, closed), daemon=True)
+    proc.start()
+    there.close()
+    beat[2] = proc.pid
+    return proc, here
+
+
+def worker(conn, beat, scratch: str) -> None:
+    """A worker process's entry (isolate.Worker): its kernel's process forked first, then the
+    worker's loop (isolate.serve)."""
+    spawned = spawn(beat, scratch, keep_from_it=conn)
+    from harness.execution.isolate import serve as judge
+    judge(conn, beat, scratch, spawned)
+
+
+def serve(conn, beat, scratch: str, closed=()) -> None:
+    """The kernel process's loop; `closed`: descriptors of the judge's it must not hold."""
+    import os
+    for fd in closed:
+        os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     from harness.execution.sandbox import enter

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from harness.execution.messages import describe_exit, heard, say
@@ -37,10 +39,11 @@ def selected(specs=(), **how) -> list:
 
 def _resolve(specs: list, how: dict) -> dict:
     """{spec: [described implementation]} from a sandboxed process; its error re-raised."""
-    ctx = mp.get_context("spawn")
+    forked = threading.active_count() == 1  # a fork is safe, and skips importing torch again
+    ctx = mp.get_context("fork" if forked else "spawn")
     here, there = ctx.Pipe()
     scratch = tempfile.mkdtemp(prefix="convharness-resolve-")
-    proc = ctx.Process(target=_describe, args=(there, specs, json.dumps(how), scratch),
+    proc = ctx.Process(target=_describe, args=(there, specs, json.dumps(how), scratch, forked),
                        daemon=True)
     proc.start()
     there.close()
@@ -64,8 +67,12 @@ def _resolve(specs: list, how: dict) -> dict:
                               f"imports")
 
 
-def _describe(conn, specs: list, how: str, scratch: str) -> None:
-    """In the sandboxed process: each spec's implementations as plain data, or the error."""
+def _describe(conn, specs: list, how: str, scratch: str, forked: bool) -> None:
+    """In the sandboxed process: each spec's implementations as plain data, or the error.
+    Forked, it first closes every descriptor of the judge's it inherited but its pipe."""
+    if forked:
+        os.closerange(3, conn.fileno())
+        os.closerange(conn.fileno() + 1, 1 << 16)
     from harness.execution.sandbox import enter
     from harness.plugins.deferred import described
     enter(Path(scratch))
