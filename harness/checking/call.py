@@ -129,12 +129,12 @@ CHECK_THREADS = 1
 
 
 @contextlib.contextmanager
-def as_checked():
+def as_checked(threads: int | None = None):
     """What every checked call runs under, the kernel's and PyTorch's own alike: TF32 and
     cudnn.benchmark off (float32 means float32), compiled kernels compiled
-    (`compiled_as_asked`), CHECK_THREADS intra-op threads."""
+    (`compiled_as_asked`), CHECK_THREADS intra-op threads (or `threads`, for a timing)."""
     from harness.checking.flags import intra_op_threads, pinned_flags
-    with pinned_flags(), compiled_as_asked(), intra_op_threads(CHECK_THREADS):
+    with pinned_flags(), compiled_as_asked(), intra_op_threads(threads or CHECK_THREADS):
         yield
 
 

@@ -1,11 +1,15 @@
-"""A reusable worker process for untrusted implementations: it may raise, hang, crash or poison CUDA.
+"""A reusable worker process that judges untrusted implementations: they may raise, hang, crash
+or poison CUDA, each in a kernel's process of its own beside the worker (kernel_server), which
+the worker calls through kernel_client; when that process dies or garbles its answer, the
+worker tells the parent so and ends, and is replaced with it.
 
 One worker per implementation runs task after task. The parent waits for progress with a time
 limit per call of the implementation (every call reports itself; starting the worker and
 importing the task's modules do not count, nor does the harness's own work between calls):
-a call that does not return in time (wall time less what a busy machine kept it waiting for a
-CPU: `Clock`) is a *timeout*, a worker that dies is *crashed* (with the case it was running), a worker whose
-resident memory passes the limit is killed and recorded as *oom*; either way the worker is
+a call that does not return in time (wall time less what a busy machine kept the kernel's
+process waiting for a CPU: `Clock`) is a *timeout*, a worker or kernel's process that dies is
+*crashed* (with the case it was running), a worker whose resident memory and its kernel's
+process's together pass the limit is killed and recorded as *oom*; either way the worker is
 replaced and the run goes on.
 Ctrl-C reaches the parent only (the worker ignores SIGINT), so it ends the run; a KeyboardInterrupt
 or SystemExit raised *by an implementation* inside the worker is recorded as its error.
@@ -21,7 +25,6 @@ from pathlib import Path
 from dataclasses import asdict
 from typing import Iterator, Protocol
 
-from harness.checking.held import machine_memory, resident
 from harness.execution.messages import describe_exit, heard, heartbeat, say
 from harness.records.record import Record
 
@@ -33,6 +36,7 @@ POLL_S = 0.2  # how often the parent looks at a busy worker's memory
 
 def default_memory_limit() -> int:
     """Half the machine's RAM: enough for any honest case, and the machine survives a runaway."""
+    from harness.checking.held import machine_memory
     return machine_memory() // 2
 
 
@@ -79,11 +83,18 @@ def _cuda_healthy() -> bool:
         return False
 
 
+def worker(conn, beat, scratch: str) -> None:
+    """A worker process's entry: its kernel's process forked first (kernel_server.spawn, once
+    torch is imported; this module imports no torch of its own), then the worker's loop."""
+    from harness.execution.kernel_server import spawn
+    serve(conn, beat, scratch, spawn(beat, scratch, keep_from_it=conn))
+
+
 def serve(conn, beat, scratch: str, spawned: tuple) -> None:
     """The worker's loop: it judges each task, streaming its progress and records back. The
     kernel runs in a process of its own that this one starts (kernel_client), sandboxed,
     and imports nothing of the kernel's here; a task that times the kernel runs whole there.
-    `spawned`: that process and its pipe (kernel_server.worker started it)."""
+    `spawned`: that process and its pipe (`worker` started it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from harness.checking import call as check
     from harness.execution.kernel_client import KernelProcess
@@ -111,12 +122,15 @@ def serve(conn, beat, scratch: str, spawned: tuple) -> None:
 
 
 def _relay(conn, kernel, task) -> None:
-    """A task run whole in the kernel's process: its messages passed on, its records checked."""
+    """A task run whole in the kernel's process: its messages passed on; its records checked,
+    their ranking verdicts decided again here and its timings set beside this process's own
+    clock (once the task is done: the kernel's process serves one request at a time)."""
     kernel.conn.send(("task", task))
+    records = []
     while True:
         kind, payload = kernel.answer()
         if kind == "done":
-            return
+            break
         if kind == "record":
             try:
                 record = Record.from_dict(payload)
@@ -124,10 +138,16 @@ def _relay(conn, kernel, task) -> None:
                 kernel._gone("garbled", f"not a record: {payload!r:.200}")
             if record.key() != task.key:
                 kernel._gone("garbled", f"a record of another task: {record.key()}")
-            payload = asdict(task.rejudged(record))
-        if kind not in ("call", "case", "record"):
+            records.append(record)
+        elif kind in ("call", "case"):
+            say(conn, kind, payload)
+        else:
             kernel._gone("garbled", f"{kind}: {payload!r:.200}")
-        say(conn, kind, payload)
+    for record in records:
+        record = task.rejudged(record)
+        if hasattr(task, "clocked"):
+            record = task.clocked(record, kernel.bind(task.impl).fn.per_call)
+        say(conn, "record", asdict(record))
 
 
 def _kernel_gone(conn, gone) -> None:
@@ -157,7 +177,6 @@ class Worker:
         self._conn, child = ctx.Pipe()
         self._beat = ctx.Array("d", 3, lock=False)  # (call started, last ended, kernel's pid)
         self._scratch = tempfile.mkdtemp(prefix="convharness-kernel-")
-        from harness.execution.kernel_server import worker
         self._proc = ctx.Process(target=worker, args=(child, self._beat, self._scratch),
                                  daemon=True)
         self._proc.start()
@@ -168,6 +187,7 @@ class Worker:
         """The worker's next message, or ("timeout"|"stalled"|"oom"|"died", detail): timeout,
         a call of the implementation ran past the per-call limit; stalled, nothing happened
         for `limit` seconds outside any call."""
+        from harness.checking.held import resident
         since, clock = time.monotonic(), Clock(self._proc.pid)
         while not self._conn.poll(POLL_S):
             kernel = int(self._beat[2])

@@ -23,6 +23,7 @@ from harness.execution.shared_tensors import Arena, NotALayout, rebuilt
 from harness.plugins.registry import Implementation
 
 READY_S = 600.0  # starting the kernel's process: slow on a loaded machine
+BATCH_S = 0.03  # a batch of calls timed by the judge lasts about this long
 POLL_S = 0.05  # how often a waiting judge looks whether the kernel's process still lives
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,79}$")
 
@@ -212,6 +213,34 @@ class Remote:
         """`out` read again from the kernel's process, as the kernel left it since its reply."""
         _, payload = self.kernel.ask("again", {"kept": getattr(out, "convharness_kept", None)})
         return self.kernel.value(payload.get("value") if isinstance(payload, dict) else None)
+
+    def per_call(self, args: tuple, kwargs: dict, threads: int) -> float:
+        """Seconds a call takes by this process's clock: batches of calls back to back in
+        the kernel's process on the same inputs, request to reply, the best of three, less an
+        empty batch's round trip (the channel), over the number of calls. They take the path
+        every checked call takes there, so the kernel cannot tell them from its checks."""
+        import time
+        from harness.checking.call import calling
+        shared = [self.kernel.arena.shared(a) if isinstance(a, torch.Tensor) else a
+                  for a in args]
+        shared = [replace(s, requires_grad=False) if hasattr(s, "slot") else s for s in shared]
+
+        def batch(calls: int) -> float:
+            ask = {"impl": self.name, "args": shared, "kwargs": kwargs, "calls": calls,
+                   "threads": threads, "grad": False}
+            with calling(f"{calls} calls timed by the judge"):
+                started = time.perf_counter()
+                kind, payload = self.kernel.ask("call", ask)
+                took = time.perf_counter() - started
+            if kind == "raised":
+                raise exception(payload)
+            if kind != "ran":
+                self.kernel._gone("garbled", f"{kind}: {payload!r:.200}")
+            return took
+        empty = min(batch(0) for _ in range(3))
+        one = max(min(batch(1) for _ in range(2)) - empty, 1e-6)
+        calls = max(1, min(200, int(BATCH_S / one)))
+        return max(min(batch(calls) for _ in range(3)) - empty, 0.0) / calls
 
     def held(self, device: str, collect: bool = False) -> tuple:
         """The kernel process's memory: its resident set read here (after it collected its

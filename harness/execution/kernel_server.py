@@ -68,13 +68,18 @@ class Server:
             return value
         args = [real(v) for v in ask["args"]]
         kwargs = {k: real(v) for k, v in ask["kwargs"].items()}
-        fn = self.impls[ask["impl"]].fn
-        try:
-            with as_checked(), captured(), torch.set_grad_enabled(ask["grad"]):
-                result = fn(*args, **kwargs)
+        fn, result = self.impls[ask["impl"]].fn, None
+        try:  # a check's call and the judge's timed ones (`calls`, `threads`) take one path
+            with as_checked(ask.get("threads")), captured(), \
+                    torch.set_grad_enabled(ask["grad"]):
+                for _ in range(ask.get("calls", 1)):
+                    result = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - the kernel's own, judged by the judge
             self._written(tensors)
             say(self.conn, "raised", {**raised(exc), "notes": NOTES.drain()})
+            return
+        if "calls" in ask:  # timed by the judge: the reply is the clock's stop, nothing more
+            say(self.conn, "ran")
             return
         self._written(tensors)
         handle = None
@@ -180,14 +185,6 @@ def spawn(beat, scratch: str, keep_from_it=None):
     there.close()
     beat[2] = proc.pid
     return proc, here
-
-
-def worker(conn, beat, scratch: str) -> None:
-    """A worker process's entry (isolate.Worker): its kernel's process forked first, then the
-    worker's loop (isolate.serve)."""
-    spawned = spawn(beat, scratch, keep_from_it=conn)
-    from harness.execution.isolate import serve as judge
-    judge(conn, beat, scratch, spawned)
 
 
 def serve(conn, beat, scratch: str, closed=()) -> None:

@@ -194,6 +194,9 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None, choice=N
                             **extra})
 
 
+JUDGE_CLOCK = 2.0  # samples over this many times faster than the judge's clock saw: suspect
+JUDGE_CLOCK_FLOOR_S = 50e-6  # and faster by more than this (the channel's own noise)
+JUDGE_CLOCK_TRIES = 3  # the judge's clock measured again, up to this often, before it disagrees
 SUSPECT = 1.5  # throughput above this many times the machine's (or PyTorch's) best: not believed
 
 
@@ -299,3 +302,35 @@ class BenchTask:
             return record
         return replace(record, status=status, message=why,
                        figures={**record.figures, "judged_against": roof})
+
+    def clocked(self, record: Record, per_call) -> Record:
+        """`record` beside the judge's own clock: `per_call(args, kwargs, threads)`, seconds a
+        call takes timed from outside the kernel's process (kernel_client.Remote.per_call).
+        Samples that claim over JUDGE_CLOCK x the speed the judge saw are not believed
+        (suspect): a kernel that slowed its process's clock, or ran faster with a timer among
+        its callers. Forward passes on the CPU; the others keep their samples' word."""
+        if record.status != "ok" or self.pass_ != "forward" or self.device != "cpu" \
+                or not record.times:
+            return record
+        tensors = self.case.tensors()
+        args = tuple(t for t in tensors if t is not None)
+        claimed = statistics.median(record.times)
+        def slower(seconds: float) -> bool:
+            return seconds > JUDGE_CLOCK * claimed and seconds - claimed > JUDGE_CLOCK_FLOOR_S
+        try:
+            seconds = per_call(args, dict(self.case.kwargs), self.options.threads)
+            for _ in range(JUDGE_CLOCK_TRIES - 1):  # a busy moment is not a lie: best of more
+                if not slower(seconds):
+                    break
+                seconds = min(seconds, per_call(args, dict(self.case.kwargs),
+                                                self.options.threads))
+        except Exception as exc:  # noqa: BLE001 - the kernel's, when the judge timed it
+            return replace(record, status="suspect", message=f"raised {type(exc).__name__} when "
+                           f"the judge timed it: {str(exc)[:300]}")
+        figures = {**record.figures, "judge_clock_s": seconds}
+        if slower(seconds):
+            return replace(record, status="suspect", figures=figures, message=(
+                f"the judge's own clock saw {seconds * 1e6:.0f} us a call, the samples say "
+                f"{claimed * 1e6:.0f} us: over {JUDGE_CLOCK:g}x faster than the kernel ran when "
+                f"timed from outside its process: not believed"))
+        return replace(record, figures=figures)

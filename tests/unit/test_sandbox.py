@@ -12,7 +12,7 @@ import pytest
 from harness.doors import cli
 from harness.execution import sandbox
 from harness.records.record import read_records
-from tests.unit import hostile, hostile_judge
+from tests.unit import hostile, hostile_clock, hostile_judge
 from tests.unit.conftest import run_dirs
 
 LANDLOCK = pytest.mark.skipif(sandbox.abi() < 6, reason="needs Landlock ABI 6 (Linux 6.12)")
@@ -179,3 +179,18 @@ def test_through_the_pytest_door_too(pytester):
         "--convharness-seed", "1", timeout=900)
     result.assert_outcomes(passed=1, failed=len(hostile_judge.CHECK_CHEATS))
     assert "hostilejudge:honest-values" not in result.stdout.str()  # no failure of its own
+
+
+@pytest.mark.parametrize("kernel", hostile_clock.CLOCK_CHEATS + ("honest",))
+def test_a_kernel_cannot_be_timed_faster_than_it_runs(tmp_path, monkeypatch, tiny_suite, kernel):
+    """A kernel that slows its own process's clocks, or runs fast only with a timer among its
+    callers, is suspect beside the judge's own clock, never ranked; the honest control is."""
+    monkeypatch.chdir(tmp_path)
+    lines = []
+    cli.bench(impl=[f"tests.unit.hostile_clock:{kernel}"], op="conv2d", suite=[tiny_suite],
+              quick=True, out=lines.append)
+    (run,) = run_dirs(tmp_path / "reports")
+    records = [r for r in read_records(run) if r.kind == "bench"]
+    want = "ok" if kernel == "honest" else "suspect"
+    assert records and {r.status for r in records} == {want}, "\n".join(lines)
+    assert all(r.figures["judge_clock_s"] > 0 for r in records)
