@@ -45,7 +45,7 @@ class KernelProcess:
         self.proc, self.conn = spawned
         self.ready = False
         self.bound: set = set()
-        self.arena = Arena()
+        self.arena = Arena(spill=scratch)
 
     def start(self) -> None:
         """Start the kernel's process, unless `spawned` (kernel_server.spawn) did already."""

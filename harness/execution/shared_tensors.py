@@ -13,7 +13,6 @@ tensor of its own from them. Nothing the kernel's process sends is unpickled.
 from __future__ import annotations
 
 import itertools
-import math
 import mmap
 import os
 import re
@@ -32,7 +31,7 @@ _counter = itertools.count()
 
 @dataclass(frozen=True)
 class Shared:
-    """An input tensor as the kernel's process rebuilds it: a view of file `slot`."""
+    """An input tensor as the kernel's process rebuilds it: a view of the file at `slot`."""
 
     slot: str
     nbytes: int
@@ -57,10 +56,14 @@ def _bytes_of(storage: torch.UntypedStorage, nbytes: int) -> torch.Tensor:
 
 
 class Arena:
-    """The judge's side of the input files: one per input storage, reused while it lives."""
+    """The judge's side of the input files: one per input storage, reused while it lives; in
+    /dev/shm, or in `spill` (a directory on disk) where /dev/shm has no room (a container's
+    is often 64 MiB). The space is reserved when the file is made, so a full /dev/shm is an
+    error of the harness's then, never a SIGBUS in the middle of a call."""
 
-    def __init__(self):
-        self._slots: OrderedDict = OrderedDict()  # (data_ptr, nbytes) -> (name, mmap, bytes)
+    def __init__(self, spill: str | None = None):
+        self.spill = spill
+        self._slots: OrderedDict = OrderedDict()  # (data_ptr, nbytes) -> (path, mmap, bytes)
 
     def shared(self, t: torch.Tensor) -> Shared:
         """`t`'s whole storage copied into its file; what the kernel's process needs to see it."""
@@ -88,23 +91,35 @@ class Arena:
             self._slots.move_to_end(key)
             return self._slots[key]
         name = f"convharness-{os.getpid()}-{next(_counter)}"
-        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.ftruncate(fd, max(nbytes, 1))
-            mapped = mmap.mmap(fd, max(nbytes, 1))
-        finally:
-            os.close(fd)
+        for where in (SHM_DIR, self.spill):
+            if where is None:
+                continue
+            path = os.path.join(where, name)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError:
+                continue
+            try:
+                os.posix_fallocate(fd, 0, max(nbytes, 1))
+                mapped = mmap.mmap(fd, max(nbytes, 1))
+                break
+            except OSError:
+                os.unlink(path)
+            finally:
+                os.close(fd)
+        else:
+            raise OSError(f"no room for an input of {nbytes} bytes in {SHM_DIR} or {self.spill}")
         view = torch.frombuffer(mapped, dtype=torch.uint8)[:nbytes]
-        self._slots[key] = (name, mapped, view)
+        self._slots[key] = (path, mapped, view)
         while len(self._slots) > SLOTS:
             self._drop(self._slots.popitem(last=False)[1])
         return self._slots[key]
 
     @staticmethod
     def _drop(slot) -> None:
-        name, *_ = slot
+        path, *_ = slot
         try:
-            os.unlink(os.path.join(SHM_DIR, name))
+            os.unlink(path)
         except OSError:
             pass  # the mapping stays valid until the last view of it goes
 
@@ -122,7 +137,7 @@ class Attached:
 
     def tensor(self, s: Shared) -> torch.Tensor:
         if s.slot not in self._maps:
-            fd = os.open(os.path.join(SHM_DIR, s.slot), os.O_RDWR)
+            fd = os.open(s.slot, os.O_RDWR)
             try:
                 self._maps[s.slot] = mmap.mmap(fd, max(s.nbytes, 1))
             finally:
@@ -194,7 +209,3 @@ def rebuilt(layout: dict, raw: bytes) -> torch.Tensor:
 def _available(device: str) -> bool:
     kind = device.split(":")[0]
     return kind == "cuda" and torch.cuda.is_available()
-
-
-def numel(shape) -> int:
-    return math.prod(shape)
