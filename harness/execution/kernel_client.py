@@ -211,7 +211,9 @@ class Remote:
 
     def again(self, out: torch.Tensor) -> torch.Tensor:
         """`out` read again from the kernel's process, as the kernel left it since its reply."""
-        _, payload = self.kernel.ask("again", {"kept": getattr(out, "convharness_kept", None)})
+        with _kernels_time("reading its output again"):
+            _, payload = self.kernel.ask("again", {"kept": getattr(out, "convharness_kept",
+                                                                   None)})
         return self.kernel.value(payload.get("value") if isinstance(payload, dict) else None)
 
     def per_call(self, args: tuple, kwargs: dict, threads: int) -> float:
@@ -246,10 +248,17 @@ class Remote:
         """The kernel process's memory: its resident set read here (after it collected its
         garbage and gave freed pages back), CUDA's bytes asked."""
         from harness.checking.held import resident
-        _, payload = self.kernel.ask("held", {"device": device})
+        with _kernels_time("collecting its garbage"):
+            _, payload = self.kernel.ask("held", {"device": device})
         cuda = tuple(int(v) for v in payload if isinstance(v, int)) if isinstance(
             payload, list) else ()
         return cuda if device == "cuda" else (resident(self.pid),)
+
+
+def _kernels_time(what: str):
+    """A request the kernel's own code answers: under the per-call time limit, as a call."""
+    from harness.checking.call import calling
+    return calling(what)
 
 
 def _noted(notes) -> None:
@@ -267,8 +276,9 @@ class Declared:
         self.kernel, self.name, self.reason = kernel, name, ""
 
     def matches(self, prop: str, case) -> bool:
-        kind, reason = self.kernel.ask("known", {"impl": self.name, "prop": prop,
-                                                 "case": case.to_dict()})
+        with _kernels_time("its declared failures"):
+            kind, reason = self.kernel.ask("known", {"impl": self.name, "prop": prop,
+                                                     "case": case.to_dict()})
         self.reason = str(reason)[:500] if isinstance(reason, str) else ""
         return kind == "known" and isinstance(reason, str)
 
