@@ -17,8 +17,8 @@ from pathlib import Path
 
 from harness.execution.messages import say
 
-KEPT = 8  # outputs kept alive after their reply
-GRAPHS = 32  # forward calls whose graph waits for a backward
+KEPT = 4  # outputs kept alive after their reply
+GRAPHS = 4  # forward calls whose graph waits for a backward
 
 
 def _die_with_parent() -> None:

@@ -26,6 +26,8 @@ DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int64, torch.int32,
     torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128)}
 SLOTS = 64  # input storages whose files a judge keeps mapped (the latest ones)
+SLOT_BYTES = 1 << 30  # and at most so many bytes of them, past the latest few (RAM, in /dev/shm)
+KEEP = 4  # the latest files, kept whatever their size: one call's inputs and its grad_output
 _counter = itertools.count()
 
 
@@ -111,7 +113,8 @@ class Arena:
             raise OSError(f"no room for an input of {nbytes} bytes in {SHM_DIR} or {self.spill}")
         view = torch.frombuffer(mapped, dtype=torch.uint8)[:nbytes]
         self._slots[key] = (path, mapped, view)
-        while len(self._slots) > SLOTS:
+        while len(self._slots) > KEEP and (len(self._slots) > SLOTS or sum(
+                v[2].numel() for v in self._slots.values()) > SLOT_BYTES):
             self._drop(self._slots.popitem(last=False)[1])
         return self._slots[key]
 
@@ -136,13 +139,16 @@ class Attached:
         self._maps: OrderedDict = OrderedDict()
 
     def tensor(self, s: Shared) -> torch.Tensor:
-        if s.slot not in self._maps:
+        if s.slot in self._maps:
+            self._maps.move_to_end(s.slot)
+        else:
             fd = os.open(s.slot, os.O_RDWR)
             try:
                 self._maps[s.slot] = mmap.mmap(fd, max(s.nbytes, 1))
             finally:
                 os.close(fd)
-            while len(self._maps) > SLOTS:
+            while len(self._maps) > KEEP and (len(self._maps) > SLOTS or sum(
+                    len(m) for m in self._maps.values()) > SLOT_BYTES):
                 self._maps.popitem(last=False)
         flat = torch.frombuffer(self._maps[s.slot], dtype=torch.uint8)[:s.nbytes]
         if s.device != "cpu":
