@@ -52,6 +52,7 @@ class Server:
     def bind(self, impl) -> None:
         from harness.plugins.deferred import live
         self.impls[impl.name] = live(impl)
+        gc.freeze()  # what imports made: a collection (the memory property's) scans the rest
         say(self.conn, "bound")
 
     def call(self, ask: dict) -> None:
@@ -170,7 +171,8 @@ def spawn(beat, scratch: str, keep_from_it=None):
     """(the kernel's process, the judge's end of its pipe). Forked from the judge when the
     judge has imported torch and what a kernel's process needs, and nothing else yet (no
     case, no answer, no thread): it starts in milliseconds, not a second of imports.
-    `keep_from_it`: the judge's own pipe to its parent, closed in the kernel's process."""
+    `keep_from_it`: the judge's own pipe to its parent, closed in the kernel's process (as is
+    the judge's end of the kernel's own pipe)."""
     import multiprocessing as mp
     import torch  # noqa: F401 - imported once, before the fork
     from harness.checking import call  # noqa: F401
@@ -179,7 +181,7 @@ def spawn(beat, scratch: str, keep_from_it=None):
     mp.current_process().daemon = False  # a worker may start the kernel's process
     ctx = mp.get_context("fork")
     here, there = ctx.Pipe()
-    closed = [] if keep_from_it is None else [keep_from_it.fileno()]
+    closed = [here.fileno()] + ([] if keep_from_it is None else [keep_from_it.fileno()])
     proc = ctx.Process(target=serve, args=(there, beat, scratch, closed), daemon=True)
     proc.start()
     there.close()

@@ -96,13 +96,13 @@ def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip)
 def parallel(jobs: int, *, trusted: bool, timeout: float, memory_limit, log) -> Parallel:
     """`jobs` lanes, each a worker process, so that a crash (PyTorch's own conv2d dies on some
     drawn cases) costs one task, never the run: for trusted built-ins one worker per lane
-    without a time limit, running every built-in (one per built-in would cost an import of
-    torch each); otherwise a worker per implementation in each lane, under the time and memory
+    without a time limit, running every built-in in the worker itself (one per built-in would
+    cost an import of torch each); otherwise a worker per implementation in each lane, under the time and memory
     limits. This process only hands out the tasks."""
     from harness.checking.held import machine_memory
     from harness.execution.isolate import Worker, WorkerPool
     if trusted:
-        workers = [Worker(float("inf"), log, memory_limit or machine_memory())
+        workers = [Worker(float("inf"), log, memory_limit or machine_memory(), apart=False)
                    for _ in range(jobs)]
         return Parallel([worker.run for worker in workers], workers)
     pools = [WorkerPool(timeout, log, memory_limit) for _ in range(jobs)]
