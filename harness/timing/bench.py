@@ -194,8 +194,12 @@ def _time_pass(impl, sc, case, pass_, options, ops=None, accuracy=None, choice=N
                             **extra})
 
 
-JUDGE_CLOCK = 2.0  # samples over this many times faster than the judge's clock saw: suspect
-JUDGE_CLOCK_FLOOR_S = 50e-6  # and faster by more than this (the channel's own noise)
+# Samples over JUDGE_CLOCK times faster than the judge's clock saw, and faster by more than
+# JUDGE_CLOCK_FLOOR_S, are suspect. Wide margins: the judge times its batches on a machine as
+# busy as it is then, the samples were taken at another moment (beside a CPU-bound process and
+# two test workers on 2 cores, an honest 20 us call was seen 2x slower by the judge's clock).
+JUDGE_CLOCK = 3.0
+JUDGE_CLOCK_FLOOR_S = 1e-3
 JUDGE_CLOCK_TRIES = 3  # the judge's clock measured again, up to this often, before it disagrees
 SUSPECT = 1.5  # throughput above this many times the machine's (or PyTorch's) best: not believed
 
