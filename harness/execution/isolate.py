@@ -25,7 +25,7 @@ from pathlib import Path
 from dataclasses import asdict
 from typing import Iterator, Protocol
 
-from harness.execution.messages import describe_exit, heard, heartbeat, say
+from harness.execution.messages import describe_exit, heard, heartbeat, run_delay, say
 from harness.records.record import Record
 
 DEFAULT_TIMEOUT = 60.0  # seconds one call may take before it counts as hung
@@ -38,16 +38,6 @@ def default_memory_limit() -> int:
     """Half the machine's RAM: enough for any honest case, and the machine survives a runaway."""
     from harness.checking.held import machine_memory
     return machine_memory() // 2
-
-
-def run_delay(pid: int) -> float:
-    """Seconds the process's main thread has spent runnable but waiting for a CPU (the second
-    field of /proc/<pid>/schedstat): time a busy machine took from it. 0 where unreadable."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as stat:
-            return int(stat.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 class Clock:
@@ -83,21 +73,22 @@ def _cuda_healthy() -> bool:
         return False
 
 
-def worker(conn, beat, scratch: str, apart: bool = True) -> None:
+def worker(conn, beat, scratch: str, apart: bool = True, timeout: float = DEFAULT_TIMEOUT
+           ) -> None:
     """A worker process's entry. `apart` (untrusted kernels): its kernel's process forked first
     (kernel_server.spawn, once torch is imported; this module imports no torch of its own),
     then the worker's loop. Otherwise (trusted built-ins, for speed: a call that crosses
     processes costs about 0.45 ms) the worker is sandboxed itself and calls them here."""
     if apart:
         from harness.execution.kernel_server import spawn
-        serve(conn, beat, scratch, spawn(beat, scratch, keep_from_it=conn))
+        serve(conn, beat, scratch, spawn(beat, scratch, keep_from_it=conn), timeout)
         return
     from harness.execution.sandbox import enter
     enter(Path(scratch))
-    serve(conn, beat, scratch, None)
+    serve(conn, beat, scratch, None, timeout)
 
 
-def serve(conn, beat, scratch: str, spawned: tuple) -> None:
+def serve(conn, beat, scratch: str, spawned: tuple, timeout: float = DEFAULT_TIMEOUT) -> None:
     """The worker's loop: it judges each task, streaming its progress and records back. The
     kernel runs in a process of its own that this one starts (kernel_client), sandboxed,
     and imports nothing of the kernel's here; a task that times the kernel runs whole there.
@@ -108,11 +99,12 @@ def serve(conn, beat, scratch: str, spawned: tuple) -> None:
     from harness.plugins import deferred
     kernel = None
     if spawned is not None:
-        kernel = KernelProcess(beat, scratch, lambda gone: _kernel_gone(conn, gone), spawned)
+        kernel = KernelProcess(beat, scratch, lambda gone: _kernel_gone(conn, gone), spawned,
+                               timeout)
         deferred.BINDER = kernel.bind
     check.CATCH_INTERRUPTS = True
     check.on_call(heartbeat(conn, beat))
-    say(conn, "ready")
+    say(conn, "ready", {"kernel": spawned[0].pid if spawned else None})
     while True:
         try:
             task = conn.recv()  # from the parent: the harness's own tasks
@@ -131,10 +123,29 @@ def serve(conn, beat, scratch: str, spawned: tuple) -> None:
         say(conn, "done", _cuda_healthy())
 
 
+RELAY_CALLS = 30  # a task run whole in the kernel's process: at most so many calls' time limits
+
+
 def _relay(conn, kernel, task) -> None:
     """A task run whole in the kernel's process: its messages passed on; its records checked,
     their ranking verdicts decided again here and its timings set beside this process's own
-    clock (once the task is done: the kernel's process serves one request at a time)."""
+    clock (once the task is done: the kernel's process serves one request at a time). The
+    parent times the whole task as one call of RELAY_CALLS calls' limit (beat[2]); each call
+    in it, the kernel's counter and this process's clock (KernelProcess._watch)."""
+    beat = kernel.beat
+    beat[2], beat[0] = RELAY_CALLS * kernel.timeout, time.monotonic()
+    try:
+        records = _relayed(conn, kernel, task)
+    finally:
+        beat[1], beat[0], beat[2] = time.monotonic(), 0.0, 0.0
+    for record in records:
+        record = task.rejudged(record)
+        if hasattr(task, "clocked"):
+            record = task.clocked(record, kernel.bind(task.impl).fn)
+        say(conn, "record", asdict(record))
+
+
+def _relayed(conn, kernel, task) -> list:
     kernel.conn.send(("task", task))
     records = []
     while True:
@@ -153,11 +164,7 @@ def _relay(conn, kernel, task) -> None:
             say(conn, kind, payload)
         else:
             kernel._gone("garbled", f"{kind}: {payload!r:.200}")
-    for record in records:
-        record = task.rejudged(record)
-        if hasattr(task, "clocked"):
-            record = task.clocked(record, kernel.bind(task.impl).fn.per_call)
-        say(conn, "record", asdict(record))
+    return records
 
 
 def _kernel_gone(conn, gone) -> None:
@@ -186,10 +193,14 @@ class Worker:
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._beat = ctx.Array("d", 3, lock=False)  # (call started, last ended, kernel's pid)
+        # (call started, last ended, this call's limit where not the timeout): the worker's,
+        # never mapped in the kernel's process
+        self._beat = ctx.Array("d", 3, lock=False)
+        self._kernel = None  # its pid, as the worker said
         self._scratch = tempfile.mkdtemp(prefix="convharness-kernel-")
         self._proc = ctx.Process(target=worker, daemon=True,
-                                 args=(child, self._beat, self._scratch, self.apart))
+                                 args=(child, self._beat, self._scratch, self.apart,
+                                       self.timeout))
         self._proc.start()
         self._pid = self._proc.pid
         child.close()
@@ -201,14 +212,14 @@ class Worker:
         from harness.checking.held import resident
         since, clock = time.monotonic(), Clock(self._proc.pid)
         while not self._conn.poll(POLL_S):
-            kernel = int(self._beat[2])
+            kernel = self._kernel
             used = resident(self._proc.pid) + (resident(kernel) if kernel else 0)
             if used > self.memory_limit:
                 return "oom", used
             if kernel and clock.pid != kernel:  # the kernel's waits for a CPU, not the judge's
                 clock = Clock(kernel)
-            now, (started, ended, _) = time.monotonic(), self._beat
-            if started and clock.since(started, now) > self.timeout:
+            now, (started, ended, most) = time.monotonic(), self._beat
+            if started and clock.since(started, now) > (most or self.timeout):
                 return "timeout", None
             if not started and clock.since(max(since, ended), now) > limit:
                 return "stalled", limit
@@ -221,9 +232,11 @@ class Worker:
         """Send one task; yield its records as they arrive, or a fault record."""
         if self._proc is None or not self._proc.is_alive():
             self._start()
-            kind, _ = self._next(STARTUP_S)
+            kind, said = self._next(STARTUP_S)
+            self._kernel = said.get("kernel") if kind == "ready" and isinstance(said, dict) \
+                else None
             if kind != "ready":
-                yield from self._fault(task, kind, None, "starting the worker", _)
+                yield from self._fault(task, kind, None, "starting the worker", said)
                 return
         self._conn.send(task)
         last_case, last_call, limit = None, "loading the implementation", STARTUP_S
@@ -231,7 +244,7 @@ class Worker:
             kind, payload = self._next(limit)
             if kind == "stalled":  # importing the implementation is its own; the rest is ours
                 kind = "timeout" if limit == STARTUP_S else "harness_timeout"
-            if kind in ("kernel_died", "kernel_garbled"):
+            if kind in ("kernel_died", "kernel_garbled", "kernel_hung"):
                 yield from self._fault(task, kind, last_case, last_call, payload)
                 return
             if kind in ("timeout", "harness_timeout", "oom", "died", "garbled"):
@@ -259,6 +272,11 @@ class Worker:
         if kind == "kernel_died":
             self._reap()
             yield task.fault("crashed", f"the kernel's process died ({payload}) in {call}; "
+                             f"it was replaced", case)
+            return
+        if kind == "kernel_hung":
+            self._reap()
+            yield task.fault("timeout", f"the kernel's process hung in {call} ({payload}); "
                              f"it was replaced", case)
             return
         if kind == "kernel_garbled":

@@ -12,18 +12,20 @@ tells the parent what happened and in which call, as a crash of the worker used 
 """
 from __future__ import annotations
 
+import os
 import re
+import signal
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Callable
 
 import torch
 
 from harness.checking.captured import NOTES
-from harness.execution.shared_tensors import Arena, NotALayout, rebuilt
+from harness.execution.shared_tensors import Arena, NotALayout, nbytes_of, read_from, rebuilt
 from harness.plugins.registry import Implementation
 
 READY_S = 600.0  # starting the kernel's process: slow on a loaded machine
-BATCH_S = 0.03  # a batch of calls timed by the judge lasts about this long
 POLL_S = 0.05  # how often a waiting judge looks whether the kernel's process still lives
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,79}$")
 
@@ -37,20 +39,24 @@ class KernelGone(Exception):
 
 
 class KernelProcess:
-    """A sandboxed process that imports implementations and calls them for this judge."""
+    """A sandboxed process that imports implementations and calls them for this judge.
+    `timeout`: seconds one call of the kernel's may take, timed by this process's clock from
+    the changes of the kernel's call counter (where a whole task runs there)."""
 
     def __init__(self, beat, scratch: str, on_fault: Callable[[KernelGone], object],
-                 spawned: tuple = (None, None)):
-        self.beat, self.scratch, self.on_fault = beat, scratch, on_fault
-        self.proc, self.conn = spawned
+                 spawned: tuple = (None, None, None), timeout: float = 60.0):
+        self.beat, self.scratch, self.on_fault, self.timeout = beat, scratch, on_fault, timeout
+        self.proc, self.conn, self.seq = spawned
         self.ready = False
+        self.readable = False  # whether this process may read the kernel process's memory
         self.bound: set = set()
         self.arena = Arena(spill=scratch)
+        self._counted = (None, 0.0, 0.0)  # (the count last seen, when, the kernel's waits then)
 
     def start(self) -> None:
         """Start the kernel's process, unless `spawned` (kernel_server.spawn) did already."""
         from harness.execution.kernel_server import spawn
-        self.proc, self.conn = spawn(self.beat, self.scratch)
+        self.proc, self.conn, self.seq = spawn(self.beat, self.scratch)
         self.ready = False
 
     def bind(self, impl: Implementation) -> Implementation:
@@ -58,7 +64,7 @@ class KernelProcess:
         if self.proc is None:
             self.start()
         if not self.ready:
-            self.expect("ready")
+            self.readable = _can_read(self.proc.pid, self.expect("ready"))
             self.ready = True
         if impl.name not in self.bound:
             self.conn.send(("bind", impl))  # unpickled there: the module is imported there
@@ -72,12 +78,13 @@ class KernelProcess:
         return self.answer()
 
     def answer(self) -> tuple:
-        """The kernel process's next message; on_fault where it died or garbled it."""
+        """The kernel process's next message; on_fault where it died, garbled or hung."""
         from harness.execution.messages import describe_exit, heard
         try:
             while not self.conn.poll(POLL_S):
                 if not self.proc.is_alive():
                     raise EOFError
+                self._watch()
             kind, payload = heard(self.conn.recv_bytes())
         except (EOFError, OSError):
             self.proc.join(timeout=5)
@@ -85,6 +92,19 @@ class KernelProcess:
         if kind == "garbled":
             return self._gone("garbled", f"{payload!r}")
         return kind, payload
+
+    def _watch(self) -> None:
+        """A call the kernel's counter says is running, and has run past the time limit by
+        this process's clock (less the kernel's waits for a CPU): hung."""
+        import time
+        from harness.execution.messages import run_delay
+        count, now = self.seq.value, time.monotonic()
+        seen, since, waited = self._counted
+        if count != seen:
+            self._counted = (count, now, run_delay(self.proc.pid))
+        elif count & 1 and now - since - (run_delay(self.proc.pid) - waited) > self.timeout:
+            self.proc.kill()
+            self._gone("hung", f"no return within the time limit of {self.timeout:g} s per call")
 
     def raw(self) -> bytes:
         try:
@@ -113,7 +133,8 @@ class KernelProcess:
             self._gone("garbled", f"not a value: {described!r:.200}")
         if "tensor" in described:
             try:
-                out = rebuilt(described["tensor"], self.raw())
+                raw = self.raw() if "at" not in described else self._read(described)
+                out = rebuilt(described["tensor"], raw)
             except NotALayout as exc:
                 return self._gone("garbled", str(exc))
             out.convharness_kept = described.get("kept")
@@ -125,12 +146,57 @@ class KernelProcess:
             return None
         return foreign(described.get("type"))()
 
+    def _read(self, described: dict) -> bytes:
+        """An output's bytes read from the kernel process's memory where it said they are
+        (NotALayout where they cannot be read: not an output)."""
+        at = described["at"]
+        if not isinstance(at, int) or isinstance(at, bool):
+            raise NotALayout(f"not an address: {at!r:.100}")
+        try:
+            return read_from(self.proc.pid, at, nbytes_of(described["tensor"]))
+        except OSError as exc:
+            raise NotALayout(f"its output could not be read where its process said: {exc}") \
+                from None
+
+    @contextmanager
+    def stopped(self):
+        """The kernel's process stopped (SIGSTOP: every thread of it) while the judge reads."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            _until_stopped(self.proc.pid)
+            yield
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
+
     def close(self) -> None:
         self.arena.close()
         if self.proc is not None:
             self.proc.kill()
             self.proc.join(timeout=5)
             self.proc = None
+
+
+def _until_stopped(pid: int, most_s: float = 5.0) -> None:
+    import time
+    end = time.monotonic() + most_s
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in "tTXZ":
+                    return
+        except (OSError, IndexError):
+            return
+        time.sleep(1e-4)
+
+
+def _can_read(pid: int, ready) -> bool:
+    """Whether this process may read the kernel process's memory: it reads the bytes that
+    process said it holds, before any kernel was imported there."""
+    try:
+        want = ready["holds"].encode()
+        return read_from(pid, int(ready["probe"]), len(want)) == want
+    except (OSError, KeyError, TypeError, ValueError, AttributeError):
+        return False
 
 
 def foreign(name) -> type:
@@ -216,33 +282,32 @@ class Remote:
                                                                    None)})
         return self.kernel.value(payload.get("value") if isinstance(payload, dict) else None)
 
-    def per_call(self, args: tuple, kwargs: dict, threads: int) -> float:
-        """Seconds a call takes by this process's clock: batches of calls back to back in
-        the kernel's process on the same inputs, request to reply, the best of three, less an
-        empty batch's round trip (the channel), over the number of calls. They take the path
-        every checked call takes there, so the kernel cannot tell them from its checks."""
+    def timed(self, sets: list, kwargs: dict, threads: int, grads: list = ()) -> tuple:
+        """(seconds, outputs): one call per set of inputs, back to back in the kernel's process
+        (with `grads`, each call's backward for its grad_output too), timed by this process's
+        clock from the request to the reply. The outputs are then read by this process from
+        the kernel process's memory, that process stopped (nothing copied in the window, and a
+        kernel that would compute only when asked has no time to); where the system does not
+        let it, the kernel's process sends their bytes inside the window. The calls take the
+        path every checked call takes there, so the kernel cannot tell them from its checks."""
         import time
         from harness.checking.call import calling
-        shared = [self.kernel.arena.shared(a) if isinstance(a, torch.Tensor) else a
-                  for a in args]
-        shared = [replace(s, requires_grad=False) if hasattr(s, "slot") else s for s in shared]
-
-        def batch(calls: int) -> float:
-            ask = {"impl": self.name, "args": shared, "kwargs": kwargs, "calls": calls,
-                   "threads": threads, "grad": False}
-            with calling(f"{calls} calls timed by the judge"):
-                started = time.perf_counter()
-                kind, payload = self.kernel.ask("call", ask)
+        kernel = self.kernel
+        shared = _shared_once(kernel.arena, [*(t for s in sets for t in s), *grads])
+        ask = {"impl": self.name, "sets": [[shared.get(id(t), t) for t in s] for s in sets],
+               "kwargs": kwargs, "threads": threads, "grad": bool(grads),
+               "grads": [shared[id(g)] for g in grads], "read": kernel.readable}
+        with calling(f"{len(sets)} calls timed by the judge"):
+            started = time.perf_counter()
+            kernel.conn.send(("call", ask))
+            if kernel.readable:
+                kind, payload = kernel.answer()
                 took = time.perf_counter() - started
-            if kind == "raised":
-                raise exception(payload)
-            if kind != "ran":
-                self.kernel._gone("garbled", f"{kind}: {payload!r:.200}")
-            return took
-        empty = min(batch(0) for _ in range(3))
-        one = max(min(batch(1) for _ in range(2)) - empty, 1e-6)
-        calls = max(1, min(200, int(BATCH_S / one)))
-        return max(min(batch(calls) for _ in range(3)) - empty, 0.0) / calls
+                described = _ran(kernel, kind, payload, len(sets))
+                with kernel.stopped():
+                    return took, [kernel.value(d) for d in described]
+            outputs = [kernel.value(_returned(kernel, *kernel.answer())) for _ in sets]
+            return time.perf_counter() - started, outputs
 
     def held(self, device: str, collect: bool = False) -> tuple:
         """The kernel process's memory: its resident set read here (after it collected its
@@ -253,6 +318,40 @@ class Remote:
         cuda = tuple(int(v) for v in payload if isinstance(v, int)) if isinstance(
             payload, list) else ()
         return cuda if device == "cuda" else (resident(self.pid),)
+
+
+def _ran(kernel: KernelProcess, kind: str, payload, calls: int) -> list:
+    """The outputs a timed batch described (raising the kernel's exception where it raised)."""
+    if kind == "raised" and isinstance(payload, dict):
+        raise exception(payload)
+    outputs = payload.get("outputs") if isinstance(payload, dict) else None
+    if kind != "ran" or not isinstance(outputs, list) or len(outputs) != calls:
+        kernel._gone("garbled", f"{kind}: {payload!r:.200}")
+    return outputs
+
+
+def _returned(kernel: KernelProcess, kind: str, payload):
+    """The value one reply described (raising the kernel's exception where it raised)."""
+    if kind == "raised" and isinstance(payload, dict):
+        raise exception(payload)
+    if kind != "returned" or not isinstance(payload, dict):
+        kernel._gone("garbled", f"{kind}: {payload!r:.200}")
+    return payload.get("value")
+
+
+def _shared_once(arena: Arena, tensors: list) -> dict:
+    """{id(tensor): Shared} for the tensors among `tensors`, each storage copied into its
+    file once (windows of one buffer share it, at their own offsets)."""
+    by_storage, out = {}, {}
+    for t in tensors:
+        if not isinstance(t, torch.Tensor) or id(t) in out:
+            continue
+        key = t.untyped_storage().data_ptr()
+        if key not in by_storage:
+            by_storage[key] = arena.shared(t)
+        out[id(t)] = replace(by_storage[key], shape=tuple(t.shape), stride=tuple(t.stride()),
+                             offset=t.storage_offset(), requires_grad=t.requires_grad)
+    return out
 
 
 def _kernels_time(what: str):

@@ -9,6 +9,7 @@ come.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import itertools
 import signal
@@ -56,9 +57,12 @@ class Server:
         say(self.conn, "bound")
 
     def call(self, ask: dict) -> None:
-        from harness.checking.call import as_checked
-        from harness.checking.captured import NOTES, captured
+        """One call (`args`), or the judge's timed batch: a call per set of `sets`, each on
+        contents of its own, and with `grads` its backward too, every output in the reply. A
+        check's call and a timed one take one path: nothing here tells them apart."""
+        from harness.checking.captured import NOTES
         torch, tensors = self.torch, []
+        self.timed = None
 
         def real(value):
             from harness.execution.shared_tensors import Shared
@@ -67,23 +71,23 @@ class Server:
                 tensors.append((t, value))
                 return t
             return value
-        args = [real(v) for v in ask["args"]]
+        sets = [[real(v) for v in args] for args in ask.get("sets", [ask.get("args")])]
         kwargs = {k: real(v) for k, v in ask["kwargs"].items()}
-        fn, result = self.impls[ask["impl"]].fn, None
-        try:  # a check's call and the judge's timed ones (`calls`, `threads`) take one path
-            with as_checked(ask.get("threads")), captured(), \
-                    torch.set_grad_enabled(ask["grad"]):
-                for _ in range(ask.get("calls", 1)):
-                    result = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - the kernel's own, judged by the judge
+        grads = [real(g) for g in ask.get("grads", ())]
+        results = self._called(self.impls[ask["impl"]].fn, sets, kwargs, grads, ask)
+        if results is None:
             self._written(tensors)
-            say(self.conn, "raised", {**raised(exc), "notes": NOTES.drain()})
             return
-        if "calls" in ask:  # timed by the judge: the reply is the clock's stop, nothing more
-            say(self.conn, "ran")
+        if "sets" in ask and ask.get("read"):  # timed: the reply stops the judge's clock
+            self.timed = results  # alive until the judge has read them from this memory
+            say(self.conn, "ran", {"outputs": [self._located(r) for r in results]})
+            return
+        if "sets" in ask:  # the judge cannot read this memory: bytes inside its window
+            for result in results:
+                self._reply(result, {})
             return
         self._written(tensors)
-        handle = None
+        result, handle = results[0], None
         first = result[0] if isinstance(result, tuple) and result else result
         if isinstance(first, torch.Tensor) and first.grad_fn is not None:
             handle = next(self.ids)
@@ -93,6 +97,32 @@ class Server:
                 self.graphs.popitem(last=False)
         inputs = [t.untyped_storage().data_ptr() if t.numel() else -1 for t, _ in tensors]
         self._reply(result, {"handle": handle, "inputs": inputs, "notes": NOTES.drain()})
+
+    def _called(self, fn, sets: list, kwargs: dict, grads: list, ask: dict) -> list | None:
+        """The kernel's results, one per set (with grads: the output and its gradients), or
+        None where it raised (the judge was told)."""
+        from harness.checking.call import as_checked
+        from harness.checking.captured import captured
+        torch, results = self.torch, []
+        try:
+            with as_checked(ask.get("threads")), captured(), \
+                    torch.set_grad_enabled(ask["grad"]):
+                for i, args in enumerate(sets):
+                    result = fn(*args, **kwargs)
+                    if grads:
+                        leaves = [t for t in (*args, *kwargs.values())
+                                  if isinstance(t, torch.Tensor) and t.requires_grad]
+                        result = (result, *torch.autograd.grad(result, leaves, grads[i],
+                                                               allow_unused=True))
+                    results.append(result)
+        except BaseException as exc:  # noqa: BLE001 - the kernel's own, judged by the judge
+            self._raised(exc)
+            return None
+        return results
+
+    def _raised(self, exc: BaseException) -> None:
+        from harness.checking.captured import NOTES
+        say(self.conn, "raised", {**raised(exc), "notes": NOTES.drain()})
 
     def _written(self, tensors) -> None:
         for t, s in tensors:
@@ -112,7 +142,7 @@ class Server:
             with as_checked(), captured():
                 grads = torch.autograd.grad(out, leaves, grad, allow_unused=True)
         except BaseException as exc:  # noqa: BLE001
-            say(self.conn, "raised", {**raised(exc), "notes": NOTES.drain()})
+            self._raised(exc)
             return
         self._reply(tuple(grads), {"notes": NOTES.drain()})
 
@@ -121,30 +151,44 @@ class Server:
         self._reply(self.kept.get(ask["kept"]), {})
 
     def _reply(self, result, extra: dict) -> None:
-        from harness.execution.shared_tensors import layout_of
-        torch, raws = self.torch, []
-
-        def value(v):
-            if isinstance(v, torch.Tensor) and v.layout == torch.strided:
-                layout, raw = layout_of(v)
-                kept = next(self.ids)
-                self.kept[kept] = v
-                raws.append(raw)
-                return {"tensor": layout, "kept": kept}
-            if isinstance(v, torch.Tensor):
-                return {"type": f"Tensor(layout={v.layout})"}
-            if isinstance(v, (tuple, list)) and len(v) <= 8:
-                return {type(v).__name__: [value(e) for e in v]}
-            return {"none": True} if v is None else {"type": type(v).__name__}
+        raws: list = []
         try:
-            described = value(result)
+            described = self._described(result, raws)
         except Exception as exc:  # noqa: BLE001 - a tensor whose bytes cannot be read
             described, raws = {"type": f"unreadable {type(result).__name__} ({exc})"}, []
-        while len(self.kept) > KEPT:
-            self.kept.popitem(last=False)
         say(self.conn, "returned", {"value": described, **extra})
         for raw in raws:
             self.conn.send_bytes(raw)
+
+    def _located(self, result) -> dict:
+        try:
+            return self._described(result, None)
+        except Exception as exc:  # noqa: BLE001 - a tensor that has no bytes to read
+            return {"type": f"unreadable {type(result).__name__} ({exc})"}
+
+    def _described(self, v, raws: list | None) -> dict:
+        """A returned value as data: each tensor's layout, with its bytes copied into `raws`,
+        or (raws None) with the address where the judge reads them."""
+        from harness.execution.shared_tensors import layout_at, layout_of
+        torch = self.torch
+        if isinstance(v, torch.Tensor) and v.layout == torch.strided:
+            if raws is None:
+                if v.device.type != "cpu":
+                    return {"type": f"Tensor(device={v.device})"}
+                layout, at = layout_at(v)
+                return {"tensor": layout, "at": at}
+            layout, raw = layout_of(v)
+            kept = next(self.ids)
+            self.kept[kept] = v
+            while len(self.kept) > KEPT:
+                self.kept.popitem(last=False)
+            raws.append(raw)
+            return {"tensor": layout, "kept": kept}
+        if isinstance(v, torch.Tensor):
+            return {"type": f"Tensor(layout={v.layout})"}
+        if isinstance(v, (tuple, list)) and len(v) <= 8:
+            return {type(v).__name__: [self._described(e, raws) for e in v]}
+        return {"none": True} if v is None else {"type": type(v).__name__}
 
     def known(self, ask: dict) -> None:
         from harness.ops.cases import Case
@@ -168,11 +212,14 @@ class Server:
 
 
 def spawn(beat, scratch: str, keep_from_it=None):
-    """(the kernel's process, the judge's end of its pipe). Forked from the judge when the
+    """(the kernel's process, the judge's end of its pipe, its call counter: a shared integer
+    that process counts its calls in, messages.counting). Forked from the judge when the
     judge has imported torch and what a kernel's process needs, and nothing else yet (no
     case, no answer, no thread): it starts in milliseconds, not a second of imports.
     `keep_from_it`: the judge's own pipe to its parent, closed in the kernel's process (as is
-    the judge's end of the kernel's own pipe)."""
+    the judge's end of the kernel's own pipe); `beat`, the judge's heartbeat, unmapped there."""
+    import ctypes
+    import mmap
     import multiprocessing as mp
     import torch  # noqa: F401 - imported once, before the fork
     from harness.checking import call  # noqa: F401
@@ -181,29 +228,54 @@ def spawn(beat, scratch: str, keep_from_it=None):
     mp.current_process().daemon = False  # a worker may start the kernel's process
     ctx = mp.get_context("fork")
     here, there = ctx.Pipe()
+    seq = ctypes.c_int64.from_buffer(mmap.mmap(-1, mmap.PAGESIZE))  # shared by the fork
     closed = [here.fileno()] + ([] if keep_from_it is None else [keep_from_it.fileno()])
-    proc = ctx.Process(target=serve, args=(there, beat, scratch, closed), daemon=True)
+    proc = ctx.Process(target=serve, args=(there, beat, seq, scratch, closed), daemon=True)
     proc.start()
     there.close()
-    beat[2] = proc.pid
-    return proc, here
+    return proc, here, seq
 
 
-def serve(conn, beat, scratch: str, closed=()) -> None:
+def _unmap(array) -> None:
+    """The memory of a multiprocessing array gone from this process (the whole arena it was
+    cut from), its addresses kept unusable (a fresh mapping there would take its writes): the
+    judge's heartbeat, which the kernel must not be able to write."""
+    import ctypes
+    try:
+        arena, start, _ = array._wrapper._state[0]
+    except AttributeError:
+        return  # not a multiprocessing array (a test's stand-in)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long)
+    base = ctypes.addressof(array) - start
+    none, private_anonymous_fixed = 0, 0x02 | 0x20 | 0x10
+    if libc.mmap(base, arena.size, none, private_anonymous_fixed, -1, 0) != base:
+        raise OSError(ctypes.get_errno(), "could not unmap the judge's heartbeat")
+
+
+# Bytes the judge reads from this process's memory once, before any kernel is imported: can it?
+PROBE = ctypes.create_string_buffer(b"convharness: the judge reads this process's memory")
+
+
+def serve(conn, beat, seq, scratch: str, closed=()) -> None:
     """The kernel process's loop; `closed`: descriptors of the judge's it must not hold."""
     import os
     for fd in closed:
         os.close(fd)
+    _unmap(beat)
+    del beat
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     from harness.execution.sandbox import enter
     enter(Path(scratch))
     from harness.checking import call as check
-    from harness.execution.messages import heartbeat
+    from harness.execution.messages import counting
     check.CATCH_INTERRUPTS = True
-    check.on_call(heartbeat(conn, beat))
+    check.on_call(counting(conn, seq))
     server = Server(conn)
-    say(conn, "ready")
+    say(conn, "ready", {"probe": ctypes.addressof(PROBE), "holds": PROBE.value.decode()})
     while True:
         try:
             kind, ask = conn.recv()  # from the judge: trusted, so pickled

@@ -35,6 +35,35 @@ def heartbeat(conn, beat):
     return on_call
 
 
+def counting(conn, seq):
+    """The kernel process's side of the per-call clock: `seq` (a shared integer its judge
+    reads) odd while a call runs, a new odd number for each call, even between calls. The
+    judge times the changes with its own clock: the kernel's clocks are the kernel's to
+    break, and a count it forges can only hide a hang from the finer limit, never from the
+    judge's own limit on the whole request."""
+    last = [None]
+
+    def on_call(what: str | None) -> None:
+        if what is None:
+            seq.value += seq.value & 1
+            return
+        if what != last[0]:
+            say(conn, "call", what)
+            last[0] = what
+        seq.value += 2 - (seq.value & 1)
+    return on_call
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the process's main thread has spent runnable but waiting for a CPU (the second
+    field of /proc/<pid>/schedstat): time a busy machine took from it. 0 where unreadable."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def say(conn, kind: str, payload=None) -> None:
     """A message to the parent, as JSON: the parent never unpickles what a process that ran
     the user's code sends."""

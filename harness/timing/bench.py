@@ -302,34 +302,57 @@ class BenchTask:
         failed = _nonconforming(self.impl, record.figures, self.options)
         return replace(record, status="nonconforming", message=failed) if failed else record
 
-    def clocked(self, record: Record, per_call) -> Record:
-        """`record` beside the judge's own clock: `per_call(args, kwargs, threads)`, seconds a
-        call takes timed from outside the kernel's process (kernel_client.Remote.per_call).
-        Samples that claim over JUDGE_CLOCK x the speed the judge saw are not believed
-        (suspect): a kernel that slowed its process's clock, or ran faster with a timer among
-        its callers. Forward passes on the CPU; the others keep their samples' word."""
-        if record.status != "ok" or self.pass_ != "forward" or self.device != "cpu" \
-                or not record.times:
+    def clocked(self, record: Record, remote) -> Record:
+        """`record` beside the judge's own clock (judge_clock.per_call on `remote`, the
+        kernel's function as the judge calls it, kernel_client.Remote): samples that claim over
+        JUDGE_CLOCK x the speed the judge saw are not believed (suspect): a kernel that slowed
+        its process's clock, ran faster with a timer among its callers, or remembered answers.
+        Suspect too: an output the judge timed that is wrong, a kernel that used more cores
+        than its threads. Every pass on the CPU."""
+        from harness.checking.call import PropertyFailed
+        from harness.timing.judge_clock import per_call
+        if record.status != "ok" or self.device != "cpu" or not record.times:
             return record
-        tensors = self.case.tensors()
-        args = tuple(t for t in tensors if t is not None)
-        claimed = statistics.median(record.times)
-        def slower(seconds: float) -> bool:
-            return seconds > JUDGE_CLOCK * claimed and seconds - claimed > JUDGE_CLOCK_FLOOR_S
+        claimed, threads = statistics.median(record.times), self.options.threads
         try:
-            seconds = per_call(args, dict(self.case.kwargs), self.options.threads)
-            for _ in range(JUDGE_CLOCK_TRIES - 1):  # a busy moment is not a lie: best of more
-                if not slower(seconds):
+            seen = per_call(remote, self.case, self.pass_, threads, seed=0)
+            for attempt in range(1, JUDGE_CLOCK_TRIES):  # a busy moment is not a lie
+                if not seen.too_busy(threads) and not _disagrees(seen, claimed, threads):
                     break
-                seconds = min(seconds, per_call(args, dict(self.case.kwargs),
-                                                self.options.threads))
+                again = per_call(remote, self.case, self.pass_, threads, attempt)
+                if seen.too_busy(threads) or not _disagrees(again, claimed, threads) or \
+                        again.seconds < seen.seconds:
+                    seen = again
+        except PropertyFailed as exc:
+            return replace(record, status="suspect", message=str(exc)[:600])
         except Exception as exc:  # noqa: BLE001 - the kernel's, when the judge timed it
             return replace(record, status="suspect", message=f"raised {type(exc).__name__} when "
                            f"the judge timed it: {str(exc)[:300]}")
-        figures = {**record.figures, "judge_clock_s": seconds}
-        if slower(seconds):
-            return replace(record, status="suspect", figures=figures, message=(
-                f"the judge's own clock saw {seconds * 1e6:.0f} us a call, the samples say "
+        figures = {**record.figures, "judge_clock_s": seen.seconds,
+                   "judge_cpu_s": seen.cpu_s / seen.calls, "judge_cores": seen.cores(),
+                   "judge_waited_share": seen.busy}  # over BUSY_SHARE: no verdict
+        why = _disagrees(seen, claimed, threads)
+        return replace(record, status="suspect", figures=figures, message=why) if why else \
+            replace(record, figures=figures)
+
+
+def _disagrees(seen, claimed: float, threads: int) -> str:
+    """Why the samples (`claimed` seconds a call) are not believed beside what the judge's
+    clock saw; '' where they are."""
+    def over(judged: float, allowed: float) -> bool:
+        return judged > JUDGE_CLOCK * allowed and judged - allowed > JUDGE_CLOCK_FLOOR_S
+    cpu = seen.cpu_s / seen.calls
+    if seen.too_busy(threads):
+        return ""
+    if over(seen.seconds, claimed):
+        return (f"the judge's own clock saw {seen.seconds * 1e6:.0f} us a call, the samples say "
                 f"{claimed * 1e6:.0f} us: over {JUDGE_CLOCK:g}x faster than the kernel ran when "
-                f"timed from outside its process: not believed"))
-        return replace(record, figures=figures)
+                f"timed from outside its process: not believed")
+    if over(cpu, threads * claimed):
+        return (f"its process spent {cpu * 1e6:.0f} us of CPU a call when the judge timed it, "
+                f"over {JUDGE_CLOCK:g}x what {threads} thread{'s' * (threads > 1)} can spend in "
+                f"the {claimed * 1e6:.0f} us the samples say: not believed")
+    if seen.too_many_cores(threads):
+        return (f"used {seen.cores():.1f} cores' CPU time while the judge timed it, given "
+                f"{threads} thread{'s' * (threads > 1)}: not compared fairly with PyTorch")
+    return ""

@@ -116,3 +116,34 @@ def burns_cpu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=
     while time.thread_time() < end:
         pass
     return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def _serving_frame():
+    """The kernel process's loop, among this call's callers (kernel_server.serve)."""
+    import sys
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_name != "serve":
+        frame = frame.f_back
+    return frame
+
+
+def forges_the_judges_beat(input, *args, **kwargs):
+    """Zeroes its judge's heartbeat (the worker's 'a call started at'), so that its hang would
+    look like no call at all, then hangs."""
+    import multiprocessing as mp
+    beat = mp.current_process()._args[1]  # as the worker handed it to the kernel's process
+    beat[0] = 0.0
+    time.sleep(3600)
+
+
+def forges_its_count(input, *args, **kwargs):
+    """Counts calls that never happen from a thread, every 10 ms (each looks short), and hangs."""
+    import threading
+    seq = _serving_frame().f_locals["seq"]
+
+    def forge():
+        while True:
+            seq.value += 2
+            time.sleep(0.01)
+    threading.Thread(target=forge, daemon=True).start()
+    time.sleep(3600)

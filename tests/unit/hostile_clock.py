@@ -67,8 +67,25 @@ def fast_when_timed(input, weight, bias=None, stride=1, padding=0, dilation=1, g
     return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
+_REMEMBERED: dict = {}
+
+
+def remembers(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Right on new contents; slows every clock of its process, and answers a call whose input
+    it has seen (the same address, the same values at a few places) from memory, at once: every
+    check draws new values, a timer that calls it on the same input gets its answer free."""
+    _slow_every_clock()
+    flat = input.detach().reshape(-1)
+    key = (input.data_ptr(), tuple(input.shape), weight.data_ptr(),
+           tuple(flat[:: max(1, flat.numel() // 16)].tolist()))
+    if key not in _REMEMBERED:
+        _slow()
+        _REMEMBERED[key] = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _REMEMBERED[key]
+
+
 def honest(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
-CLOCK_CHEATS = ("slows_the_clock", "fast_when_timed")
+CLOCK_CHEATS = ("slows_the_clock", "fast_when_timed", "remembers")

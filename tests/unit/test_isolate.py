@@ -45,6 +45,32 @@ def test_the_time_limit_covers_the_implementations_calls_only():
         assert record.status == "timeout" and "the second call" in record.message, record
 
 
+def test_a_kernel_cannot_write_its_judges_heartbeat():
+    """The judge's heartbeat is not mapped in the kernel's process: a write to it is a crash
+    of the kernel's, never a hang that looks like no call."""
+    with WorkerPool(timeout=3) as pool:
+        (record,) = run_checks([impl(faulty.forges_the_judges_beat)], OPTIONS, workers=pool)
+    assert record.status == "crashed" and "SIGSEGV" in record.message, record
+
+
+def test_a_forged_call_count_hides_no_hang(tmp_path):
+    """A kernel that counts calls it never makes, and hangs: checked, the judge's own
+    heartbeat times its call; timed whole in its process, the judge's limit on the task."""
+    from harness.execution.tasks import Local
+    from harness.timing.bench import BenchTask
+    from harness.timing.suites import load as load_suite
+    forger = Implementation("faulty.forges_its_count", "conv2d", faulty.forges_its_count)
+    suite = tmp_path / "one.csv"
+    suite.write_text("\n".join(TINY.splitlines()[:2]) + "\n")
+    with WorkerPool(timeout=0.5) as pool:
+        checked = run_checks([forger], OPTIONS, workers=pool)
+        task = BenchTask(forger, load_suite(str(suite))[0], "cpu", "forward",
+                         BenchOptions(budget=QUICK, threads=1))
+        timed = list(Local(pool).run([task], lambda t: None))
+    assert [r.status for r in checked] == ["timeout"], checked
+    assert [r.status for r in timed if r.kind == "bench"] == ["timeout"], timed
+
+
 def test_keyboard_interrupt_in_process_ends_the_run():
     """In-process, Ctrl-C is the user's: it is not recorded as the implementation's error."""
     with pytest.raises(KeyboardInterrupt):
