@@ -13,6 +13,7 @@ tells the parent what happened and in which call, as a crash of the worker used 
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 from contextlib import contextmanager
@@ -282,14 +283,16 @@ class Remote:
                                                                    None)})
         return self.kernel.value(payload.get("value") if isinstance(payload, dict) else None)
 
-    def timed(self, sets: list, kwargs: dict, threads: int, grads: list = ()) -> tuple:
-        """(seconds, outputs): one call per set of inputs, back to back in the kernel's process
-        (with `grads`, each call's backward for its grad_output too), timed by this process's
-        clock from the request to the reply. The outputs are then read by this process from
-        the kernel process's memory, that process stopped (nothing copied in the window, and a
-        kernel that would compute only when asked has no time to); where the system does not
-        let it, the kernel's process sends their bytes inside the window. The calls take the
-        path every checked call takes there, so the kernel cannot tell them from its checks."""
+    def timed(self, sets: list, kwargs: dict, threads: int, grads: list = (),
+              read: int = 4) -> tuple:
+        """(seconds, {call: its outputs}): one call per set of inputs, back to back in the
+        kernel's process (with `grads`, each call's backward for its grad_output too), timed by
+        this process's clock from the request to the reply. Then `read` of the calls, drawn
+        here after the reply, have their outputs read by this process from the kernel process's
+        memory, that process stopped (nothing copied in the window, and a kernel that would
+        compute only when asked has no time to); where the system does not let it, the kernel's
+        process sends every output's bytes inside the window. The calls take the path every
+        checked call takes there, so the kernel cannot tell them from its checks."""
         import time
         from harness.checking.call import calling
         kernel = self.kernel
@@ -304,10 +307,11 @@ class Remote:
                 kind, payload = kernel.answer()
                 took = time.perf_counter() - started
                 described = _ran(kernel, kind, payload, len(sets))
+                drawn = random.SystemRandom().sample(range(len(sets)), min(read, len(sets)))
                 with kernel.stopped():
-                    return took, [kernel.value(d) for d in described]
+                    return took, {i: kernel.value(described[i]) for i in sorted(drawn)}
             outputs = [kernel.value(_returned(kernel, *kernel.answer())) for _ in sets]
-            return time.perf_counter() - started, outputs
+            return time.perf_counter() - started, dict(enumerate(outputs))
 
     def held(self, device: str, collect: bool = False) -> tuple:
         """The kernel process's memory: its resident set read here (after it collected its

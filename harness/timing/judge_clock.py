@@ -5,7 +5,8 @@ The timings a benchmark ranks are taken in the kernel's process, which the kerne
 own process: batches of calls back to back, each call on contents of its own (windows of one
 buffer, new values every batch), every output sent back in the reply and verified here against
 the float64 oracle of what that call saw. So what the judge's clock timed was computed inside the
-window, was verified, and could not have been reused. The kernel process's CPU time (its
+window, could not have been reused, and any of it may be verified: the calls whose outputs
+are read and verified are drawn after the reply. The kernel process's CPU time (its
 threads and the processes it started, from /proc) is read around the batches: a kernel given T
 threads that used far more cores' time than T is not compared fairly with PyTorch.
 """
@@ -23,6 +24,7 @@ from harness.timing.timed import Answer, step_grad_output, windows
 
 BATCH_S = 0.03  # a batch of calls lasts about this long
 MOST_CALLS = 64  # calls in a batch, at most (each verified here)
+VERIFIED = 4  # calls of a batch whose outputs are read and verified, drawn after the reply
 MOST_BYTES = 32 << 20  # inputs and outputs of a batch, at most (all alive till read)
 CORES_MARGIN, CPU_FLOOR_S = 1.5, 0.05  # CPU time past this x threads x wall (+ floor): too many
 # Past this share of a batch waiting for a CPU, the batch judges nothing: with several threads on
@@ -80,8 +82,9 @@ def _most_calls(case: Case) -> int:
 
 def _batch(remote, case: Case, calls: int, gen: torch.Generator, grads: bool,
            threads: int) -> Clocked:
-    """`calls` calls timed, each on an input of its own (and a grad_output of its own), each
-    output verified here after the clock stopped."""
+    """`calls` calls timed, each on an input of its own (and a grad_output of its own); the
+    outputs of VERIFIED of them, drawn after the reply (the kernel cannot know which), read and
+    verified here after the clock stopped."""
     x, *rest = case.with_(device="cpu").tensors()
     inputs = windows(x, calls, gen)
     if grads:
@@ -92,10 +95,12 @@ def _batch(remote, case: Case, calls: int, gen: torch.Generator, grads: bool,
     full = [[w, *rest] for w in inputs]  # None where the case has no such tensor
     sets = [[t for t in f if t is not None] for f in full]
     ran, waited = scheduled(remote.pid)
-    took, outputs = remote.timed(sets, dict(case.kwargs), threads, outs if grads else [])
+    took, outputs = remote.timed(sets, dict(case.kwargs), threads, outs if grads else [],
+                                 read=VERIFIED)
     ran_now, waited_now = scheduled(remote.pid)
     cpu, busy = ran_now - ran, (waited_now - waited) / max(1, threads)
-    for i, (seen, got) in enumerate(zip(full, outputs)):
+    for i, got in outputs.items():
+        seen = full[i]
         got = list(got) if grads and isinstance(got, (tuple, list)) else [got]
         if not all(isinstance(g, torch.Tensor) for g in got):
             raise PropertyFailed(f"call {i + 1} of {calls} the judge timed returned "
