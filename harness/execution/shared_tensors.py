@@ -66,6 +66,7 @@ class Arena:
     def __init__(self, spill: str | None = None):
         self.spill = spill
         self._slots: OrderedDict = OrderedDict()  # (data_ptr, nbytes) -> (path, mmap, bytes)
+        self._keys: dict = {}  # path -> its key in _slots
 
     def shared(self, t: torch.Tensor) -> Shared:
         """`t`'s whole storage copied into its file; what the kernel's process needs to see it."""
@@ -80,13 +81,10 @@ class Arena:
 
     def read_back(self, t: torch.Tensor, shared: Shared) -> None:
         """What the kernel's process left in the file, into `t`'s storage (its writes)."""
-        *_, view = self._slots[self._key(shared)]
+        *_, view = self._slots[self._keys[shared.slot]]
         if not shared.nbytes:
             return
         _bytes_of(t.untyped_storage(), shared.nbytes).copy_(view)
-
-    def _key(self, shared: Shared):
-        return next(k for k, v in self._slots.items() if v[0] == shared.slot)
 
     def _slot(self, key, nbytes: int):
         if key in self._slots:
@@ -112,15 +110,15 @@ class Arena:
         else:
             raise OSError(f"no room for an input of {nbytes} bytes in {SHM_DIR} or {self.spill}")
         view = torch.frombuffer(mapped, dtype=torch.uint8)[:nbytes]
-        self._slots[key] = (path, mapped, view)
+        self._slots[key], self._keys[path] = (path, mapped, view), key
         while len(self._slots) > KEEP and (len(self._slots) > SLOTS or sum(
                 v[2].numel() for v in self._slots.values()) > SLOT_BYTES):
             self._drop(self._slots.popitem(last=False)[1])
         return self._slots[key]
 
-    @staticmethod
-    def _drop(slot) -> None:
+    def _drop(self, slot) -> None:
         path, *_ = slot
+        self._keys.pop(path, None)
         try:
             os.unlink(path)
         except OSError:

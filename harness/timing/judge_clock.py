@@ -35,11 +35,11 @@ BUSY_SHARE = 0.1
 
 @dataclass(frozen=True)
 class Clocked:
-    """What the judge's clock saw of one pass: seconds a call (less what the kernel's threads
-    waited for a CPU that other processes held: a busy machine is not the kernel's), and the
+    """What the judge's clock saw of one pass: seconds a call (less what the kernel's thread
+    making the calls waited for a CPU others held: a busy machine is not the kernel's), and the
     kernel process's CPU seconds over the same batches (`wall_s` long in all)."""
 
-    seconds: float
+    seconds: float  # less what the thread making the calls waited for a CPU
     cpu_s: float
     wall_s: float
     calls: int
@@ -94,11 +94,10 @@ def _batch(remote, case: Case, calls: int, gen: torch.Generator, grads: bool,
         outs = windows(first, calls, gen)
     full = [[w, *rest] for w in inputs]  # None where the case has no such tensor
     sets = [[t for t in f if t is not None] for f in full]
-    ran, waited = scheduled(remote.pid)
+    before = scheduled(remote.pid)
     took, outputs = remote.timed(sets, dict(case.kwargs), threads, outs if grads else [],
                                  read=VERIFIED)
-    ran_now, waited_now = scheduled(remote.pid)
-    cpu, busy = ran_now - ran, (waited_now - waited) / max(1, threads)
+    cpu, held, waited = (now - then for now, then in zip(scheduled(remote.pid), before))
     for i, got in outputs.items():
         seen = full[i]
         got = list(got) if grads and isinstance(got, (tuple, list)) else [got]
@@ -110,7 +109,8 @@ def _batch(remote, case: Case, calls: int, gen: torch.Generator, grads: bool,
         except PropertyFailed as exc:
             raise PropertyFailed(f"an output the judge timed (call {i + 1} of {calls}, on "
                                  f"contents of its own) is wrong: {exc}") from None
-    return Clocked(max(took - busy, 0.0) / calls, cpu, took, calls, busy / max(took, 1e-9))
+    busy = waited / max(1, threads) / max(took, 1e-9)
+    return Clocked(max(took - held, 0.0) / calls, cpu, took, calls, busy)
 
 
 def _answer(case: Case, seen: list, grad: torch.Tensor | None) -> Answer:
@@ -121,11 +121,12 @@ def _answer(case: Case, seen: list, grad: torch.Tensor | None) -> Answer:
     return Answer(values, tuple(expected_grads(case, tensors, grad.detach().to(torch.float64))))
 
 
-def scheduled(pid: int) -> tuple[float, float]:
-    """(seconds on a CPU, seconds runnable but waiting for one) of process `pid`'s threads and
-    of the processes it started, from /proc's schedstat (nanoseconds; (0, 0) where /proc has
-    no such process). Threads that ended are not counted."""
-    ran = waited = 0
+def scheduled(pid: int) -> tuple[float, float, float]:
+    """(seconds on a CPU of process `pid`'s threads and of the processes it started, seconds
+    its main thread (which makes the calls) was runnable but waited for a CPU, seconds all
+    those threads waited), from /proc's schedstat (nanoseconds; zeros where /proc has no such
+    process). Threads that ended are not counted."""
+    ran = waited = main = 0
     todo, seen = [pid], set()
     while todo:
         p = todo.pop()
@@ -139,10 +140,11 @@ def scheduled(pid: int) -> tuple[float, float]:
         for task in tasks:
             try:
                 with open(f"/proc/{p}/task/{task}/schedstat") as f:
-                    on, queued, _ = f.read().split()
-                ran, waited = ran + int(on), waited + int(queued)
+                    on, queued, _ = (int(v) for v in f.read().split())
+                ran, waited = ran + on, waited + queued
+                main += queued if task == str(pid) else 0
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
             except (OSError, ValueError):
                 continue
-    return ran / 1e9, waited / 1e9
+    return ran / 1e9, main / 1e9, waited / 1e9

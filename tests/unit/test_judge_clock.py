@@ -74,7 +74,7 @@ def test_a_process_s_cpu_time_counts_the_processes_it_started():
     try:
         assert child.stdout.readline() == "done\n"  # one of the two spent its 0.3 s of CPU
         assert child.stdout.readline() == "done\n"  # and the other
-        ran, _ = judge_clock.scheduled(child.pid)
+        ran, _, _ = judge_clock.scheduled(child.pid)
         assert ran >= 0.55
     finally:
         os.killpg(child.pid, signal.SIGKILL)
