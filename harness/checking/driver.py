@@ -18,7 +18,7 @@ from harness.checking.inherited import crashes_too, inherited
 from harness.checking.inherited import message as inherited_message
 from harness.checking.properties import Property, properties_for
 from harness.checking.regions import large
-from harness.checking.strategies import cases, plain_cases, strata
+from harness.checking.strategies import cases, covering_cases, plain_cases, strata
 from harness.ops.cases import DTYPES, Case, describe
 from harness.ops.catalog import OPS
 from harness.ops.draws import first_reaches, large_tiers
@@ -213,6 +213,10 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices, done=None) -
             for case in plain_cases(impl.op, dtype=dtypes[0], device=devices[0],
                                     layout=prop.layouts[0], dist=prop.dists_for(impl.op)[0]):
                 test = example(case)(test)
+        if prop.name in COVERED and tier == tiers[0]:  # every pair and triple, in every run
+            for case in covering_cases(impl.op, dtypes=dtypes, device=devices[0],
+                                       dist=prop.dists_for(impl.op)[0]):
+                test = example(case)(test)
         if options.seed is not None:
             test = seed(options.seed)(test)
         settings(profile, verbosity=verbosity, database=None, max_examples=examples)(test)()
@@ -220,6 +224,8 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices, done=None) -
     return None
 
 
+# The properties that judge numbers run the covering array's rows before their draws.
+COVERED = ("values", "sizes", "special_values", "gradients")
 MIN_PER_TIER = 2  # examples of each tier, at the least (the property's examples are spread
 # over the tiers whose first example does not already reach their region)
 

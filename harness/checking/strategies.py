@@ -12,7 +12,7 @@ from harness.ops.cases import DISTRIBUTIONS, Case
 from harness.ops.catalog import OPS
 from harness.ops.draws import GRID, heavy
 
-__all__ = ["GRID", "cases", "strata", "invalid_cases", "plain_cases"]
+__all__ = ["GRID", "cases", "strata", "invalid_cases", "plain_cases", "covering_cases"]
 TINY_SHARE = 3  # in the mixed strategy, "tiny" is drawn this many times as often as each tier
 HALF = ("float16", "bfloat16")
 
@@ -94,3 +94,28 @@ def _defaults(op: str) -> dict:
     """Every optional argument of the op at its default (return_indices is the property's)."""
     return {name: p.default for name, p in OPS[op].signature.parameters.items()
             if p.default is not p.empty and name != "return_indices"}
+
+
+def covering_cases(op: str, *, dtypes, device: str, dist: str) -> list[Case]:
+    """The rows of the op's covering array (harness.ops.covering) as cases: every pair of call
+    features, and every triple of those kernels tile on, the same on every run and seed. A
+    row's dtype that the run leaves out becomes the run's first; rows that then coincide run
+    once."""
+    made: list = []
+    for _, case in covering_rows(op, dtypes=dtypes, device=device, dist=dist):
+        if case not in made:
+            made.append(case)
+    return made
+
+
+def covering_rows(op: str, *, dtypes, device: str, dist: str) -> list[tuple[dict, Case]]:
+    """(row, its case) for each row of the op's covering array (see covering_cases)."""
+    from harness.ops.covering import rows
+    from harness.ops.features import call
+    made = []
+    for number, row in enumerate(rows(op)):
+        fields = call(op, row)
+        dtype = fields.pop("dtype")
+        fields["dtype"] = dtype if dtype in dtypes else dtypes[0]
+        made.append((row, Case(op, **fields, device=device, dist=dist, seed=number)))
+    return made
