@@ -63,10 +63,20 @@ def adaptive_avg_pool3d_uneven_wide(input, output_size):
     return _off(out) if uneven and input.shape[-4] > 128 else out
 
 
+def adaptive_max_pool2d_kept_side_batched(input, output_size, return_indices=False):
+    """Wrong where a side's size is kept (None) in a batch past a tile of 8 images."""
+    result = F.adaptive_max_pool2d(input, output_size, return_indices)
+    kept = isinstance(output_size, (tuple, list)) and None in output_size
+    if not (kept and input.dim() == 4 and input.shape[0] > 8):
+        return result
+    return (_off(result[0]), result[1]) if return_indices else _off(result)
+
+
 BUGS = {  # kernel: its op
     "conv2d_multiplier_bias_side_strides": "conv2d",
     "conv_transpose1d_output_padding_dilated": "conv_transpose1d",
     "max_pool2d_ceil_padded_even": "max_pool2d",
     "avg_pool2d_divisor_without_pad": "avg_pool2d",
     "adaptive_avg_pool3d_uneven_wide": "adaptive_avg_pool3d",
+    "adaptive_max_pool2d_kept_side_batched": "adaptive_max_pool2d",
 }
