@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
 from harness.checking.answers import sharing
@@ -51,6 +52,7 @@ class CheckOptions:
     quiet: bool = True
     case: Case | None = None  # run only this case (a reproduction)
     deterministic: bool = False  # bits that differ between two calls fail (not only a remark)
+    covering: bool = True  # the covering array's rows in the properties of COVERED
     seed: int | None = None  # hypothesis seed: the same cases every run (None: new ones)
     strict: bool = False  # a failure PyTorch's own op shares (inherited) counts as a failure
     too_slow: str = ""  # why the large tiers are skipped (a call on one timed out); "": run them
@@ -213,18 +215,37 @@ def _drive(attempt: Callable, impl, prop, options, dtypes, devices, done=None) -
             for case in plain_cases(impl.op, dtype=dtypes[0], device=devices[0],
                                     layout=prop.layouts[0], dist=prop.dists_for(impl.op)[0]):
                 test = example(case)(test)
-        if prop.name in COVERED and tier == tiers[0]:  # every pair and triple, in every run
-            for case in covering_cases(impl.op, dtypes=dtypes, device=devices[0],
-                                       dist=prop.dists_for(impl.op)[0]):
-                test = example(case)(test)
         if options.seed is not None:
             test = seed(options.seed)(test)
         settings(profile, verbosity=verbosity, database=None, max_examples=examples)(test)()
         done.append(tier)
+    if prop.name in COVERED and options.covering and "covering" not in done:
+        _covering(attempt, impl, prop, dtypes, devices[0], profile, options.too_slow)
+        done.append("covering")
     return None
 
 
-# The properties that judge numbers run the covering array's rows before their draws.
+HEAVY_ELEMENTS = 2**15  # a row's input this large is left out where the large tiers are
+
+
+def _covering(attempt: Callable, impl, prop, dtypes, device: str, profile, too_slow) -> None:
+    """Every row of the op's covering array, once the draws found nothing (a failure they find
+    is shrunk to its boundary; a row is small already and is reported as it is). Where a call
+    on a large input timed out (`too_slow`), the rows of tens of thousands of elements are
+    left out with the large tiers."""
+    rows = covering_cases(impl.op, dtypes=dtypes, device=device, dist=prop.dists_for(impl.op)[0])
+    if too_slow:
+        rows = [c for c in rows if math.prod(c.input_shape) < HEAVY_ELEMENTS]
+        if not rows:
+            return
+    test = given(st.just(rows[0]))(attempt)
+    for case in rows:
+        test = example(case)(test)
+    settings(profile, verbosity=Verbosity.quiet, database=None, max_examples=1,
+             phases=[Phase.explicit])(test)()
+
+
+# The properties that judge numbers run the covering array's rows after their draws.
 COVERED = ("values", "sizes", "special_values", "gradients")
 MIN_PER_TIER = 2  # examples of each tier, at the least (the property's examples are spread
 # over the tiers whose first example does not already reach their region)
@@ -297,6 +318,7 @@ def check_options(v: dict) -> CheckOptions:
                         dtypes=(case.dtype,) if case else v["dtypes"] or tuple(DTYPES),
                         profile=v["profile"], properties=v.get("properties", ()), case=case,
                         deterministic=bool(v.get("deterministic")), seed=v.get("seed"),
+                        covering=not v.get("no_covering"),
                         strict=bool(v.get("strict")))
 
 

@@ -220,6 +220,11 @@ CHECK = (
            "torch.use_deterministic_algorithms); by default within tolerance is enough and "
            "differing bits are shown as nondeterministic",
            dict(action="store_true", default=False)),
+    Option("--no-covering", "skip the covering array's rows (every pair of call features, and "
+           "every triple of those kernels tile on, in values, sizes, special_values and "
+           "gradients): for kernels too slow for a hundred more calls a property (Triton's "
+           "interpreter); what is then reached depends on the seed",
+           dict(action="store_true", default=False, dest="no_covering")),
     Option("--strict", "count a failure that PyTorch's own op shares on the same case "
            "(shown as inherited, XFAIL) as a failure", dict(action="store_true", default=False)),
     Option("--seed", "draw the same cases on every run, from this hypothesis seed (a whole "

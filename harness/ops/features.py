@@ -165,9 +165,13 @@ def _tuple(value, dims: int, default: int) -> tuple:
 
 
 def _outputs(row: dict, dims: int) -> tuple:
-    """Outputs a side: three, or one on the degenerate side(s)."""
+    """Outputs a side: three, or one on the degenerate side(s); with channels past a tile,
+    two on the first side and one on the others (the channels are the point there, and a
+    kernel that loops in Python pays for every output)."""
     if row["degenerate"] == "every_side":
         return (1,) * dims
+    if row.get("channels", "small") != "small":
+        return (1,) * dims if row["degenerate"] == "one_side" else (2,) + (1,) * (dims - 1)
     if row["degenerate"] == "one_side":
         return (1,) + (3,) * (dims - 1)
     return (3,) * dims

@@ -73,7 +73,7 @@ def test_triton_kernel_in_the_interpreter(tmp_path):
     """TRITON_INTERPRET=1 registers triton.conv2d for the CPU: the kernel's own code runs, in
     the tile small problems take, on four properties."""
     out = _interpreted(tmp_path, "--impl", SMALL_TILE, "--dtypes", "float32,float16",
-                       "--property", "examples,values,layouts,invalid_args")
+                       "--property", "examples,values,layouts,invalid_args", "--no-covering")
     assert SMALL_TILE in out
 
 
@@ -82,7 +82,8 @@ def test_every_autotune_configuration_of_the_triton_kernel_conforms(tmp_path):
     """Each of the autotuner's tiles, pinned, on the drawn values in every dtype it declares
     (small shapes, so every tile is all tail in the interpreter); on a GPU the shipped suite
     draws them all."""
-    out = _interpreted(tmp_path, "--impl", "triton.conv2d", "--property", "values")
+    out = _interpreted(tmp_path, "--impl", "triton.conv2d", "--property", "values",
+                       "--no-covering")  # the interpreter: minutes for the rows of 9 tiles
     assert "triton.conv2d: all 9 configurations conform" in out, out
 
 
