@@ -220,11 +220,6 @@ CHECK = (
            "torch.use_deterministic_algorithms); by default within tolerance is enough and "
            "differing bits are shown as nondeterministic",
            dict(action="store_true", default=False)),
-    Option("--no-covering", "skip the covering array's rows (every pair of call features, and "
-           "every triple of those kernels tile on, in values, sizes, special_values and "
-           "gradients): for kernels too slow for a hundred more calls a property (Triton's "
-           "interpreter); what is then reached depends on the seed",
-           dict(action="store_true", default=False, dest="no_covering")),
     Option("--strict", "count a failure that PyTorch's own op shares on the same case "
            "(shown as inherited, XFAIL) as a failure", dict(action="store_true", default=False)),
     Option("--seed", "draw the same cases on every run, from this hypothesis seed (a whole "
@@ -235,6 +230,11 @@ CHECK = (
            dict(default=None, dest="properties"), parse_properties),
     Option("--case", "run one case given as JSON (from a reproduction line)",
            dict(default=None), parse_case),
+    Option("--no-covering", "skip the covering array's rows (every pair of call features, and "
+           "every triple of those kernels tile on, in values, sizes, special_values and "
+           "gradients): for kernels too slow for a hundred more calls a property (Triton's "
+           "interpreter); what is then reached depends on the seed",
+           dict(action="store_true", default=False, dest="no_covering")),
 )
 
 ISOLATION = (
@@ -256,7 +256,7 @@ OUT = Option("--out", "where run directories go (default reports)",
              dict(default="reports", dest="out_root"))
 
 # The pytest door: what to check, how hard, how safely, and where its report goes.
-PYTEST = SELECTION + CHECK[:4] + ISOLATION[:4] + (OUT,)
+PYTEST = SELECTION + CHECK[:4] + CHECK[-1:] + ISOLATION[:4] + (OUT,)  # CHECK[-1]: --no-covering
 
 BENCH = (
     Option("--suite", "suite name (see `convharness list`) or a CSV path; "

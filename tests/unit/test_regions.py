@@ -123,9 +123,9 @@ def test_a_declared_bug_is_reported_as_an_expected_failure_with_its_case():
     prop = replace(PROPS["sizes"], mix="out1_strided_side", examples=10,
                    layouts=("contiguous",))
     record = verdict(standin_torch.conv2d, "conv2d", prop,
-                     CheckOptions(profile="ci", dtypes=("bfloat16",)),
+                     CheckOptions(profile="ci", dtypes=("bfloat16",), covering=False),
                      known_failures=load("reference.conv2d").known_failures)
-    assert record.status == "xfail", record
+    assert record.status == "xfail", record  # (the rows reach where the stand-in kills us)
     assert "PyTorch 2.13" in record.message and record.case["dtype"] == "bfloat16"
     case = Case.from_dict(record.case)
     assert case.output_shape()[3] == 1 and case.output_shape()[2] > 1
