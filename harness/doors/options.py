@@ -231,9 +231,9 @@ CHECK = (
     Option("--case", "run one case given as JSON (from a reproduction line)",
            dict(default=None), parse_case),
     Option("--no-covering", "skip the covering array's rows (every pair of call features, and "
-           "every triple of those kernels tile on, in values, sizes, special_values and "
-           "gradients): for kernels too slow for a hundred more calls a property (Triton's "
-           "interpreter); what is then reached depends on the seed",
+           "every triple of those kernels tile on, in values, special_values and gradients): "
+           "for kernels too slow for a hundred more calls a property (Triton's interpreter); "
+           "what is then reached depends on the seed",
            dict(action="store_true", default=False, dest="no_covering")),
 )
 
