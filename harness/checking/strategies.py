@@ -111,11 +111,11 @@ def covering_cases(op: str, *, dtypes, device: str, dist: str) -> list[Case]:
 def covering_rows(op: str, *, dtypes, device: str, dist: str) -> list[tuple[dict, Case]]:
     """(row, its case) for each row of the op's covering array (see covering_cases)."""
     from harness.ops.covering import rows
-    from harness.ops.features import call
+    from harness.ops.features import fields
     made = []
-    for number, row in enumerate(rows(op)):
-        fields = call(op, row)
-        dtype = fields.pop("dtype")
-        fields["dtype"] = dtype if dtype in dtypes else dtypes[0]
-        made.append((row, Case(op, **fields, device=device, dist=dist, seed=number)))
+    for number, row in enumerate(rows(op)):  # valid calls, as made: not asked of PyTorch again
+        given = fields(op, row)
+        dtype = given.pop("dtype")
+        given["dtype"] = dtype if dtype in dtypes else dtypes[0]
+        made.append((row, Case(op, **given, device=device, dist=dist, seed=number)))
     return made

@@ -249,11 +249,7 @@ class Remote:
         kind, payload = self.kernel.ask("call", ask)
         for t, s in shared:
             arena.read_back(t, s)
-        if kind not in ("raised", "returned") or not isinstance(payload, dict):
-            return self.kernel._gone("garbled", f"{kind}: {payload!r:.200}")
-        _noted(payload.get("notes"))
-        if kind == "raised":
-            raise exception(payload)
+        payload = _answered(self.kernel, kind, payload)
         result = self.kernel.value(payload.get("value"))
         pointers = payload.get("inputs") or []
         for (t, _), pointer in zip(shared, pointers):
@@ -269,12 +265,7 @@ class Remote:
         s = self.kernel.arena.shared(grad.contiguous())
         kind, payload = self.kernel.ask("backward", {"handle": handle, "grad": replace(
             s, requires_grad=False)})
-        if not isinstance(payload, dict):
-            return self.kernel._gone("garbled", f"{kind}: {payload!r:.200}")
-        _noted(payload.get("notes"))
-        if kind == "raised":
-            raise exception(payload)
-        return self.kernel.value(payload.get("value"))
+        return self.kernel.value(_answered(self.kernel, kind, payload).get("value"))
 
     def again(self, out: torch.Tensor) -> torch.Tensor:
         """`out` read again from the kernel's process, as the kernel left it since its reply."""
@@ -310,7 +301,8 @@ class Remote:
                 drawn = random.SystemRandom().sample(range(len(sets)), min(read, len(sets)))
                 with kernel.stopped():
                     return took, {i: kernel.value(described[i]) for i in sorted(drawn)}
-            outputs = [kernel.value(_returned(kernel, *kernel.answer())) for _ in sets]
+            outputs = [kernel.value(_answered(kernel, *kernel.answer()).get("value"))
+                       for _ in sets]
             return time.perf_counter() - started, dict(enumerate(outputs))
 
     def held(self, device: str, collect: bool = False) -> tuple:
@@ -334,13 +326,15 @@ def _ran(kernel: KernelProcess, kind: str, payload, calls: int) -> list:
     return outputs
 
 
-def _returned(kernel: KernelProcess, kind: str, payload):
-    """The value one reply described (raising the kernel's exception where it raised)."""
-    if kind == "raised" and isinstance(payload, dict):
-        raise exception(payload)
-    if kind != "returned" or not isinstance(payload, dict):
+def _answered(kernel: KernelProcess, kind: str, payload) -> dict:
+    """A call's reply: its notes kept, the kernel's exception raised where it raised, garbled
+    where it is neither."""
+    if kind not in ("raised", "returned") or not isinstance(payload, dict):
         kernel._gone("garbled", f"{kind}: {payload!r:.200}")
-    return payload.get("value")
+    _noted(payload.get("notes"))
+    if kind == "raised":
+        raise exception(payload)
+    return payload
 
 
 def _shared_once(arena: Arena, tensors: list) -> dict:

@@ -71,8 +71,7 @@ def made(op: str) -> tuple:
             left_out.append(target)
             continue
         rows.append(row)
-        for goal in covered_by(row, feats):
-            uncovered.discard(goal)
+        uncovered.difference_update(goals_of_row(row, feats))
     return tuple(rows), tuple(left_out)
 
 
@@ -93,12 +92,8 @@ def goals_of(feats: tuple[Feature, ...]) -> list:
     return made
 
 
-def covered_by(row: dict, feats: tuple[Feature, ...]) -> list:
-    """The goals a row holds."""
-    return [goal for goal in goals_of_row(row, feats)]
-
-
 def goals_of_row(row: dict, feats) -> list:
+    """The goals a row holds."""
     names = [f.name for f in feats]
     made = [((a, row[a]), (b, row[b])) for a, b in itertools.combinations(names, 2)]
     tiled = [f.name for f in feats if f.tiles]

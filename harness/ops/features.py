@@ -88,15 +88,21 @@ def _adaptive_features(dims: int) -> tuple:
 
 def call(op: str, row: dict) -> dict | None:
     """Case fields (input_shape, weight_shape, bias, kwargs, dtype, layout) of a row of `op`'s
-    features, or None where that is no valid call."""
+    features, or None where that is no valid call (PyTorch's own op rejects it)."""
+    from harness.ops.catalog import OPS
+    made = fields(op, row)
+    return made if made is not None and _accepted(OPS[op], made) else None
+
+
+def fields(op: str, row: dict) -> dict | None:
+    """`call`'s Case fields, not asked of PyTorch: for rows known to be valid calls (the
+    covering array's)."""
     from harness.ops.catalog import OPS
     record = OPS[op]
     build = {"conv": _conv_call, "conv_transpose": _conv_call, "max_pool": _pool_call,
              "avg_pool": _pool_call}.get(record.family, _adaptive_call)
     made = build(record, row)
-    if made is None or not _accepted(record, made):
-        return None
-    return {**made, "dtype": row["dtype"], "layout": row["layout"]}
+    return None if made is None else {**made, "dtype": row["dtype"], "layout": row["layout"]}
 
 
 def _per_side(dims: int, first: int, rest: int) -> tuple:

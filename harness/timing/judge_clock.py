@@ -75,8 +75,10 @@ def per_call(remote, case: Case, pass_: str, threads: int, seed: int) -> Clocked
 
 
 def _most_calls(case: Case) -> int:
-    tensors = case.with_(device="cpu").tensors()
-    size = tensors[0].nbytes + torch.Size(case.output_shape()).numel() * tensors[0].element_size()
+    """Calls a batch may hold: MOST_CALLS, fewer where their inputs and outputs pass MOST_BYTES
+    (from the shapes: nothing is made)."""
+    elements = torch.Size(case.input_shape).numel() + torch.Size(case.output_shape()).numel()
+    size = elements * torch.empty(0, dtype=case.torch_dtype).element_size()
     return max(1, min(MOST_CALLS, MOST_BYTES // max(size, 1)))
 
 
