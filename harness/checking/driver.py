@@ -286,6 +286,7 @@ def _record(impl, prop, status, tally, *, message="", case=None, figures=None) -
 def plan_check(v: dict, select=None) -> tuple[list[Implementation], CheckOptions]:
     """The implementations and CheckOptions of checked option values (options.values);
     `select`: how implementations are found (registry.select, here)."""
+    from harness.plugins.pool import expanded
     from harness.plugins.registry import select as here
     from harness.records.errors import UsageError
     select = select or here
@@ -293,8 +294,9 @@ def plan_check(v: dict, select=None) -> tuple[list[Implementation], CheckOptions
     if case and op and op != case.op:
         raise UsageError(f"--op={op!r} conflicts with --case, whose op is {case.op!r}")
     op = case.op if case else op
-    impls = select(v["impl"] or (), op=op, dtypes=v["dtypes"], forward_only=v["forward_only"],
-                   configs=v.get("config"))
+    specs, pooled = expanded(v["impl"], op)
+    impls = select(specs, op=op, dtypes=v["dtypes"], forward_only=v["forward_only"],
+                   configs=v.get("config"), pooled=pooled)
     if not impls:
         raise UsageError(f"no implementation of op={op!r} among --impl={v['impl']}")
     return impls, check_options(v)

@@ -118,11 +118,13 @@ def open_run(verb: str, resume, executor, out_root, run_dir):
 
 
 def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFAULT,
-          revision=None, reported=True, **raw) -> int:
+          revision=None, reported=True, ledger=None, **raw) -> int:
     """Run the conformance properties; print the matrix and each failure, write the report
     (unless not `reported`: the caller writes it later), keep the run in the results store;
-    0 all conform, 1 something failed, 2 the store failed, 3 the harness itself failed."""
+    0 all conform, 1 something failed, 2 the store failed, 3 the harness itself failed.
+    `ledger` (tasks.Ledger) keeps each implementation's time against --budget across verbs."""
     from harness.checking.driver import run_seed
+    from harness.execution.tasks import Ledger
     from harness.execution.executors import executor_for
     from harness.execution.runs import run_checks as run_check
     from harness.reports.summary import format_check
@@ -141,7 +143,7 @@ def check(*, out_root="reports", run_dir=None, out=print, store=history_cli.DEFA
             f"-> {run_dir} [{sandbox_of(executor).split(':')[0]}]")
         progress = Progress(out, lambda r: f"{r.impl:<32} {r.prop:<18} {r.status}")
         run_check(plan.impls, plan.options, writer.write, done=done, executor=executor,
-                  shard=plan.shard, progress=progress)
+                  shard=plan.shard, progress=progress, ledger=ledger or Ledger(plan.budget_s))
     records = [r for r in read_records(run_dir) if r.kind == "check"]
     out("\n" + format_check(records))
     if reported:
@@ -163,13 +165,17 @@ def _live_line(record) -> str:
     return f"{record.median * 1e3:9.3f} ms {gflops:8.2f} GFLOP/s"
 
 
-def bench(*, out_root="reports", run_dir=None, out=print, revision=None, **raw) -> Path:
-    """Time implementations over suites; append records as measured; return the run directory."""
+def bench(*, out_root="reports", run_dir=None, out=print, revision=None, ledger=None,
+          only=None, **raw) -> Path:
+    """Time implementations over suites; append records as measured; return the run directory.
+    `only`: the names of the selected implementations to time (None: all)."""
     from harness.execution.runs import run_bench
+    from harness.execution.tasks import Ledger
     from harness.timing.bench import nonconforming, plan_bench
     raw = planned("bench", raw, opt.BENCH_OPTIONS)
     v = opt.values(raw, opt.BENCH_OPTIONS)
     impls, cases, options = plan_bench(v, opt.selector(v["isolate"], v["impl"]))
+    impls = impls if only is None else [i for i in impls if i.name in only]
     executor = _executor(v, out, options.threads)
     with open_run("bench", v["resume"], executor, out_root, run_dir) as (run_dir, done, writer):
         _save_plan(run_dir, "bench", raw)
@@ -185,7 +191,7 @@ def bench(*, out_root="reports", run_dir=None, out=print, revision=None, **raw) 
         progress = Progress(out, lambda r: f"{r.impl:<28} {r.figures['label']:<34} "
                                            f"{r.prop:<8} {_live_line(r)}")
         run_bench(impls, cases, options, writer.write, done=done, executor=executor,
-                  shard=v["shard"], progress=progress)
+                  shard=v["shard"], progress=progress, ledger=ledger or Ledger(v["budget_s"]))
     return run_dir
 
 
@@ -242,20 +248,49 @@ RUN_SUITES = ("resnet50", "pools", "speech_conv1d", "ssm_conv1d", "video3d", "de
 RUN_QUICK = 3
 
 
-def run_all(*, device=None, out_root="reports", out=print, store=history_cli.DEFAULT,
-            revision=None) -> int:
-    """The main job: conformance check, quick benchmark and report of the built-ins, kept in
-    the results store."""
+def run_all(*, out_root="reports", out=print, store=history_cli.DEFAULT, revision=None,
+            **raw) -> int:
+    """The main job: conformance check, quick benchmark and report, kept in the results store;
+    of the built-ins, or of the implementations --impl names (a pool of candidates: those
+    that conform are timed beside PyTorch's own op, and ranked in the leaderboard)."""
     import torch
-    device = device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+
+    from harness.execution.tasks import Ledger
+    v = opt.values(raw, opt.RUN_OPTIONS)
+    device = v["device"] if raw.get("device") else (
+        ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
     run_dir = new_run_dir(out_root, "run")
-    failed = check(device=device, run_dir=run_dir, out=out, store=None, revision=revision,
-                   reported=False)  # one report, of both, at the end
-    bench(device=device, suite=list(RUN_SUITES), batch=1, quick=RUN_QUICK, run_dir=run_dir, out=out,
-          revision=revision)
+    ledger = Ledger(v["budget_s"])  # one budget per candidate for its checks and timings
+    shared = dict(device=list(device), timeout=v["timeout"], memory_limit=raw.get("memory_limit"),
+                  run_dir=run_dir, out=out, revision=revision, ledger=ledger, budget_s=v["budget_s"])
+    failed = check(impl=v["impl"], op=v["op"], properties=raw.get("properties"), seed=v["seed"],
+                   profile=raw.get("profile"), jobs=raw.get("jobs", "auto"), store=None,
+                   reported=False, **shared)  # one report, of both, at the end
+    timed = _to_time(run_dir, v["impl"])
+    if timed != set():
+        quick = v["quick"] if v["suite"] else RUN_QUICK
+        baselines = sorted({n for n in timed or () if n.startswith("reference.")})
+        bench(impl=v["impl"] and v["impl"] + baselines, only=timed, op=v["op"],
+              suite=v["suite"] or list(RUN_SUITES), batch=v["batch"], quick=quick, **shared)
     report(run_dir, out=out)
+    if v["impl"]:
+        from harness.reports.leaderboard import board, format_board
+        out("\n" + format_board(board(read_records(run_dir))))
     kept = history_cli.keep(run_dir, store, out)
     return failed or kept
+
+
+def _to_time(run_dir: Path, named) -> set | None:
+    """The names of what `run` times after its check: every built-in (None), or of the
+    implementations named, those that conform, beside PyTorch's own op (reference.<op>) of
+    each of their ops."""
+    from harness.records.statuses import PASSING
+    if not named:
+        return None
+    records = [r for r in read_records(run_dir) if r.kind == "check"]
+    failed = {r.impl for r in records if r.status not in PASSING}
+    ok = {r.impl for r in records if r.impl not in failed}
+    return ok | {f"reference.{r.op}" for r in records if r.impl in ok} if ok else set()
 
 
 def _bench_verb(**kwargs) -> int:
@@ -275,7 +310,14 @@ def _report_verb(run_dir) -> int:
     return 0
 
 
-VERBS = {"list": list_impls, "check": check, "bench": _bench_verb, "report": _report_verb,
+def leaderboard(run_dir, out=print) -> int:
+    """Print a run's leaderboard again (from its records)."""
+    from harness.reports.leaderboard import board, format_board
+    out(format_board(board(read_records(run_dir))))
+    return 0
+
+
+VERBS = {"leaderboard": leaderboard, "list": list_impls, "check": check, "bench": _bench_verb, "report": _report_verb,
          "compare": compare, "merge": merge, "run": run_all, "history": history_cli.history,
          "gate": history_cli.gate}
 
@@ -302,10 +344,13 @@ def _parser() -> argparse.ArgumentParser:
                          "duplicate or conflicting records")
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")
-    p = verbs.add_parser("run", help="check + quick bench + report of the built-ins")
-    p.add_argument("--device", action="append", help="cpu and/or cuda (default: all present)")
+    p = verbs.add_parser("run", help="check + quick bench + report: of the built-ins, or of "
+                         "your implementations (--impl, a pool of candidates) beside PyTorch")
+    opt.add_options(p.add_argument, opt.RUN_OPTIONS)
     p.add_argument("--out", default="reports", dest="out_root", help="where run directories go")
     history_cli.add_store_options(p.add_argument)
+    p = verbs.add_parser("leaderboard", help="print the leaderboard of a run directory")
+    p.add_argument("run_dir")
     history_cli.add_parsers(verbs)
     return parser
 

@@ -136,6 +136,12 @@ def parse_timeout(timeout) -> float:
     return float(timeout)
 
 
+def _positive(flag: str, seconds) -> float | None:
+    if seconds is not None and not float(seconds) > 0:
+        raise UsageError(f"{flag}={seconds}, but should be a positive number of seconds")
+    return None if seconds is None else float(seconds)
+
+
 def parse_threads(threads) -> int | None:
     if threads is not None and threads < 1:
         raise UsageError(f"--threads={threads}, but should be >= 1")
@@ -250,6 +256,11 @@ ISOLATION = (
            dict(default=None), parse_memory),
     Option("--resume", "continue the interrupted run in this directory, skipping what it has",
            dict(default=None)),
+    Option("--budget", "seconds each implementation (each candidate of a pool) may take in "
+           "all, checks and timings together; past it, its tasks not begun are recorded as "
+           "over budget and what it finished is kept (default: none; its memory: "
+           "--memory-limit, per worker)", dict(type=float, default=None, dest="budget_s"),
+           lambda s: _positive("--budget", s)),
 )
 
 OUT = Option("--out", "where run directories go (default reports)",
@@ -336,6 +347,11 @@ JOBS = Option("--jobs", "checks to run at once on this machine, in worker proces
 
 CHECK_OPTIONS = SELECTION + CHECK + ISOLATION + SCALE + (JOBS,)
 BENCH_OPTIONS = SELECTION + BENCH + ISOLATION + SCALE
+# `convharness run`: what to check and time (the built-ins, or your own and pools of them),
+# on which layers, and each candidate's limits
+RUN_OPTIONS = tuple(o for o in SELECTION[:3] + CHECK + BENCH + ISOLATION + (JOBS,) if o.flag in (
+    "--impl", "--op", "--device", "--profile", "--seed", "--property", "--suite", "--batch",
+    "--quick", "--timeout", "--memory-limit", "--budget", "--jobs"))
 
 
 def selector(isolate, impls_named):
@@ -348,14 +364,16 @@ def selector(isolate, impls_named):
 
 
 def wants_isolation(isolate, impls_named) -> bool:
-    """Explicit choice, else isolate when any implementation comes from a module:attr."""
+    """Explicit choice, else isolate when any implementation comes from a module:attr or a
+    file (a pool of candidates)."""
+    from harness.plugins.pool import is_path, split
     if isolate is not None:
         return isolate
-    return any(":" in spec for spec in impls_named or ())
+    return any(":" in spec or is_path(split(spec)[0]) for spec in impls_named or ())
 
 
 # how a run goes, not what it measures
-HOW = ("resume", "isolate", "timeout", "memory_limit", "jobs")
+HOW = ("resume", "isolate", "timeout", "memory_limit", "jobs", "budget_s")
 
 
 def resumed(raw: dict, recorded: dict, options) -> dict:
@@ -392,6 +410,7 @@ class CheckPlan:
     shard: tuple | None = None
     cluster: str | None = None
     jobs: int = 1  # lanes of worker processes at once on this machine (0: in this process)
+    budget_s: float | None = None  # seconds each implementation may take in all (--budget)
 
 
 def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
@@ -402,4 +421,4 @@ def check_plan(raw: dict, options=CHECK_OPTIONS, prefix: str = "") -> CheckPlan:
     return CheckPlan(tuple(impls), check_options, wants_isolation(v["isolate"], v["impl"]),
                      v["timeout"], v["memory_limit"], v.get("out_root") or "reports",
                      v.get("resume"), v.get("shard"), v.get("cluster"),
-                     0 if v["isolate"] is False else v.get("jobs", 1))
+                     0 if v["isolate"] is False else v.get("jobs", 1), v.get("budget_s"))

@@ -95,10 +95,15 @@ def _one_gpu_per_worker(env) -> None:
 
 
 def _pairs(config) -> list:
+    from types import SimpleNamespace
+
     from harness.checking.properties import PROPERTIES, properties_for
-    order = {p.name: i for i, p in enumerate(PROPERTIES)}
+    from harness.plugins.pool import LOADS, refused
+    order = {LOADS: -1, **{p.name: i for i, p in enumerate(PROPERTIES)}}
+    # a refused candidate of a pool has one test, which fails with the reason
     pairs = [(impl, prop) for impl in sorted(_plan(config).impls, key=lambda i: i.name)
-             for prop in properties_for(impl.op)]
+             for prop in ([SimpleNamespace(name=LOADS)] if refused(impl) else
+                          properties_for(impl.op))]
     # worked examples first; then each property's implementations of one op side by side, so
     # the oracle answers the cases they share once (checking.answers)
     return sorted(pairs, key=lambda pair: (order[pair[1].name], pair[0].op))

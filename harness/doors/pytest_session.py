@@ -34,6 +34,9 @@ class Runner:
         wrong), this property again and the rest with the large tiers skipped."""
         from harness.checking.driver import CheckTask
         from harness.execution.tasks import not_run
+        from harness.plugins.pool import refusal, refused
+        if refused(impl):
+            return refusal(impl)
         task = CheckTask(impl, prop.name, self.plan.options)
         hung = self._hung(impl.name)
         if hung is not None:

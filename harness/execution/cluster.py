@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict
 from typing import Callable, Iterator
 
+from harness.execution.tasks import charge
 from harness.records.errors import UsageError
 from harness.records.record import Record
 
@@ -140,9 +141,9 @@ class RayExecutor:
                 continue
             (ref,), _ = self.ray.wait(list(flying), num_returns=1)
             task, actor, device, sent = flying.pop(ref)
-            yield from self._results(ref, task, actor, device, idle, sent)
+            yield from self._results(ref, task, actor, device, idle, sent, skip)
 
-    def _results(self, ref, task, actor, device, idle, sent) -> Iterator[Record]:
+    def _results(self, ref, task, actor, device, idle, sent, skip) -> Iterator[Record]:
         try:
             records, seconds = self.ray.get(ref)
             self.overheads.append(time.perf_counter() - sent - seconds)
@@ -154,6 +155,7 @@ class RayExecutor:
                              f"was replaced", None)
             return
         idle[device].append(actor)
+        charge(skip, task, seconds)  # the seconds the task took on its node
         yield from (Record.from_dict(r) for r in records)
 
     def environments(self) -> list[dict]:

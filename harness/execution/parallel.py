@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Callable, Iterator
 
-from harness.execution.tasks import Local, stamp
+from harness.execution.tasks import Local, charge, stamp
 from harness.records.record import Record
 
 _DONE = object()  # a lane has no task left
@@ -86,8 +87,10 @@ def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip)
                 if isinstance(instead, Record):
                     done.put((index, instead))
                 else:
-                    for record in run(instead or task):
+                    task, started = instead or task, time.monotonic()
+                    for record in run(task):
                         done.put((index, stamp(record)))
+                    charge(skip, task, time.monotonic() - started)
                 done.put((index, _DONE))
     except BaseException as exc:  # noqa: BLE001 - the harness's own fault: the run stops
         done.put((index, exc))

@@ -8,7 +8,8 @@ from typing import Callable, Iterable
 
 from harness.checking.driver import CheckOptions, CheckTask, run_seed, unchecked
 from harness.checking.properties import properties_for
-from harness.execution.tasks import Local, run_tasks
+from harness.execution.tasks import Ledger, Local, run_tasks
+from harness.plugins.pool import LOADS, refused
 from harness.plugins.registry import Implementation
 from harness.records.record import Record, peak_rates
 from harness.timing.bench import BenchOptions, BenchTask
@@ -17,13 +18,14 @@ from harness.timing.suites import SuiteCase
 
 def run_checks(impls: Iterable[Implementation], options: CheckOptions,
                sink: Callable[[Record], object] = lambda r: r, *, done: frozenset = frozenset(),
-               workers=None, executor=None, shard=None, progress=lambda i, n, r: None
-               ) -> list[Record]:
+               workers=None, executor=None, shard=None, progress=lambda i, n, r: None,
+               ledger: Ledger | None = None) -> list[Record]:
     """Every property of every implementation; each record goes to `sink` as soon as it exists.
 
     `executor` (tasks.Local, cluster.RayExecutor) runs the tasks; `workers` (isolate.WorkerPool)
     is the local one with worker processes; without either everything runs here. Properties
-    whose records are in `done` are skipped (resume); `shard` (I, N) takes the I-th of N shares.
+    whose records are in `done` are skipped (resume); `shard` (I, N) takes the I-th of N shares;
+    `ledger` keeps each implementation's time against its budget (tasks.Ledger).
     """
     impls, options = list(impls), run_seed(options)  # one seed: the same cases for each
     by_op: dict[str, list] = {}
@@ -31,10 +33,13 @@ def run_checks(impls: Iterable[Implementation], options: CheckOptions,
         by_op.setdefault(impl.op, []).append(impl)
     # each property's implementations one after another: they are drawn the same cases, and
     # the oracle answers each case once (checking.answers); parallel lanes keep them together
-    tasks = [CheckTask(impl, prop.name, options) for op, same_op in by_op.items()
-             for prop in properties_for(op, options.properties or None) for impl in same_op]
+    # a refused candidate (plugins.pool) has one task, whose record says why it was not run
+    tasks = [CheckTask(impl, LOADS, options) for impl in impls if refused(impl)] + [
+        CheckTask(impl, prop.name, options) for op, same_op in by_op.items()
+        for prop in properties_for(op, options.properties or None) if op
+        for impl in same_op if not refused(impl)]
     records = run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,
-                        progress=progress)
+                        progress=progress, ledger=ledger)
     for impl in impls if shard is None else ():  # a shard sees only part of an implementation
         found = unchecked(impl.name, impl.op, [r for r in records if r.impl == impl.name])
         if found is not None:
@@ -46,7 +51,8 @@ def run_checks(impls: Iterable[Implementation], options: CheckOptions,
 def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: BenchOptions,
               sink: Callable[[Record], object], *, done: frozenset = frozenset(), workers=None,
               executor=None, shard=None,
-              progress: Callable[[int, int, Record], object] = lambda i, n, r: None) -> None:
+              progress: Callable[[int, int, Record], object] = lambda i, n, r: None,
+              ledger: Ledger | None = None) -> None:
     """Time every implementation of each case's op on each device; records go to sink at once.
 
     `executor` runs the tasks (tasks.Local by default, with `workers`, an isolate.WorkerPool,
@@ -62,4 +68,4 @@ def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: Benc
     if set(options.devices) - set(peak_rates(measured)):  # a resumed run: measure them again
         measured += executor.peaks(options.devices, options.threads, options.dtype, frozenset())
     options = replace(options, peaks=peak_rates(measured))
-    run_tasks(tasks, executor, sink, done=done, shard=shard, progress=progress)
+    run_tasks(tasks, executor, sink, done=done, shard=shard, progress=progress, ledger=ledger)

@@ -8,9 +8,12 @@ on a Ray cluster; `executors.executor_for` picks one.
 """
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from typing import Callable, Iterable, Iterator, Protocol
 
+from harness.plugins.pool import refusal, refused
 from harness.records.record import Record
 
 
@@ -44,6 +47,34 @@ def stamp(record: Record, host: str | None = None) -> Record:
                    device_name=device_name(record.device) if record.device else "")
 
 
+def charge(skip, task, seconds: float) -> None:
+    """Tell run_tasks's gate (where it keeps accounts, `Gate.charge`) the seconds `task`
+    took."""
+    charged = getattr(skip, "charge", None)
+    if charged is not None:
+        charged(task, seconds)
+
+
+class Ledger:
+    """The seconds each implementation's tasks have taken against its budget (--budget, per
+    candidate; None: no budget): kept across a run's check and bench, safe across lanes."""
+
+    def __init__(self, budget_s: float | None = None):
+        self.budget_s, self.spent, self.lock = budget_s, {}, threading.Lock()
+
+    def charge(self, name: str, seconds: float) -> None:
+        with self.lock:
+            self.spent[name] = self.spent.get(name, 0.0) + seconds
+
+    def over(self, task) -> Record | None:
+        """The record of `task` not run because its implementation spent its budget, or None."""
+        spent = self.spent.get(task.impl.name, 0.0)
+        if self.budget_s is None or spent < self.budget_s:
+            return None
+        return task.fault("over_budget", f"not run: {task.impl.name} spent its budget of "
+                          f"{self.budget_s:g} s ({spent:.1f} s) before this task", None)
+
+
 class Local:
     """Tasks one after another, in this process or in worker processes (isolate.WorkerPool)."""
 
@@ -56,11 +87,12 @@ class Local:
             if isinstance(instead, Record):
                 yield instead
                 continue
-            task = instead or task
+            task, started = instead or task, time.monotonic()
             results = self.pool.run(task.impl, task) if self.pool else task.execute(
                 lambda case: None)
             for record in results:
                 yield stamp(record)
+            charge(skip, task, time.monotonic() - started)
 
     def peaks(self, devices, threads: int, dtype: str, done: frozenset) -> Iterator[Record]:
         """This machine's peaks, measured here (not again on a resumed run that has them)."""
@@ -110,38 +142,65 @@ def not_run(task, hung: Record) -> Record:
                       f"({call})", None)
 
 
+class Gate:
+    """What run_tasks asks as each task begins: run it, run it with the large tiers skipped
+    (after a timeout on a large case: slow is not wrong), or record instead that it was not run
+    (its implementation hung before, or spent its budget); executors tell it what each task
+    took (`charge`)."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger, self.hung, self.slow = ledger, {}, {}
+
+    def __call__(self, task):
+        record = self.hung.get(task.impl.name)
+        if record is not None:
+            return not_run(task, record)
+        over = self.ledger.over(task)
+        if over is not None:
+            return over
+        why = self.slow.get(task.impl.name)
+        return task.skipping_large(why) if why else None
+
+    def charge(self, task, seconds: float) -> None:
+        self.ledger.charge(task.impl.name, seconds)
+
+
 def run_tasks(tasks: Iterable, executor: Executor, sink: Callable[[Record], object], *,
               done: frozenset = frozenset(), shard=None,
-              progress: Callable[[int, int, Record], object] = lambda i, n, r: None
-              ) -> list[Record]:
+              progress: Callable[[int, int, Record], object] = lambda i, n, r: None,
+              ledger: Ledger | None = None) -> list[Record]:
     """Run what is not `done` (of this shard) on `executor`; each record goes to `sink` as it
     arrives. After a check times out on an ordinary case, that implementation's remaining
     checks are not run: a hung kernel costs one time limit, not one per property. After one
     times out on a large case (`task.too_slow`), the check runs again, and the rest run, with
-    the large tiers skipped: slow is not wrong."""
+    the large tiers skipped: slow is not wrong. An implementation past its budget (`ledger`)
+    runs no further task; a refused candidate (plugins.pool) runs none: one record says why."""
     todo = [task for task in shard_of(list(tasks), shard) if task.key not in done]
-    by_key, hung, slow, again = {t.key: t for t in todo}, {}, {}, []
-
-    def skip(task):
-        record = hung.get(task.impl.name)
-        if record is not None:
-            return not_run(task, record)
-        why = slow.get(task.impl.name)
-        return task.skipping_large(why) if why else None
-
-    records = []
-    for step, record in enumerate(_then(executor, todo, again, skip), start=1):
+    records = _refusals(todo, sink, done)
+    todo = [task for task in todo if not refused(task.impl)]
+    by_key, again, gate = {t.key: t for t in todo}, [], Gate(ledger or Ledger())
+    for step, record in enumerate(_then(executor, todo, again, gate), start=1):
         if record.status == "timeout" and record.kind == "check":
             task = by_key.get(record.key())
             why = task.too_slow(record) if hasattr(task, "too_slow") else ""
             if why:
-                slow.setdefault(task.impl.name, why)
+                gate.slow.setdefault(task.impl.name, why)
                 again.append(task)
                 continue
-            hung.setdefault(record.impl, record)
+            gate.hung.setdefault(record.impl, record)
         sink(record)
         records.append(record)
         progress(min(step, len(todo)), len(todo), record)
+    return records
+
+
+def _refusals(todo: list, sink, done: frozenset) -> list[Record]:
+    """One record for each refused candidate among the tasks' implementations (not one per
+    task), to `sink` unless a resumed run has it."""
+    found = {task.impl.name: refusal(task.impl) for task in todo if refused(task.impl)}
+    records = [r for r in found.values() if r.key() not in done]
+    for record in records:
+        sink(record)
     return records
 
 

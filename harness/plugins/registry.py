@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -17,6 +18,7 @@ from harness.ops.cases import DTYPES
 from harness.ops.catalog import OPS, UnknownOp, get_op
 from harness.ops.families import family_order
 from harness.plugins import configs as tuning
+from harness.plugins import pool
 
 ALL_DTYPES = tuple(DTYPES)
 ALL_DEVICES = ("cpu", "cuda")
@@ -293,12 +295,38 @@ def _import(module_name: str):
         return importlib.import_module(module_name)
 
 
-def resolved(spec: str, what: str = "impl"):
-    """The object `module:attr` names (attr may be dotted); ImplementationError naming `what`
-    where the module does not import or lacks the attribute."""
-    module_name, _, attr = spec.partition(":")
+def _import_file(path: str):
+    """Import a candidate's file (`cands/c07.py`) as a module of its own name, its folder on
+    sys.path for what it imports beside it."""
+    file = os.path.abspath(path)
+    name = "convharness_candidate_" + hashlib.sha1(file.encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f"no such file: {path}")
+    folder = os.path.dirname(file)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    found = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(found)
+    sys.modules[name] = module
     try:
-        module = _import(module_name)
+        found.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def resolved(spec: str, what: str = "impl"):
+    """The object `module:attr` (or `path/to/file.py:attr`) names (attr may be dotted);
+    ImplementationError naming `what` where the module does not import or lacks the attribute."""
+    if pool.is_path(pool.split(spec)[0]):
+        module_name, attr = pool.split(spec)
+    else:
+        module_name, _, attr = spec.partition(":")
+    try:
+        module = _import_file(module_name) if pool.is_path(module_name) else _import(module_name)
     except Exception as exc:
         raise ImplementationError(
             f"{what}={spec!r}: module {module_name!r} does not import "
@@ -344,17 +372,29 @@ def _members(spec: str, known: dict) -> list[Implementation]:
             and spec not in known]
 
 
+def refused_candidate(spec: str, op: str | None, reason: str) -> Implementation:
+    """A candidate of a pool that cannot be run, kept with the reason (plugins.pool)."""
+    return Implementation(spec, pool.op_of(spec, op), pool.Refused(reason), source=spec)
+
+
 def select(specs=(), *, op=None, dtypes=None, forward_only=False,
-           configs=None, shipped=False) -> list[Implementation]:
+           configs=None, shipped=False, pooled=frozenset()) -> list[Implementation]:
     """Implementations to run: those named (a module of built-ins names all of its own), or
     every registered one, family by family; filtered by op. One with configurations is run as
     its variants; `configs` (--config) gives the named ones these configurations instead;
-    `shipped`: see `expand`."""
+    `shipped`: see `expand`. A spec in `pooled` (a candidate of a folder or glob) that cannot
+    be loaded is kept, refused, with the reason (plugins.pool): the pool goes on."""
     if specs:
         impls = []
         for spec in specs:
-            impls += module_members(spec) or [load(spec, op=op, dtypes=dtypes,
-                                                   forward_only=forward_only, configs=configs)]
+            try:
+                impls += module_members(spec) or [load(spec, op=op, dtypes=dtypes,
+                                                       forward_only=forward_only,
+                                                       configs=configs)]
+            except ImplementationError as exc:
+                if spec not in pooled:
+                    raise
+                impls.append(refused_candidate(spec, op, str(exc)))
     else:
         impls = sorted(discover().values(), key=lambda i: (family_order(i.op), i.name))
     return [v for i in impls if op is None or i.op == op for v in expand(i, shipped)]

@@ -32,6 +32,8 @@ TABLE = (
     Status("crashed", "CRASH", True, 1),
     Status("oom", "OOM", True, 1),
     Status("not_run", "not run", True, 1),
+    # not run: its implementation (a candidate) spent the time budget it was given (--budget)
+    Status("over_budget", "OVER BUDGET", True, 1),
     Status("harness_error", "HARNESS", True, 3),
     # benchmark measurements
     Status("ok", "ok", False, 0),

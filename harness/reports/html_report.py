@@ -26,7 +26,7 @@ td.nonconforming{background:#f8c9c4;font-style:italic}
 td.unchecked{background:#f8c9c4;font-style:italic;font-weight:bold}
 td.unsupported{background:#eee;color:#777}td.undefined{background:#e4e9f7}
 td.crashed,td.timeout,td.oom,td.error{background:#f5b971;font-weight:bold}
-td.not_run{background:#f3e3c3}
+td.not_run,td.over_budget{background:#f3e3c3}
 td.wrong,td.suspect{background:#f8c9c4;font-weight:bold}td.skipped{background:#eee;color:#777}
 td.best{outline:2px solid #222;font-weight:bold}
 td a{color:inherit}
@@ -140,7 +140,7 @@ def legend_html() -> str:
     cells = "".join(f"<td class='{s}'>{esc(MARKS[s])}</td>" for s in (
         "pass", "nondeterministic", "xfail", "inherited", "fail", "unchecked", "unsupported",
         "undefined",
-        "crashed", "timeout", "oom", "not_run", "harness_error"))
+        "crashed", "timeout", "oom", "not_run", "over_budget", "harness_error"))
     return f"<table><tr><th>legend</th>{cells}</tr></table>"
 
 
@@ -239,3 +239,35 @@ def accuracy_html(frame: pd.DataFrame) -> str:
             "cases it was timed on, as a share of the tolerance (under 1 passes) and in units "
             "of the dtype's eps: the speed/accuracy trade-off of FFT and Winograd shows here</p>"
             + table.to_html(index=False, escape=True))
+
+
+# sortable tables: a click on a column's head sorts by it (numbers as numbers), again reverses
+SORT_SCRIPT = """<script>document.querySelectorAll('table.sortable th').forEach(function(th,i){
+th.style.cursor='pointer';th.addEventListener('click',function(){var t=th.closest('table'),
+rows=Array.from(t.querySelectorAll('tr')).slice(1),up=th.dataset.up!=='1';th.dataset.up=up?'1':'0';
+function v(r){var c=r.children[i],s=c.dataset.v!==undefined?c.dataset.v:c.textContent,
+n=parseFloat(s);return isNaN(n)?s:n;}
+rows.sort(function(a,b){var x=v(a),y=v(b),o=(typeof x===typeof y)?(x<y?-1:x>y?1:0):
+(typeof x==='number'?-1:1);return up?o:-o;});rows.forEach(function(r){t.appendChild(r);});
+});});</script>"""
+
+
+def leaderboard_html(found: dict) -> str:
+    """Per op: the fast_p line and a sortable table of the candidates (leaderboard.json)."""
+    from harness.reports.leaderboard import fast_line, table
+    parts = []
+    for op, op_board in found["ops"].items():
+        frame = table(op_board)
+        head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+        rows = []
+        for row, data in zip(frame.itertuples(index=False), op_board["rows"]):
+            klass = "pass" if data["conforms"] else data["status"]
+            cells = [f"<td data-v='{data['rank'] or 9e9}'>{esc(str(row[0]))}</td>",
+                     f"<td>{esc(row[1])}</td>", f"<td class='{klass}'>{esc(row[2])}</td>",
+                     f"<td data-v='{data['coverage']['share']}'>{esc(row[3])}</td>",
+                     f"<td data-v='{data['speedup'] or 0}'>{esc(row[4])}</td>"]
+            cells += [f"<td>{esc(str(v))}</td>" for v in row[5:]]
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(f"<p><b>{esc(fast_line(op, op_board))}</b></p><table class='sortable'>"
+                     f"<tr>{head}</tr>{''.join(rows)}</table>")
+    return "".join(parts)

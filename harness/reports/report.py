@@ -10,7 +10,7 @@ import pandas as pd
 
 from harness.ops.families import family_of, family_order
 from harness.records.record import read_records
-from harness.reports import figures
+from harness.reports import figures, leaderboard
 from harness.reports.frames import best_configurations, bench_frame, groups, peaks, timing_table
 from harness.reports.summary import INHERITED_TITLE, check_frame, failure_lines, matrix
 
@@ -59,8 +59,8 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body]) + "\n"
 
 
-def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame: pd.DataFrame,
-                sections, inherited: list[str] = ()) -> str:
+def _summary_md(env: dict, records, conformance: pd.DataFrame, failures: list[str],
+                frame: pd.DataFrame, sections, inherited: list[str] = ()) -> str:
     parts = ["# convharness report\n",
              f"{env.get('time', '')}, torch {env.get('torch', '?')}, CPU {env.get('cpu', '?')}, "
              f"GPU {env.get('gpu') or 'none'}, {env.get('threads', '?')} threads\n"]
@@ -76,6 +76,10 @@ def _summary_md(env: dict, conformance: pd.DataFrame, failures: list[str], frame
             parts += ["### Failures\n", "```", *failures, "```\n"]
         if inherited:
             parts += [f"### {INHERITED_TITLE}\n", "```", *inherited, "```\n"]
+    found = leaderboard.board(records)
+    for op, op_board in found["ops"].items():
+        parts += [f"## Leaderboard: {op}\n", leaderboard.fast_line(op, op_board) + "\n",
+                  _markdown_table(leaderboard.table(op_board).set_index("rank"))]
     best = best_configurations(frame)
     if not best.empty:
         parts += ["## Best configuration per case\n", _markdown_table(best)]
@@ -99,7 +103,13 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
             f" &middot; {esc(str(env.get('threads', '?')))} threads"
             + (f" &middot; allocator {esc(env['allocator'])}" if env.get("allocator") else "")
             + (f" &middot; {esc(env['sandbox'])}" if env.get("sandbox") else ""))
-    parts = conformance_sections(records, checks) + timing_sections(frame)
+    found = leaderboard.board(records)
+    parts = ([("Leaderboard", "<p>per op, the candidates against PyTorch's own op: only those "
+               "that conform, timed on every layer, are ranked (geometric mean of the speedups);"
+               " fast_p: the share that conform and are more than p times as fast; a click on "
+               "a column sorts by it (leaderboard.json holds the same)</p>"
+               + page.leaderboard_html(found), 2)] if found["ops"] else [])
+    parts += conformance_sections(records, checks) + timing_sections(frame)
     best = best_configurations(frame)
     if not best.empty:
         table = best.to_html(index=False, escape=True, float_format="{:.3g}".format)
@@ -129,7 +139,8 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
     body += [f"<h{level} id='{page.section_id(title)}'>{esc(title)}</h{level}>{html_}"
              for title, html_, level in parts]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>convharness report</title>"
-            f"<style>{page.STYLE}</style></head><body>{''.join(body)}{page.SCRIPT}</body></html>")
+            f"<style>{page.STYLE}</style></head><body>{''.join(body)}{page.SCRIPT}"
+            f"{page.SORT_SCRIPT}</body></html>")
 
 
 def _by_family(ops) -> dict:
@@ -188,8 +199,9 @@ def write_report(run_dir) -> Path:
     checks.to_csv(run_dir / "conformance.csv", index=False)
     conformance, failures = matrix(checks), failure_lines(records)
     sections = _figures(frame, peaks(records), run_dir)
-    (run_dir / "summary.md").write_text(_summary_md(env, conformance, failures, frame, sections,
-                                                    failure_lines(records, inherited=True)))
+    (run_dir / "summary.md").write_text(_summary_md(env, records, conformance, failures, frame,
+                                                    sections, failure_lines(records, inherited=True)))
+    leaderboard.write(run_dir, records)
     index = run_dir / "index.html"
     index.write_text(_html(env, records, checks, frame, sections))
     return index

@@ -245,9 +245,10 @@ def plan_bench(v: dict, select=None) -> tuple[list[Implementation], list[SuiteCa
                                               BenchOptions]:
     """The implementations, suite cases and BenchOptions of checked option values; `select`:
     how implementations are found (registry.select, here)."""
+    from harness.plugins.pool import expanded
     from harness.plugins.registry import select as here
-    select = select or here
     from harness.records.errors import UsageError
+    select = select or here
     from harness.timing import suites
     from harness.timing.timers import QUICK
     options = BenchOptions(devices=v["device"], dtype=v["dtype"], passes=v["passes"],
@@ -259,8 +260,9 @@ def plan_bench(v: dict, select=None) -> tuple[list[Implementation], list[SuiteCa
                          f"there is no backward to time")
     cases = [sc for name in (v["suite"] or ["resnet50"])
              for sc in suites.load(name, batch=v["batch"], quick=v["quick"])]
-    impls = select(v["impl"] or (), op=v["op"], dtypes=v["dtypes"],
-                   forward_only=v["forward_only"], configs=v.get("config"), shipped=True)
+    specs, pooled = expanded(v["impl"], v["op"])
+    impls = select(specs, op=v["op"], dtypes=v["dtypes"], forward_only=v["forward_only"],
+                   configs=v.get("config"), shipped=True, pooled=pooled)
     return impls, cases, options
 
 

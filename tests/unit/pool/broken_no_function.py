@@ -1,0 +1,5 @@
+"""Names no conv2d at all."""
+
+
+def convolve(input, weight):
+    return input
