@@ -271,7 +271,8 @@ def run_all(*, out_root="reports", out=print, store=history_cli.DEFAULT, revisio
         quick = v["quick"] if v["suite"] else RUN_QUICK
         baselines = sorted({n for n in timed or () if n.startswith("reference.")})
         bench(impl=v["impl"] and v["impl"] + baselines, only=timed, op=v["op"],
-              suite=v["suite"] or list(RUN_SUITES), batch=v["batch"], quick=quick, **shared)
+              suite=v["suite"] or list(RUN_SUITES), batch=v["batch"], quick=quick,
+              threads=v["threads"], **shared)
     report(run_dir, out=out)
     if v["impl"]:
         from harness.reports.leaderboard import board, format_board

@@ -351,7 +351,7 @@ BENCH_OPTIONS = SELECTION + BENCH + ISOLATION + SCALE
 # on which layers, and each candidate's limits
 RUN_OPTIONS = tuple(o for o in SELECTION[:3] + CHECK + BENCH + ISOLATION + (JOBS,) if o.flag in (
     "--impl", "--op", "--device", "--profile", "--seed", "--property", "--suite", "--batch",
-    "--quick", "--timeout", "--memory-limit", "--budget", "--jobs"))
+    "--quick", "--threads", "--timeout", "--memory-limit", "--budget", "--jobs"))
 
 
 def selector(isolate, impls_named):

@@ -8,8 +8,12 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.records.errors import UsageError
+
+if TYPE_CHECKING:
+    from harness.records.record import Record
 
 LOADS = "loads"  # the one check of a refused candidate: it imports and is what it claims
 
@@ -107,4 +111,4 @@ def refusal(impl) -> Record:
     """The record of a refused candidate: an error of its own, with the reason."""
     from harness.records.record import Record
     return Record("check", impl.name, impl.op, LOADS, "error",
-                  message=f"{impl.name} cannot be run: {refused(impl)}")
+                  message=f"cannot be run: {refused(impl)}")

@@ -35,6 +35,7 @@ KINDS = {
     "broken_exits": "refused",
 }
 LIMITS = ("--timeout", "10", "--memory-limit", "4G", "--seed", "1", "--no-store")
+# one thread: on a busy machine, threads that wait for a core leave their peers spinning
 
 
 def _stem(impl: str) -> str:
@@ -122,7 +123,7 @@ def test_fast_p_and_the_ranking_are_kernelbenchs_by_hand():
 
 def _run(tmp_path, capsys, *impls, props="values", layers=LAYERS):
     argv = ["run", "--op", "conv2d", "--suite", str(layers), "--batch", "1", "--quick",
-            "--property", props, "--out", str(tmp_path), *LIMITS]
+            "--threads", "1", "--property", props, "--out", str(tmp_path), *LIMITS]
     for impl in impls:
         argv += ["--impl", impl]
     code = main(argv)
@@ -198,3 +199,14 @@ def test_the_whole_pool_ranks_as_each_candidate_is(tmp_path, capsys):
     assert math.isclose(ranked[0]["vs_best"], 1.0)
     text = (run_dir / "summary.md").read_text()
     assert "Leaderboard: conv2d" in text and "fast_0" in text
+
+
+def test_the_pytest_door_takes_a_pool(pytester):
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "harness.conformance", "--convharness-impl", f"{POOL}/broken_*.py:conv2d",
+        "--convharness-impl", f"{POOL}/same_as_torch_1.py:conv2d", "--convharness-op", "conv2d",
+        "--convharness-out", "out", "-k", "loads or examples", "-p", "no:cacheprovider",
+        timeout=600)
+    result.assert_outcomes(passed=1, failed=4)  # one test each refused, with the reason
+    result.stdout.fnmatch_lines(["*broken_import.py:conv2d / loads (ERROR): cannot be run: *"
+                                 "convharness_nonexistent_module*"])
