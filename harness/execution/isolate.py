@@ -357,7 +357,7 @@ class WorkerPool:
         yield from self._workers[impl.name].run(task)
 
     def close(self) -> None:
-        for worker in self._workers.values():
+        for worker in list(self._workers.values()):  # a lane may still be adding one
             worker.close()
         self._workers.clear()
 

@@ -210,3 +210,11 @@ def test_the_pytest_door_takes_a_pool(pytester):
     result.assert_outcomes(passed=1, failed=4)  # one test each refused, with the reason
     result.stdout.fnmatch_lines(["*broken_import.py:conv2d / loads (ERROR): cannot be run: *"
                                  "convharness_nonexistent_module*"])
+
+
+def test_a_hang_in_the_worked_examples_is_the_candidates_timeout(tmp_path, capsys):
+    code = main(["check", "--impl", f"{POOL}/hangs.py:conv2d", "--op", "conv2d", "--property",
+                 "examples,shape", "--timeout", "3", "--out", str(tmp_path), "--no-store"])
+    records = {r.prop: r.status for r in read_records(run_dirs(tmp_path)[0])}
+    assert code == 1 and records["examples"] == "timeout"  # not a fault of the harness's
+    assert records["shape"] in ("timeout", "not_run")  # begun before the hang was seen, or not
