@@ -342,19 +342,28 @@ class Worker:
 
 
 class WorkerPool:
-    """One worker per implementation, started on first use, reused across its tasks."""
+    """One worker per implementation, started on first use, reused across its tasks; at most
+    `live` at once (each a worker and a kernel process, with torch imported: a pool of fifty
+    candidates would hold the machine's memory), the one used longest ago closed first."""
+
+    LIVE = 4
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, log=lambda text: None,
-                 memory_limit: int | None = None):
+                 memory_limit: int | None = None, live: int = LIVE):
         self.timeout = timeout
         self.log = log
         self.memory_limit = memory_limit
-        self._workers: dict[str, Worker] = {}
+        self.live = live
+        self._workers: dict[str, Worker] = {}  # least recently used first
 
     def run(self, impl, task: Task) -> Iterator[Record]:
-        if impl.name not in self._workers:
-            self._workers[impl.name] = Worker(self.timeout, self.log, self.memory_limit)
-        yield from self._workers[impl.name].run(task)
+        worker = self._workers.pop(impl.name, None)
+        if worker is None:
+            while len(self._workers) >= self.live:
+                self._workers.pop(next(iter(self._workers))).close()
+            worker = Worker(self.timeout, self.log, self.memory_limit)
+        self._workers[impl.name] = worker
+        yield from worker.run(task)
 
     def close(self) -> None:
         for worker in list(self._workers.values()):  # a lane may still be adding one

@@ -9,11 +9,17 @@ from typing import Callable, Iterable
 from harness.checking.driver import CheckOptions, CheckTask, run_seed, unchecked
 from harness.checking.properties import properties_for
 from harness.execution.tasks import Ledger, Local, run_tasks
+from harness.plugins.deferred import Deferred
 from harness.plugins.pool import LOADS, refused
 from harness.plugins.registry import Implementation
 from harness.records.record import Record, peak_rates
 from harness.timing.bench import BenchOptions, BenchTask
 from harness.timing.suites import SuiteCase
+
+
+def deferred(impl: Implementation) -> bool:
+    """A kernel named by module:attr or a file, judged from outside its own process."""
+    return isinstance(impl.fn, Deferred) and not refused(impl)
 
 
 def run_checks(impls: Iterable[Implementation], options: CheckOptions,
@@ -33,11 +39,15 @@ def run_checks(impls: Iterable[Implementation], options: CheckOptions,
         by_op.setdefault(impl.op, []).append(impl)
     # each property's implementations one after another: they are drawn the same cases, and
     # the oracle answers each case once (checking.answers); parallel lanes keep them together
-    # a refused candidate (plugins.pool) has one task, whose record says why it was not run
+    # a refused candidate (plugins.pool) has one task, whose record says why it was not run;
+    # a kernel in a process of its own is judged by a worker of its own, which shares no
+    # answers: its properties one after another, so its worker is started once
     tasks = [CheckTask(impl, LOADS, options) for impl in impls if refused(impl)] + [
         CheckTask(impl, prop.name, options) for op, same_op in by_op.items()
         for prop in properties_for(op, options.properties or None) if op
-        for impl in same_op if not refused(impl)]
+        for impl in same_op if not refused(impl) and not deferred(impl)] + [
+        CheckTask(impl, prop.name, options) for impl in impls if deferred(impl)
+        for prop in properties_for(impl.op, options.properties or None)]
     records = run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,
                         progress=progress, ledger=ledger)
     for impl in impls if shard is None else ():  # a shard sees only part of an implementation
@@ -59,8 +69,14 @@ def run_bench(impls: list[Implementation], cases: list[SuiteCase], options: Benc
     for worker processes; cluster.RayExecutor measures the peaks on its own nodes); `done` holds
     the keys of records a resumed run already has; `shard` (I, N) takes the I-th of N shares.
     """
+    # trusted built-ins case by case; a kernel in a process of its own all its cases at once,
+    # so its worker and kernel process are started once
     tasks = [BenchTask(impl, sc, device, p, options) for device in options.devices
-             for sc in cases for impl in impls if impl.op == sc.case.op for p in options.passes]
+             for sc in cases for impl in impls if impl.op == sc.case.op and not deferred(impl)
+             for p in options.passes] + [
+        BenchTask(impl, sc, device, p, options) for impl in impls if deferred(impl)
+        for device in options.devices for sc in cases if impl.op == sc.case.op
+        for p in options.passes]
     executor = executor or Local(workers)
     measured = list(executor.peaks(options.devices, options.threads, options.dtype, done))
     for record in measured:

@@ -140,6 +140,12 @@ def board(records) -> dict:
     return {"schema": SCHEMA, "fast_p": list(FAST_P), "ops": ops}
 
 
+def timed(found: dict) -> dict:
+    """The leaderboard of the ops whose candidates were timed beside PyTorch (what the report
+    shows; a check alone has its matrix)."""
+    return {**found, "ops": {op: b for op, b in found["ops"].items() if b["layers"]}}
+
+
 def write(run_dir, records) -> Path:
     path = Path(run_dir) / "leaderboard.json"
     path.write_text(json.dumps(board(records), indent=2, default=str))

@@ -76,7 +76,7 @@ def _summary_md(env: dict, records, conformance: pd.DataFrame, failures: list[st
             parts += ["### Failures\n", "```", *failures, "```\n"]
         if inherited:
             parts += [f"### {INHERITED_TITLE}\n", "```", *inherited, "```\n"]
-    found = leaderboard.board(records)
+    found = leaderboard.timed(leaderboard.board(records))
     for op, op_board in found["ops"].items():
         parts += [f"## Leaderboard: {op}\n", leaderboard.fast_line(op, op_board) + "\n",
                   _markdown_table(leaderboard.table(op_board).set_index("rank"))]
@@ -103,7 +103,7 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
             f" &middot; {esc(str(env.get('threads', '?')))} threads"
             + (f" &middot; allocator {esc(env['allocator'])}" if env.get("allocator") else "")
             + (f" &middot; {esc(env['sandbox'])}" if env.get("sandbox") else ""))
-    found = leaderboard.board(records)
+    found = leaderboard.timed(leaderboard.board(records))
     parts = ([("Leaderboard", "<p>per op, the candidates against PyTorch's own op: only those "
                "that conform, timed on every layer, are ranked (geometric mean of the speedups);"
                " fast_p: the share that conform and are more than p times as fast; a click on "

@@ -65,3 +65,23 @@ def test_without_ray_the_cluster_option_is_a_clear_error(capsys, monkeypatch, tm
     code = main(["check", "--impl", "reference.conv2d", "--property", "shape", "--cluster",
                  "local", "--out", str(tmp_path)])
     assert code == 2 and "pip install convharness[ray]" in capsys.readouterr().err
+
+
+def test_a_pool_on_the_cluster_keeps_each_candidates_line_and_budget(cluster):
+    from pathlib import Path
+
+    from harness.execution.resolve import selected
+    from harness.execution.tasks import Ledger
+    from harness.plugins.pool import expanded
+    pool = Path(__file__).parent / "pool"
+    specs, pooled = expanded([f"{pool}/same_as_torch_1.py", f"{pool}/wrong_no_bias.py",
+                              f"{pool}/broken_*.py"], "conv2d")
+    impls = selected(specs, pooled | set(specs), op="conv2d")
+    options = CheckOptions(properties=("shape", "values"), dtypes=("float32",), seed=1)
+    records = run_checks(impls, options, executor=cluster)
+    status = {(r.impl.rsplit("/", 1)[-1], r.prop): r.status for r in records}
+    assert status[("same_as_torch_1.py:conv2d", "values")] == "pass"
+    assert status[("wrong_no_bias.py:conv2d", "values")] == "fail"
+    assert status[("broken_import.py:conv2d", "loads")] == "error"
+    spent = run_checks(impls[:1], options, executor=cluster, ledger=Ledger(1e-6))
+    assert [r.status for r in spent] == ["pass", "over_budget"]  # charged on its node
