@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 BATCH = {"one": 1, "past_tile": 9}  # 9: a last partial chunk for batch tiles of 2 to 8
-KERNEL = {"odd": 3, "even": 2, "one": 1}
+KERNEL = {"odd": 3, "even": 2, "one": 1, "large": 7}  # 7: a stem, a ConvNeXt depthwise
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def _conv_features(family: str, dims: int) -> tuple:
             Feature("dilation", ("omitted", "two", "per_side")),
             Feature("groups", ("omitted", "grouped", "depthwise", "multiplier"), tiles=True),
             _channels(dims, wide),
-            Feature("kernel", tuple(KERNEL), tiles=True),
+            Feature("kernel", tuple(KERNEL) if dims < 3 else ("odd", "even", "one"),
+                    tiles=True),  # 7x7x7: rare in real networks, and minutes for the textbooks
             Feature("bias", ("omitted", "tensor"), tiles=True),
             Feature("degenerate", ("none", "one_side", "every_side")))
     if family == "conv_transpose":

@@ -210,3 +210,15 @@ def test_a_busy_machine_never_times_out_a_correct_kernel(tmp_path):
     assert [(r.prop, r.status) for r in checked] == [("shape", "pass")], checked[0].message
     assert [(r.prop, r.status) for r in timed if r.kind == "bench"] == [("forward", "ok")], \
         [r.message for r in timed]
+
+
+def test_a_pool_keeps_few_workers_alive():
+    """Fifty candidates would hold fifty workers with torch imported: the one used longest ago
+    is closed past `live`, and a candidate's worker is started again if it comes back."""
+    fns = [faulty.good, faulty.good, faulty.good]
+    impls = [Implementation(f"faulty.good_{i}", "adaptive_avg_pool2d", f)
+             for i, f in enumerate(fns)]
+    with WorkerPool(timeout=30, live=2) as pool:
+        records = run_checks(impls + impls[:1], OPTIONS, workers=pool)
+        assert list(pool._workers) == ["faulty.good_2", "faulty.good_0"]
+    assert [r.status for r in records] == ["pass"] * 4
