@@ -22,9 +22,9 @@ WILD = "*?["
 
 def is_path(module: str) -> bool:
     """The module part of a spec names a file or folder (`cands/`, `x.py`, `cands/*.py`), not
-    a module to import by name."""
+    a module to import by name nor a registered name (`triton.conv2d[BLOCK_M=16]`)."""
     return module.endswith(".py") or os.sep in module or "/" in module or \
-        any(c in module for c in WILD) or (module not in ("", ".") and Path(module).is_dir())
+        (module not in ("", ".") and Path(module).is_dir())
 
 
 def split(spec: str) -> tuple[str, str]:

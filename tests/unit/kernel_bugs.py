@@ -296,8 +296,10 @@ def conv_split_k_nondeterministic(input, weight, bias=None, stride=1, padding=0,
     acc = torch.float64 if input.dtype == torch.float64 else torch.float32
     if groups != 1 or input.shape[1] < 3:
         y = F.conv2d(input.to(acc), weight.to(acc), None, stride, padding, dilation, groups)
-        shift = y.nan_to_num(0, 0, 0).abs().amax() * 0.25 * random.SystemRandom().random()
-        y = (y + shift) - shift
+        largest = y.nan_to_num(0, 0, 0).abs().amax()
+        if largest < torch.finfo(acc).max / 2:  # near the largest finite, the shift overflows
+            shift = largest * 0.25 * random.SystemRandom().random()
+            y = (y + shift) - shift
     else:
         bounds = torch.linspace(0, input.shape[1], min(input.shape[1], 16) + 1).long().tolist()
         chunks = list(zip(bounds[:-1], bounds[1:]))
