@@ -47,7 +47,8 @@ def test_bench_on_the_cluster_matches_a_local_run(cluster, tiny_suite):  # noqa:
     remote, local = [], []
     run_bench(impls, cases, options, remote.append, executor=cluster)
     run_bench(impls, cases, options, local.append)
-    assert _outcome(remote) == _outcome(local)
+    assert _outcome(remote) == _outcome(local), [  # why, where a status differs
+        (r.impl, r.status, r.message) for r in remote + local if r.status not in ("ok", "pass")]
     assert any(r.kind == "peak" for r in remote) and all(r.device_name for r in remote)
 
 
