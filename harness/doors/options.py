@@ -202,8 +202,9 @@ class Option:
 
 SELECTION = (
     Option("--impl", "implementation to run: a registered name, a module of built-ins (see "
-           "`convharness list`) or module:attr; repeat for several; default: every built-in",
-           dict(action="append")),
+           "`convharness list`), module:attr, or a pool of candidates: a folder, "
+           "path/to/file.py:NAME or a glob ('cands/*.py:conv2d'; NAME defaults to --op); "
+           "repeat for several; default: every built-in", dict(action="append")),
     Option("--op", f"only this op ({', '.join(OP_NAMES)}); needed for an undecorated module:attr",
            dict(default=None), parse_op),
     Option("--device", "device to run on: cpu or cuda; repeat for both (default: cpu)",
