@@ -349,9 +349,8 @@ class CheckTask:
         if record.status != "timeout" or not record.case or self.options.too_slow:
             return ""
         case = Case.from_dict(record.case)
-        if case.input_shape is None or case.spec.weighted and case.weight_shape is None \
-                or not large(case):
-            return ""  # a property's stand-in case (the worked examples') is never large
+        if not large(case):
+            return ""
         return (f"too slow, not wrong: a call on a large case ({describe(case)}, "
                 f"{math.prod(case.input_shape):,} input elements) outran the time limit "
                 f"({record.message.split('; ')[0]}); the large tiers (past the launch limits, "

@@ -275,8 +275,8 @@ def run_all(*, out_root="reports", out=print, store=history_cli.DEFAULT, revisio
               threads=v["threads"], **shared)
     report(run_dir, out=out)
     if v["impl"]:
-        from harness.reports.leaderboard import board, format_board
-        out("\n" + format_board(board(read_records(run_dir))))
+        out("")
+        leaderboard(run_dir, out)
     kept = history_cli.keep(run_dir, store, out)
     return failed or kept
 

@@ -27,10 +27,9 @@ def selected(specs=(), pooled=frozenset(), **how) -> list:
     from harness.plugins.deferred import rebuilt
     from harness.plugins.registry import refused_candidate
     outside = [s for s in specs if ":" in s]
-    alone = [s for s in outside if s in pooled]
-    found = _resolve([s for s in outside if s not in pooled], how) if len(alone) < len(
-        outside) else {}
-    found.update(_resolve_each(alone, how))
+    together = [s for s in outside if s not in pooled]
+    found = _resolve(together, how) if together else {}
+    found.update(_resolve_each([s for s in outside if s in pooled], how))
     impls = []
     for spec in specs:
         if spec not in outside:

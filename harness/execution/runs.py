@@ -36,16 +36,16 @@ def run_checks(impls: Iterable[Implementation], options: CheckOptions,
     impls, options = list(impls), run_seed(options)  # one seed: the same cases for each
     by_op: dict[str, list] = {}
     for impl in impls:
-        by_op.setdefault(impl.op, []).append(impl)
+        if not refused(impl) and not deferred(impl):
+            by_op.setdefault(impl.op, []).append(impl)
     # each property's implementations one after another: they are drawn the same cases, and
-    # the oracle answers each case once (checking.answers); parallel lanes keep them together
-    # a refused candidate (plugins.pool) has one task, whose record says why it was not run;
+    # the oracle answers each case once (checking.answers); parallel lanes keep them together.
+    # A refused candidate (plugins.pool) has one task, whose record says why it was not run;
     # a kernel in a process of its own is judged by a worker of its own, which shares no
     # answers: its properties one after another, so its worker is started once
     tasks = [CheckTask(impl, LOADS, options) for impl in impls if refused(impl)] + [
         CheckTask(impl, prop.name, options) for op, same_op in by_op.items()
-        for prop in properties_for(op, options.properties or None) if op
-        for impl in same_op if not refused(impl) and not deferred(impl)] + [
+        for prop in properties_for(op, options.properties or None) for impl in same_op] + [
         CheckTask(impl, prop.name, options) for impl in impls if deferred(impl)
         for prop in properties_for(impl.op, options.properties or None)]
     records = run_tasks(tasks, executor or Local(workers), sink, done=done, shard=shard,

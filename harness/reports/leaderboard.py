@@ -119,10 +119,11 @@ def _ranked(rows: list) -> list:
     return ranked + rest
 
 
-def board(records) -> dict:
-    """The leaderboard of a run's records (schema in the module's docstring)."""
+def board(records, frame: pd.DataFrame | None = None) -> dict:
+    """The leaderboard of a run's records (schema in the module's docstring); `frame`: their
+    bench_frame, where the caller has it."""
     checks = [r for r in records if r.kind == "check"]
-    frame = bench_frame(records)
+    frame = bench_frame(records) if frame is None else frame
     ops: dict = {}
     for op in dict.fromkeys(r.op for r in checks + [r for r in records if r.kind == "bench"]):
         base = frame[(frame["op"] == op) & (frame["impl"] == _baseline(op))]
@@ -146,9 +147,10 @@ def timed(found: dict) -> dict:
     return {**found, "ops": {op: b for op, b in found["ops"].items() if b["layers"]}}
 
 
-def write(run_dir, records) -> Path:
+def write(run_dir, found: dict) -> Path:
+    """leaderboard.json of a run directory: `found`, a board()."""
     path = Path(run_dir) / "leaderboard.json"
-    path.write_text(json.dumps(board(records), indent=2, default=str))
+    path.write_text(json.dumps(found, indent=2, default=str))
     return path
 
 

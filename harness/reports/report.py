@@ -59,7 +59,7 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body]) + "\n"
 
 
-def _summary_md(env: dict, records, conformance: pd.DataFrame, failures: list[str],
+def _summary_md(env: dict, shown: dict, conformance: pd.DataFrame, failures: list[str],
                 frame: pd.DataFrame, sections, inherited: list[str] = ()) -> str:
     parts = ["# convharness report\n",
              f"{env.get('time', '')}, torch {env.get('torch', '?')}, CPU {env.get('cpu', '?')}, "
@@ -76,8 +76,7 @@ def _summary_md(env: dict, records, conformance: pd.DataFrame, failures: list[st
             parts += ["### Failures\n", "```", *failures, "```\n"]
         if inherited:
             parts += [f"### {INHERITED_TITLE}\n", "```", *inherited, "```\n"]
-    found = leaderboard.timed(leaderboard.board(records))
-    for op, op_board in found["ops"].items():
+    for op, op_board in shown["ops"].items():
         parts += [f"## Leaderboard: {op}\n", leaderboard.fast_line(op, op_board) + "\n",
                   _markdown_table(leaderboard.table(op_board).set_index("rank"))]
     best = best_configurations(frame)
@@ -95,7 +94,8 @@ def _summary_md(env: dict, records, conformance: pd.DataFrame, failures: list[st
     return "\n".join(parts) + "\n"
 
 
-def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, sections) -> str:
+def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, sections,
+          shown: dict) -> str:
     from harness.reports import html_report as page
     esc = html.escape
     meta = (f"{env.get('time', '')} &middot; torch {esc(str(env.get('torch', '?')))} &middot; "
@@ -103,12 +103,11 @@ def _html(env: dict, records, checks: pd.DataFrame, frame: pd.DataFrame, section
             f" &middot; {esc(str(env.get('threads', '?')))} threads"
             + (f" &middot; allocator {esc(env['allocator'])}" if env.get("allocator") else "")
             + (f" &middot; {esc(env['sandbox'])}" if env.get("sandbox") else ""))
-    found = leaderboard.timed(leaderboard.board(records))
     parts = ([("Leaderboard", "<p>per op, the candidates against PyTorch's own op: only those "
                "that conform, timed on every layer, are ranked (geometric mean of the speedups);"
                " fast_p: the share that conform and are more than p times as fast; a click on "
                "a column sorts by it (leaderboard.json holds the same)</p>"
-               + page.leaderboard_html(found), 2)] if found["ops"] else [])
+               + page.leaderboard_html(shown), 2)] if shown["ops"] else [])
     parts += conformance_sections(records, checks) + timing_sections(frame)
     best = best_configurations(frame)
     if not best.empty:
@@ -199,9 +198,11 @@ def write_report(run_dir) -> Path:
     checks.to_csv(run_dir / "conformance.csv", index=False)
     conformance, failures = matrix(checks), failure_lines(records)
     sections = _figures(frame, peaks(records), run_dir)
-    (run_dir / "summary.md").write_text(_summary_md(env, records, conformance, failures, frame,
+    found = leaderboard.board(records, frame)
+    leaderboard.write(run_dir, found)
+    shown = leaderboard.timed(found)  # the report shows the ops whose candidates were timed
+    (run_dir / "summary.md").write_text(_summary_md(env, shown, conformance, failures, frame,
                                                     sections, failure_lines(records, inherited=True)))
-    leaderboard.write(run_dir, records)
     index = run_dir / "index.html"
-    index.write_text(_html(env, records, checks, frame, sections))
+    index.write_text(_html(env, records, checks, frame, sections, shown))
     return index
