@@ -195,7 +195,8 @@ def test_the_whole_pool_ranks_as_each_candidate_is(tmp_path, capsys):
     expected = _expected_fast_p([KINDS[n] for n in kinds])
     assert {p: op["fast_p"][p] for p in expected} == expected
     fast, same = (sum(k == w for k in KINDS.values()) for w in ("fast", "same"))
-    assert fast / len(KINDS) <= op["fast_p"]["1"] <= (fast + same) / len(KINDS)
+    n = len(KINDS)  # the JSON's shares are rounded to 4 places: so are the bounds
+    assert round(fast / n, 4) <= op["fast_p"]["1"] <= round((fast + same) / n, 4)
     assert math.isclose(ranked[0]["vs_best"], 1.0)
     text = (run_dir / "summary.md").read_text()
     assert "Leaderboard: conv2d" in text and "fast_0" in text
