@@ -1,9 +1,13 @@
 """The tolerance policy: error bounds scaled by dtype, reduction length and magnitude of the terms."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import math
+import zlib
 
+import numpy
 import torch
 
 # Each element may be off by a few roundings of its own value, plus accumulated rounding that
@@ -32,9 +36,27 @@ class Mismatch(AssertionError):
 
 
 def fault_signature(what: str, actual: torch.Tensor, off: torch.Tensor) -> tuple:
-    """(what, the elements off, the non-finite pattern of `actual`) as hashable digests."""
+    """(what, the elements off (packed), a digest of the non-finite pattern of `actual`, any
+    non-finite): hashable, and the same in every process."""
     kinds = actual.isnan().to(torch.uint8) + 2 * actual.isposinf() + 3 * actual.isneginf()
-    return (what, _digest(off), _digest(kinds), bool(kinds.any()))
+    return (what, _packed(off), _digest(kinds), bool(kinds.any()))
+
+
+def _packed(mask: torch.Tensor) -> str:
+    """A boolean tensor as text: its shape, then its bits packed, compressed, in base64."""
+    bits = numpy.packbits(mask.contiguous().flatten().numpy())
+    return f"{list(mask.shape)}:{base64.b64encode(zlib.compress(bits.tobytes())).decode()}"
+
+
+def off_elements(signature: tuple) -> torch.Tensor | None:
+    """The elements off of a fault_signature, as a boolean tensor (None for another kind)."""
+    if len(signature) != 4 or not isinstance(signature[1], str) or ":" not in signature[1]:
+        return None
+    shape, packed = signature[1].split(":", 1)
+    shape = json.loads(shape)
+    bits = numpy.frombuffer(zlib.decompress(base64.b64decode(packed)), dtype=numpy.uint8)
+    count = math.prod(shape)
+    return torch.from_numpy(numpy.unpackbits(bits)[:count].astype(bool)).reshape(shape)
 
 
 def _digest(t: torch.Tensor) -> str:

@@ -344,6 +344,9 @@ def _disagrees(seen, claimed: float, threads: int) -> str:
     def over(judged: float, allowed: float) -> bool:
         return judged > JUDGE_CLOCK * allowed and judged - allowed > JUDGE_CLOCK_FLOOR_S
     cpu = seen.cpu_s / seen.calls
+    if seen.too_many_cores(threads):  # first: a kernel's own threads keep its caller waiting
+        return (f"used {seen.cores():.1f} cores' CPU time while the judge timed it, given "
+                f"{threads} thread{'s' * (threads > 1)}: not compared fairly with PyTorch")
     if seen.too_busy(threads):
         return ""
     if over(seen.seconds, claimed):
@@ -354,7 +357,4 @@ def _disagrees(seen, claimed: float, threads: int) -> str:
         return (f"its process spent {cpu * 1e6:.0f} us of CPU a call when the judge timed it, "
                 f"over {JUDGE_CLOCK:g}x what {threads} thread{'s' * (threads > 1)} can spend in "
                 f"the {claimed * 1e6:.0f} us the samples say: not believed")
-    if seen.too_many_cores(threads):
-        return (f"used {seen.cores():.1f} cores' CPU time while the judge timed it, given "
-                f"{threads} thread{'s' * (threads > 1)}: not compared fairly with PyTorch")
     return ""

@@ -31,6 +31,9 @@ CORES_MARGIN, CPU_FLOOR_S = 1.5, 0.05  # CPU time past this x threads x wall (+ 
 # a crowded machine, a thread that waits leaves the others spinning at a barrier, and a call
 # took 10x its time and 15x its CPU (2 threads beside 2 CPU-bound processes on 2 cores).
 BUSY_SHARE = 0.1
+# With one thread its waits are not counted, but past this share of a batch waiting what is left
+# is too little to judge by (seen: a batch that was all waiting, 0 s a call, on a crowded machine)
+MOSTLY_WAITING = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,9 @@ class Clocked:
     busy: float = 0.0  # the share of the batches its threads waited for a CPU others held
 
     def too_busy(self, threads: int) -> bool:
-        """The machine kept the kernel waiting too long to judge its speed by this batch, with
-        several threads (one thread's waits are simply not counted)."""
-        return threads > 1 and self.busy > BUSY_SHARE
+        """The machine kept the kernel waiting too long to judge its speed by this batch: with
+        several threads, BUSY_SHARE of it; with one (whose waits are not counted), most of it."""
+        return self.busy > (BUSY_SHARE if threads > 1 else MOSTLY_WAITING)
 
     def cores(self) -> float:
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0

@@ -12,6 +12,7 @@ import pytest
 from harness.doors import cli
 from harness.execution import sandbox
 from harness.records.record import read_records
+from harness.timing import judge_clock
 from tests.unit import hostile, hostile_clock, hostile_judge
 from tests.unit.conftest import run_dirs
 
@@ -122,7 +123,8 @@ def test_the_judge_never_imports_a_module_attr_kernel(tmp_path, monkeypatch, tin
     lines = []
     kernel = "tests.unit.hostile_import:conv2d"
     if verb == "check":
-        code = cli.check(impl=[kernel], op="conv2d", properties="values", out=lines.append)
+        code = cli.check(impl=[kernel], op="conv2d", properties="values", seed=1,
+                         out=lines.append)
     else:
         cli.bench(impl=[kernel], op="conv2d", suite=[tiny_suite], quick=True, out=lines.append)
         code = 0
@@ -133,7 +135,9 @@ def test_the_judge_never_imports_a_module_attr_kernel(tmp_path, monkeypatch, tin
     revisions = json.loads((run / "revisions.json").read_text())
     assert revisions[kernel]["revision"]
     statuses = {r.status: r.message for r in read_records(run) if r.impl == kernel}
-    assert set(statuses) == ({"pass"} if verb == "check" else {"ok"}), statuses
+    # it hands every call to F.conv2d: PyTorch's own bfloat16 bugs are inherited, never its own
+    assert set(statuses) <= ({"pass", "inherited"} if verb == "check" else {"ok"}), statuses
+    assert statuses, lines
 
 
 def test_a_forged_description_is_an_error_and_never_an_import(tmp_path, monkeypatch, capsys):
@@ -204,4 +208,5 @@ def test_a_kernel_cannot_be_timed_faster_than_it_runs(tmp_path, monkeypatch, tin
         assert "suspect" in {r.status for r in of(kernel)}, "\n".join(lines)
         assert all(r.status == "suspect" or r.median >= hostile_clock.SLOW_S
                    for r in of(kernel)), "\n".join(lines)
-    assert all(r.figures["judge_clock_s"] > 0 for r in records)
+    assert all(r.figures["judge_clock_s"] > 0 or r.figures["judge_waited_share"] >
+               judge_clock.MOSTLY_WAITING for r in records)  # or a crowded moment it says
