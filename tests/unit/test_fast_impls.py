@@ -77,6 +77,7 @@ def test_triton_kernel_in_the_interpreter(tmp_path):
     assert SMALL_TILE in out
 
 
+@pytest.mark.slow  # every configuration in the interpreter; the default one is checked above
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton")
 def test_every_autotune_configuration_of_the_triton_kernel_conforms(tmp_path):
     """Each of the autotuner's tiles, pinned, on the drawn values in every dtype it declares
