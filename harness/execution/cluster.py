@@ -155,8 +155,9 @@ class RayExecutor:
                              f"was replaced", None)
             return
         idle[device].append(actor)
-        charge(skip, task, seconds)  # the seconds the task took on its node
-        yield from (Record.from_dict(r) for r in records)
+        found = [Record.from_dict(r) for r in records]
+        charge(skip, task, seconds, found)  # the seconds the task took on its node
+        yield from found
 
     def environments(self) -> list[dict]:
         actors = [a for pool in self.actors.values() for a in pool]

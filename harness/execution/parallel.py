@@ -87,10 +87,11 @@ def _lane(run: Callable, todo: queue.SimpleQueue, done: queue.SimpleQueue, skip)
                 if isinstance(instead, Record):
                     done.put((index, instead))
                 else:
-                    task, started = instead or task, time.monotonic()
+                    task, started, records = instead or task, time.monotonic(), []
                     for record in run(task):
-                        done.put((index, stamp(record)))
-                    charge(skip, task, time.monotonic() - started)
+                        records.append(stamp(record))
+                        done.put((index, records[-1]))
+                    charge(skip, task, time.monotonic() - started, records)
                 done.put((index, _DONE))
     except BaseException as exc:  # noqa: BLE001 - the harness's own fault: the run stops
         done.put((index, exc))

@@ -47,12 +47,13 @@ def stamp(record: Record, host: str | None = None) -> Record:
                    device_name=device_name(record.device) if record.device else "")
 
 
-def charge(skip, task, seconds: float) -> None:
-    """Tell run_tasks's gate (where it keeps accounts, `Gate.charge`) the seconds `task`
-    took."""
+def charge(skip, task, seconds: float, records: list = ()) -> None:
+    """Tell run_tasks's gate (where it keeps accounts, `Gate.charge`) the seconds `task` took
+    and its records, as soon as it ends: before the executor begins its next task (a lane's
+    next one may be the same implementation's, which a hang spares)."""
     charged = getattr(skip, "charge", None)
     if charged is not None:
-        charged(task, seconds)
+        charged(task, seconds, records)
 
 
 class Ledger:
@@ -87,12 +88,13 @@ class Local:
             if isinstance(instead, Record):
                 yield instead
                 continue
-            task, started = instead or task, time.monotonic()
+            task, started, records = instead or task, time.monotonic(), []
             results = self.pool.run(task.impl, task) if self.pool else task.execute(
                 lambda case: None)
             for record in results:
-                yield stamp(record)
-            charge(skip, task, time.monotonic() - started)
+                records.append(stamp(record))
+                yield records[-1]
+            charge(skip, task, time.monotonic() - started, records)
 
     def peaks(self, devices, threads: int, dtype: str, done: frozenset) -> Iterator[Record]:
         """This machine's peaks, measured here (not again on a resumed run that has them)."""
@@ -161,8 +163,23 @@ class Gate:
         why = self.slow.get(task.impl.name)
         return task.skipping_large(why) if why else None
 
-    def charge(self, task, seconds: float) -> None:
+    def charge(self, task, seconds: float, records: list = ()) -> None:
         self.ledger.charge(task.impl.name, seconds)
+        for record in records:
+            self.saw(task, record)
+
+    def saw(self, task, record: Record) -> str:
+        """Learn from `record` of `task`: a check that timed out on a large case makes the
+        implementation's checks skip the large tiers (the reason returned: that check runs
+        again), on an ordinary case marks it hung."""
+        if record.status != "timeout" or record.kind != "check":
+            return ""
+        why = task.too_slow(record) if hasattr(task, "too_slow") else ""
+        if why:
+            self.slow.setdefault(task.impl.name, why)
+        else:
+            self.hung.setdefault(record.impl, record)
+        return why
 
 
 def run_tasks(tasks: Iterable, executor: Executor, sink: Callable[[Record], object], *,
@@ -180,14 +197,10 @@ def run_tasks(tasks: Iterable, executor: Executor, sink: Callable[[Record], obje
     todo = [task for task in todo if not refused(task.impl)]
     by_key, again, gate = {t.key: t for t in todo}, [], Gate(ledger or Ledger())
     for step, record in enumerate(_then(executor, todo, again, gate), start=1):
-        if record.status == "timeout" and record.kind == "check":
-            task = by_key.get(record.key())
-            why = task.too_slow(record) if hasattr(task, "too_slow") else ""
-            if why:
-                gate.slow.setdefault(task.impl.name, why)
-                again.append(task)
-                continue
-            gate.hung.setdefault(record.impl, record)
+        task = by_key.get(record.key())
+        if task is not None and gate.saw(task, record):
+            again.append(task)  # a large case timed out: again, the large tiers skipped
+            continue
         sink(record)
         records.append(record)
         progress(min(step, len(todo)), len(todo), record)

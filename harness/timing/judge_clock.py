@@ -31,9 +31,6 @@ CORES_MARGIN, CPU_FLOOR_S = 1.5, 0.05  # CPU time past this x threads x wall (+ 
 # a crowded machine, a thread that waits leaves the others spinning at a barrier, and a call
 # took 10x its time and 15x its CPU (2 threads beside 2 CPU-bound processes on 2 cores).
 BUSY_SHARE = 0.1
-# With one thread its waits are not counted, but past this share of a batch waiting what is left
-# is too little to judge by (seen: a batch that was all waiting, 0 s a call, on a crowded machine)
-MOSTLY_WAITING = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,16 +39,16 @@ class Clocked:
     making the calls waited for a CPU others held: a busy machine is not the kernel's), and the
     kernel process's CPU seconds over the same batches (`wall_s` long in all)."""
 
-    seconds: float  # less what the thread making the calls waited for a CPU
+    seconds: float  # less what the calling threads waited for a CPU, at least its CPU time
     cpu_s: float
     wall_s: float
     calls: int
     busy: float = 0.0  # the share of the batches its threads waited for a CPU others held
 
     def too_busy(self, threads: int) -> bool:
-        """The machine kept the kernel waiting too long to judge its speed by this batch: with
-        several threads, BUSY_SHARE of it; with one (whose waits are not counted), most of it."""
-        return self.busy > (BUSY_SHARE if threads > 1 else MOSTLY_WAITING)
+        """The machine kept the kernel waiting too long to judge its speed by this batch, with
+        several threads (one thread's waits are simply not counted)."""
+        return threads > 1 and self.busy > BUSY_SHARE
 
     def cores(self) -> float:
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
@@ -60,14 +57,16 @@ class Clocked:
         return self.cpu_s > CORES_MARGIN * threads * self.wall_s + CPU_FLOOR_S
 
 
-def per_call(remote, case: Case, pass_: str, threads: int, seed: int) -> Clocked:
+def per_call(remote, case: Case, pass_: str, threads: int, seed: int,
+             longer: int = 0) -> Clocked:
     """The judge's clock on one pass of `case` ('forward', 'backward' or 'both'): a backward
-    is a batch of forward and backward calls less a batch of forward calls. PropertyFailed
-    where an output it timed is wrong."""
+    is a batch of forward and backward calls less a batch of forward calls. `longer`: batches
+    4**longer times as long (a second look, where a stall on a busy machine weighs less).
+    PropertyFailed where an output it timed is wrong."""
     gen = torch.Generator().manual_seed(seed)
-    grads, most = pass_ != "forward", _most_calls(case)
+    grads, most, target = pass_ != "forward", _most_calls(case, 4 ** longer), BATCH_S * 4 ** longer
     calls, both = 1, _batch(remote, case, 1, gen, grads, threads)
-    while calls < most and both.wall_s < BATCH_S / 2:  # until the batch outweighs the channel
+    while calls < most and both.wall_s < target / 2:  # until the batch outweighs the channel
         calls = min(most, calls * 4)
         both = _batch(remote, case, calls, gen, grads, threads)
     if pass_ != "backward":
@@ -77,12 +76,12 @@ def per_call(remote, case: Case, pass_: str, threads: int, seed: int) -> Clocked
                    max(both.wall_s - fwd.wall_s, 0.0), calls, max(both.busy, fwd.busy))
 
 
-def _most_calls(case: Case) -> int:
-    """Calls a batch may hold: MOST_CALLS, fewer where their inputs and outputs pass MOST_BYTES
-    (from the shapes: nothing is made)."""
+def _most_calls(case: Case, times: int = 1) -> int:
+    """Calls a batch may hold: `times` x MOST_CALLS, fewer where their inputs and outputs pass
+    MOST_BYTES (from the shapes: nothing is made)."""
     elements = torch.Size(case.input_shape).numel() + torch.Size(case.output_shape()).numel()
     size = elements * torch.empty(0, dtype=case.torch_dtype).element_size()
-    return max(1, min(MOST_CALLS, MOST_BYTES // max(size, 1)))
+    return max(1, min(times * MOST_CALLS, MOST_BYTES // max(size, 1)))
 
 
 def _batch(remote, case: Case, calls: int, gen: torch.Generator, grads: bool,
@@ -99,9 +98,10 @@ def _batch(remote, case: Case, calls: int, gen: torch.Generator, grads: bool,
         outs = windows(first, calls, gen)
     full = [[w, *rest] for w in inputs]  # None where the case has no such tensor
     sets = [[t for t in f if t is not None] for f in full]
-    before = scheduled(remote.pid)
+    before, mine = scheduled(remote.pid), own_wait()
     took, outputs = remote.timed(sets, dict(case.kwargs), threads, outs if grads else [],
                                  read=VERIFIED)
+    mine = own_wait() - mine
     cpu, held, waited = (now - then for now, then in zip(scheduled(remote.pid), before))
     for i, got in outputs.items():
         seen = full[i]
@@ -115,7 +115,10 @@ def _batch(remote, case: Case, calls: int, gen: torch.Generator, grads: bool,
             raise PropertyFailed(f"an output the judge timed (call {i + 1} of {calls}, on "
                                  f"contents of its own) is wrong: {exc}") from None
     busy = waited / max(1, threads) / max(took, 1e-9)
-    return Clocked(max(took - held, 0.0) / calls, cpu, took, calls, busy)
+    # less what the kernel's calling thread and this one waited for a CPU (stalls of a busy
+    # machine), but never less than the CPU time its threads spent
+    seconds = max(took - held - mine, cpu / max(1, threads), 0.0)
+    return Clocked(seconds / calls, cpu, took, calls, busy)
 
 
 def _answer(case: Case, seen: list, grad: torch.Tensor | None) -> Answer:
@@ -124,6 +127,16 @@ def _answer(case: Case, seen: list, grad: torch.Tensor | None) -> Answer:
     if grad is None:
         return Answer(values)
     return Answer(values, tuple(expected_grads(case, tensors, grad.detach().to(torch.float64))))
+
+
+def own_wait() -> float:
+    """Seconds this thread has been runnable but waited for a CPU (/proc's schedstat; 0 where
+    it has none)."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def scheduled(pid: int) -> tuple[float, float, float]:

@@ -52,6 +52,39 @@ def test_isolated_lanes_record_a_crash_and_a_hang_and_run_the_rest(tmp_path):
     assert found[("tests.unit.faulty:good", "values")] == "pass"
 
 
+class _Task:
+    """A stand-in check task of an implementation named `impl`, property `prop`."""
+
+    def __init__(self, impl: str, prop: str):
+        from types import SimpleNamespace
+        self.impl, self.prop = SimpleNamespace(name=impl, fn=None), prop
+        self.key = self.fault("", "", None).key()
+
+    def fault(self, status, message, case):
+        from harness.records.record import Record
+        return Record("check", self.impl.name, "conv2d", self.prop, status, message)
+
+    def too_slow(self, record):
+        return ""
+
+
+def test_a_lane_spares_the_next_property_of_a_kernel_that_hung_in_it():
+    """The lane is told of the hang as its task ends, before it begins the same kernel's next
+    task (run_tasks reads the record later, from another thread)."""
+    from harness.execution.parallel import Parallel
+    from harness.execution.tasks import run_tasks
+    ran = []
+
+    def lane(task):
+        ran.append(task.prop)
+        status = "timeout" if task.prop == "shape" else "pass"
+        yield task.fault(status, "no return; it hung in F.conv2d(input, weight)", None)
+    tasks = [_Task("mine:conv2d", prop) for prop in ("shape", "values", "sizes")]
+    records = run_tasks(tasks, Parallel([lane], []), lambda r: None)
+    assert ran == ["shape"], ran
+    assert [r.status for r in records] == ["timeout", "not_run", "not_run"]
+
+
 @pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
 def test_a_bad_jobs_value_is_named(text):
     with pytest.raises(UsageError, match=f"--jobs='{text}'.*at least 1, or auto"):

@@ -12,7 +12,6 @@ import pytest
 from harness.doors import cli
 from harness.execution import sandbox
 from harness.records.record import read_records
-from harness.timing import judge_clock
 from tests.unit import hostile, hostile_clock, hostile_judge
 from tests.unit.conftest import run_dirs
 
@@ -208,5 +207,4 @@ def test_a_kernel_cannot_be_timed_faster_than_it_runs(tmp_path, monkeypatch, tin
         assert "suspect" in {r.status for r in of(kernel)}, "\n".join(lines)
         assert all(r.status == "suspect" or r.median >= hostile_clock.SLOW_S
                    for r in of(kernel)), "\n".join(lines)
-    assert all(r.figures["judge_clock_s"] > 0 or r.figures["judge_waited_share"] >
-               judge_clock.MOSTLY_WAITING for r in records)  # or a crowded moment it says
+    assert all(r.figures["judge_clock_s"] > 0 for r in records)
