@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -322,3 +323,16 @@ def test_five_unchanged_reruns_on_a_busy_machine_raise_no_alarm(tmp_path):
             codes.append(cli.main(["gate", "--store", str(store),
                                    "--out", str(tmp_path / f"g{n}.md")]))
     assert codes == [0] * 5, [(tmp_path / f"g{n}.md").read_text() for n in range(5)]
+
+
+def test_a_slowdown_with_few_calm_samples_still_fails_the_gate():
+    """Seen in CI: a 12x slower revision whose quick timing had two calm samples of five (a
+    sleeping kernel waits to be woken) against three of the run before: two samples against
+    three can never pass the gate's rank test, so the waits are taken out of all five."""
+    from harness.history.gate import _mark
+    from harness.history.imported import on_cpu
+    base = on_cpu([1.75e-4, 1.77e-4, 1.76e-4, 3.66e-4, 3.37e-4], [0, 5e-7, 0, 1.9e-4, 1.5e-4])
+    new = on_cpu([2.33e-3, 2.32e-3, 2.50e-3, 2.62e-3, 2.62e-3], [0, 0, 1.4e-4, 1.9e-4, 1.8e-4])
+    assert len(base) == 3 and len(new) == 5
+    ratio = statistics.median(new) / statistics.median(base)
+    assert _mark(base, new, ratio, min(new) / min(base), 1.05, 0.08)[0] == "slower"
