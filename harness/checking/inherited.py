@@ -87,11 +87,11 @@ def within(mine: tuple, seen: set) -> bool:
     own answers `seen` of the same tensor: where PyTorch returns memory it never wrote, the
     kernel's leftovers and PyTorch's differ, but not where they lie."""
     off = off_elements(mine)
-    theirs = [off_elements(s) for s in seen if s[0] == mine[0]]
-    theirs = [t for t in theirs if t is not None and off is not None and t.shape == off.shape]
-    if not theirs or not off.any():
+    if off is None or not off.any():
         return False
-    return not (off & ~functools.reduce(torch.logical_or, theirs)).any()
+    theirs = [t for t in (off_elements(s) for s in seen if s[0] == mine[0])
+              if t is not None and t.shape == off.shape]
+    return bool(theirs) and not (off & ~functools.reduce(torch.logical_or, theirs)).any()
 
 
 SCRIBBLES = (None, 0xFF, 0x7F, 0x41, 0xC1, 0x00)  # none (as the kernel was called), then

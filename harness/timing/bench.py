@@ -321,7 +321,8 @@ class BenchTask:
             for attempt in range(1, JUDGE_CLOCK_TRIES):  # a busy moment is not a lie
                 if not seen.too_busy(threads) and not _disagrees(seen, claimed, threads):
                     break
-                again = per_call(remote, self.case, self.pass_, threads, attempt, attempt)
+                again = per_call(remote, self.case, self.pass_, threads, attempt,
+                                 longer=attempt)
                 if seen.too_busy(threads) or not _disagrees(again, claimed, threads) or \
                         again.seconds < seen.seconds:
                     seen = again
